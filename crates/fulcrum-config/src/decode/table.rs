@@ -1,0 +1,146 @@
+//! Reading a TOML table: type check, unknown keys, required and defaulted keys.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use super::{kind, one_of, Ctx, Value, Where};
+
+/// A table whose keys have been checked against the schema.
+pub(crate) struct Table<'a, 'i> {
+    entries: &'a DeTable<'i>,
+    /// The whole table (for `[headers]`, starting at the header).
+    pub(crate) span: Range<usize>,
+    /// The table's own path.
+    pub(crate) at: Where,
+}
+
+impl<'a, 'i> Table<'a, 'i> {
+    /// Checks that `value` is a table; reports every key not in `allowed`.
+    pub(crate) fn open(
+        ctx: &mut Ctx<'_>,
+        value: &'a Value<'i>,
+        at: Where,
+        allowed: &[&str],
+    ) -> Option<Self> {
+        let DeValue::Table(entries) = value.get_ref() else {
+            ctx.error(
+                &value.span(),
+                &at,
+                format!("expected a table, found {}", kind(value)),
+            );
+            return None;
+        };
+        Some(Table::from_entries(ctx, entries, value.span(), at, allowed))
+    }
+
+    /// As [`Table::open`], for a table already known to be one (the document root).
+    pub(crate) fn from_entries(
+        ctx: &mut Ctx<'_>,
+        entries: &'a DeTable<'i>,
+        span: Range<usize>,
+        at: Where,
+        allowed: &[&str],
+    ) -> Self {
+        for (key, _) in entries.iter() {
+            if !allowed.contains(&key.get_ref().as_ref()) {
+                ctx.error(
+                    &key.span(),
+                    &at,
+                    format!(
+                        "unknown key \"{}\" (expected one of: {})",
+                        key.get_ref(),
+                        one_of(allowed)
+                    ),
+                );
+            }
+        }
+        Table { entries, span, at }
+    }
+
+    /// A view of `value` if it is a table, without any checks or errors: for peeking at a
+    /// name before the table is read properly.
+    pub(crate) fn open_quiet(value: &'a Value<'i>) -> Option<Self> {
+        match value.get_ref() {
+            DeValue::Table(entries) => Some(Table {
+                entries,
+                span: value.span(),
+                at: Where::root(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The raw string under `key`, if there is one (no interpolation, no errors).
+    pub(crate) fn peek_str(value: &'a Value<'i>, key: &str) -> Option<&'a str> {
+        Table::open_quiet(value)?.get(key)?.get_ref().as_str()
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value<'i>> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    /// The span of `key` itself (not its value).
+    pub(crate) fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        self.entry(key).map(|(k, _)| k)
+    }
+
+    fn entry(&self, key: &str) -> Option<(Range<usize>, &'a Value<'i>)> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(k, v)| (k.span(), v))
+    }
+
+    /// Every entry, in file order: `(key, key span, value)`.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'a str, Range<usize>, &'a Value<'i>)> {
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.get_ref().as_ref(), k.span(), v))
+    }
+
+    pub(crate) fn at(&self, key: &str) -> Where {
+        self.at.key(key)
+    }
+
+    /// The value of a key that must be present; reports its absence at the table.
+    pub(crate) fn required<T>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        read: impl FnOnce(&mut Ctx<'_>, &'a Value<'i>, Where) -> Option<T>,
+    ) -> Option<T> {
+        match self.get(key) {
+            Some(v) => read(ctx, v, self.at(key)),
+            None => {
+                ctx.error(
+                    &self.span,
+                    &self.at,
+                    format!("missing required key \"{key}\""),
+                );
+                None
+            }
+        }
+    }
+
+    /// The value of an optional key, or `default` when it is absent.
+    pub(crate) fn or<T>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        default: T,
+        read: impl FnOnce(&mut Ctx<'_>, &'a Value<'i>, Where) -> Option<T>,
+    ) -> Option<T> {
+        match self.get(key) {
+            Some(v) => read(ctx, v, self.at(key)),
+            None => Some(default),
+        }
+    }
+
+    /// Reports `key`, if present, as a known but not yet supported feature.
+    pub(crate) fn not_supported(&self, ctx: &mut Ctx<'_>, key: &str, msg: &str) {
+        if let Some(span) = self.key_span(key) {
+            ctx.error(&span, &self.at, msg);
+        }
+    }
+}

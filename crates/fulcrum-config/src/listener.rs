@@ -1,0 +1,228 @@
+//! `[[listener]]`: name, binds, protocol, timeouts and limits. Routes are in `route.rs`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+
+use toml::de::DeValue;
+
+use crate::decode::{self, Ctx, Table, Value, Where, Zero};
+use crate::model::{Limits, Listener, Protocol, Timeouts};
+use crate::route;
+
+const LISTENER_KEYS: &[&str] = &[
+    "name", "bind", "protocol", "pool", "timeouts", "limits", "tls", "route",
+];
+const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request"];
+const LIMIT_KEYS: &[&str] = &["max_header_bytes", "max_body_bytes", "max_connections"];
+pub(crate) const PROTOCOLS: &[&str] = &["http", "https", "tcp", "udp", "tls_passthrough"];
+
+pub(crate) const MIN_HEADER_BYTES: u64 = 8 * 1024;
+pub(crate) const MAX_HEADER_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_CONNECTIONS: i64 = u32::MAX as i64;
+
+/// Addresses already bound by the admin API or an earlier listener.
+#[derive(Default)]
+pub(crate) struct Binds(HashMap<SocketAddr, String>);
+
+impl Binds {
+    /// Claims `addr` for `owner`; reports it if someone already has it. Port 0 (an
+    /// ephemeral port picked at bind time) never conflicts.
+    pub(crate) fn claim(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        addr: SocketAddr,
+        span: &Range<usize>,
+        at: &Where,
+        owner: &str,
+    ) {
+        if addr.port() == 0 {
+            return;
+        }
+        match self.0.get(&addr) {
+            Some(first) => ctx.error(span, at, format!("{addr} is already bound by {first}")),
+            None => {
+                self.0.insert(addr, owner.to_owned());
+            }
+        }
+    }
+}
+
+/// The `[[listener]]` array.
+pub(crate) fn listeners(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    pools: &[String],
+    binds: &mut Binds,
+) -> Option<Vec<Listener>> {
+    let items = decode::array(ctx, v, &at, "an array of tables ([[listener]])")?;
+    let mut names: HashMap<String, ()> = HashMap::new();
+    let mut out = Some(Vec::with_capacity(items.len()));
+    for (i, item) in items.iter().enumerate() {
+        let label = match Table::peek_str(item, "name") {
+            Some(name) => format!("listener {name:?}"),
+            None => format!("listener #{}", i + 1),
+        };
+        let l = listener(
+            ctx,
+            item,
+            Where::root().entity(&label),
+            &label,
+            pools,
+            binds,
+        );
+        if let Some(l) = &l {
+            if names.insert(l.name.clone(), ()).is_some() {
+                let span = Table::open_quiet(item)
+                    .and_then(|t| t.get("name"))
+                    .map_or(item.span(), Value::span);
+                ctx.error(
+                    &span,
+                    &Where::root().entity(&label),
+                    format!("duplicate listener name {:?}", l.name),
+                );
+            }
+        }
+        out = out.zip(l).map(|(mut all, l)| {
+            all.push(l);
+            all
+        });
+    }
+    out
+}
+
+fn listener(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    label: &str,
+    pools: &[String],
+    binds: &mut Binds,
+) -> Option<Listener> {
+    let t = Table::open(ctx, v, at, LISTENER_KEYS)?;
+    let name = t.required(ctx, "name", decode::non_empty);
+    let addrs = t.required(ctx, "bind", bind_list);
+    if let Some(addrs) = &addrs {
+        for (addr, span, at) in addrs {
+            binds.claim(ctx, *addr, span, at, label);
+        }
+    }
+    let protocol = t.or(ctx, "protocol", Protocol::Http, |ctx, v, at| {
+        let s = decode::string(ctx, v, at)?;
+        match s.as_str() {
+            "http" => Some(Protocol::Http),
+            known if PROTOCOLS.contains(&known) => {
+                ctx.error(
+                    &v.span(),
+                    &t.at,
+                    format!("protocol {known:?} is not supported yet"),
+                );
+                None
+            }
+            other => {
+                let expected = decode::one_of(PROTOCOLS);
+                let msg = format!("unknown protocol {other:?} (expected one of: {expected})");
+                ctx.error(&v.span(), &t.at, msg);
+                None
+            }
+        }
+    });
+    t.not_supported(
+        ctx,
+        "pool",
+        "pool is for tcp and udp listeners, which are not supported yet; \
+         http listeners name their pools in [[listener.route]]",
+    );
+    t.not_supported(ctx, "tls", "tls is not supported yet");
+    let timeouts = t.or(ctx, "timeouts", Timeouts::default(), timeouts);
+    let limits = t.or(ctx, "limits", Limits::default(), limits);
+    let routes = t.or(ctx, "route", Vec::new(), |ctx, v, key_at| {
+        route::routes(ctx, v, key_at, &t.at, pools)
+    });
+    Some(Listener {
+        name: name?,
+        binds: addrs?.into_iter().map(|(a, _, _)| a).collect(),
+        protocol: protocol?,
+        timeouts: timeouts?,
+        limits: limits?,
+        routes: routes?,
+    })
+}
+
+/// `bind`: one address or a non-empty list, each with its span and path.
+fn bind_list(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+) -> Option<Vec<(SocketAddr, Range<usize>, Where)>> {
+    let items: Vec<(&Value<'_>, Where)> = match v.get_ref() {
+        DeValue::String(_) => vec![(v, at)],
+        DeValue::Array(items) if items.is_empty() => {
+            ctx.error(&v.span(), &at, "must list at least one address");
+            return None;
+        }
+        DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v, at.index(i)))
+            .collect(),
+        _ => {
+            let msg = format!(
+                "expected an address string or a list of them, found {}",
+                decode::kind(v)
+            );
+            ctx.error(&v.span(), &at, msg);
+            return None;
+        }
+    };
+    let mut out = Some(Vec::with_capacity(items.len()));
+    for (v, at) in items {
+        let addr = decode::bind_addr(ctx, v, at.clone());
+        out = out.zip(addr).map(|(mut all, addr)| {
+            all.push((addr, v.span(), at));
+            all
+        });
+    }
+    out
+}
+
+fn timeouts(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Timeouts> {
+    let t = Table::open(ctx, v, at, TIMEOUT_KEYS)?;
+    let d = Timeouts::default();
+    let positive =
+        |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Rejected);
+    let header = t.or(ctx, "header", d.header, positive);
+    let idle = t.or(ctx, "idle", d.idle, positive);
+    let request = t.or(ctx, "request", d.request, positive);
+    Some(Timeouts {
+        header: header?,
+        idle: idle?,
+        request: request?,
+    })
+}
+
+fn limits(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Limits> {
+    let t = Table::open(ctx, v, at, LIMIT_KEYS)?;
+    let d = Limits::default();
+    let header = t.or(
+        ctx,
+        "max_header_bytes",
+        d.max_header_bytes as u64,
+        |ctx, v, at| decode::size(ctx, v, at, MIN_HEADER_BYTES, MAX_HEADER_BYTES),
+    );
+    let body = t.or(ctx, "max_body_bytes", d.max_body_bytes, |ctx, v, at| {
+        decode::size(ctx, v, at, 0, u64::MAX)
+    });
+    let connections = t.or(
+        ctx,
+        "max_connections",
+        d.max_connections as i64,
+        |ctx, v, at| decode::integer(ctx, v, at, 1, MAX_CONNECTIONS),
+    );
+    Some(Limits {
+        max_header_bytes: usize::try_from(header?).ok()?,
+        max_body_bytes: body?,
+        max_connections: usize::try_from(connections?).ok()?,
+    })
+}

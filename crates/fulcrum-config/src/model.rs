@@ -1,0 +1,217 @@
+//! The validated configuration model: what the rest of Fulcrum consumes.
+//!
+//! Every value here has already been checked; nothing downstream re-validates. Types are plain
+//! data (no I/O handles) so a model can be diffed, printed and swapped atomically.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub runtime: Runtime,
+    pub access_log: AccessLog,
+    /// `None` when the file has no `[admin]` table: no admin listener at all.
+    pub admin: Option<Admin>,
+    /// In file order.
+    pub listeners: Vec<Listener>,
+    /// In file order (TOML table order).
+    pub pools: Vec<Pool>,
+}
+
+impl Config {
+    pub fn pool(&self, name: &str) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runtime {
+    /// Worker threads; already resolved: 0 in the file becomes the CPUs this process may use.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLog {
+    pub target: LogTarget,
+    /// Fraction of requests logged, 0.0..=1.0.
+    pub sample: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    Off,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub bind: SocketAddr,
+    /// Required as `Authorization: Bearer ...` on `/api/*` when set.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub name: String,
+    /// At least one.
+    pub binds: Vec<SocketAddr>,
+    pub protocol: Protocol,
+    pub timeouts: Timeouts,
+    pub limits: Limits,
+    /// First match wins, in file order.
+    pub routes: Vec<Route>,
+}
+
+/// Only `Http` is supported so far; the others are rejected by validation with
+/// "protocol \"tcp\" is not supported yet" until their issue lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The whole request head must arrive within this (default 10s).
+    pub header: Duration,
+    /// Keep-alive idle (default 60s).
+    pub idle: Duration,
+    /// The upstream response must begin within this (default 60s).
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            request: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Request head size limit (default 32 KiB; at least 8 KiB).
+    pub max_header_bytes: usize,
+    /// Request body size limit (default 10 MiB).
+    pub max_body_bytes: u64,
+    /// Concurrent client connections on this listener (default 100000).
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 32 * 1024,
+            max_body_bytes: 10 * 1024 * 1024,
+            max_connections: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// From the file, or `"#<index>"` when unnamed.
+    pub name: String,
+    pub host: Option<HostMatch>,
+    pub path_prefix: Option<String>,
+    /// Exact value matches; names are lowercase (as `HeaderName` is).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub action: Action,
+}
+
+/// Host matching is case-insensitive and ignores the port; the stored names are lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// `api.example.com`
+    Exact(String),
+    /// `*.example.com`, stored as the suffix `.example.com`; matches `a.example.com` and
+    /// `a.b.example.com`, not `example.com`.
+    Wildcard(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Forward to this pool (the name is known to exist).
+    Pool(String),
+    /// Weighted choice between pools; every weight > 0.
+    Split(Vec<SplitTarget>),
+    Redirect {
+        to: String,
+        status: StatusCode,
+    },
+    Respond {
+        status: StatusCode,
+        body: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitTarget {
+    pub pool: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub name: String,
+    pub balance: Balance,
+    pub backends: Vec<Backend>,
+    pub connect_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub slow_start: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    LeastRequest,
+    Random,
+    IpHash,
+    RingHash,
+}
+
+impl Balance {
+    pub const NAMES: &'static [&'static str] = &[
+        "round_robin",
+        "least_request",
+        "random",
+        "ip_hash",
+        "ring_hash",
+    ];
+
+    /// The balance named `name` in the file (one of [`Balance::NAMES`]).
+    pub fn from_name(name: &str) -> Option<Balance> {
+        Some(match name {
+            "round_robin" => Balance::RoundRobin,
+            "least_request" => Balance::LeastRequest,
+            "random" => Balance::Random,
+            "ip_hash" => Balance::IpHash,
+            "ring_hash" => Balance::RingHash,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round_robin",
+            Balance::LeastRequest => "least_request",
+            Balance::Random => "random",
+            Balance::IpHash => "ip_hash",
+            Balance::RingHash => "ring_hash",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub address: SocketAddr,
+    /// > 0; default 1.
+    pub weight: u32,
+}

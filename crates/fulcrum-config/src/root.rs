@@ -1,0 +1,127 @@
+//! The document root and the small top-level tables: `[runtime]`, `[access_log]`, `[admin]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use toml::de::DeTable;
+
+use crate::decode::{self, Ctx, Table, Value, Where};
+use crate::listener::{self, Binds};
+use crate::model::{AccessLog, Admin, Config, LogTarget, Runtime};
+use crate::pool;
+
+const ROOT_KEYS: &[&str] = &["runtime", "access_log", "admin", "listener", "pool"];
+const RUNTIME_KEYS: &[&str] = &["workers"];
+const ACCESS_LOG_KEYS: &[&str] = &["target", "sample"];
+const ADMIN_KEYS: &[&str] = &["bind", "token"];
+
+/// The most worker threads a file may ask for.
+pub(crate) const MAX_WORKERS: i64 = 1024;
+/// `admin.bind` when the `[admin]` table leaves it out.
+pub(crate) const DEFAULT_ADMIN_BIND: &str = "127.0.0.1:9900";
+
+/// Walks the whole document. `None` when anything was reported to `ctx`.
+pub(crate) fn config(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<Config> {
+    let t = Table::from_entries(ctx, root, 0..0, Where::root(), ROOT_KEYS);
+    let runtime = t.or(ctx, "runtime", None, |ctx, v, at| {
+        runtime(ctx, v, at).map(Some)
+    });
+    let access_log = t.or(ctx, "access_log", default_access_log(), access_log);
+    let admin = t.or(ctx, "admin", None, |ctx, v, at| admin(ctx, v, at).map(Some));
+
+    let pool_names = t.get("pool").map(pool::declared_names).unwrap_or_default();
+    let pools = t.or(ctx, "pool", Vec::new(), pool::pools);
+
+    let mut binds = Binds::default();
+    if let (Some(Some(a)), Some(v)) = (&admin, t.get("admin")) {
+        let span = Table::open_quiet(v)
+            .and_then(|a| a.get("bind"))
+            .map_or(v.span(), Value::span);
+        binds.claim(
+            ctx,
+            a.bind,
+            &span,
+            &Where::root().key("admin").key("bind"),
+            "admin",
+        );
+    }
+    let listeners = t.or(ctx, "listener", Vec::new(), |ctx, v, at| {
+        listener::listeners(ctx, v, at, &pool_names, &mut binds)
+    });
+
+    Some(Config {
+        runtime: runtime?.unwrap_or_else(|| Runtime {
+            workers: available_cpus(),
+        }),
+        access_log: access_log?,
+        admin: admin?,
+        listeners: listeners?,
+        pools: pools?,
+    })
+}
+
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().max(1))
+}
+
+fn runtime(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Runtime> {
+    let t = Table::open(ctx, v, at, RUNTIME_KEYS)?;
+    let workers = t.or(ctx, "workers", 0, |ctx, v, at| {
+        decode::integer(ctx, v, at, 0, MAX_WORKERS)
+    })?;
+    let workers = match usize::try_from(workers) {
+        Ok(0) | Err(_) => available_cpus(),
+        Ok(n) => n,
+    };
+    Some(Runtime { workers })
+}
+
+fn default_access_log() -> AccessLog {
+    AccessLog {
+        target: LogTarget::Stderr,
+        sample: 1.0,
+    }
+}
+
+fn access_log(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<AccessLog> {
+    let t = Table::open(ctx, v, at, ACCESS_LOG_KEYS)?;
+    let target = t.or(ctx, "target", LogTarget::Stderr, |ctx, v, at| {
+        let s = decode::string(ctx, v, at.clone())?;
+        Some(match s.as_str() {
+            "stderr" => LogTarget::Stderr,
+            "off" => LogTarget::Off,
+            "" => {
+                ctx.error(&v.span(), &at, "must be \"stderr\", \"off\" or a file path");
+                return None;
+            }
+            path => LogTarget::File(PathBuf::from(path)),
+        })
+    });
+    let sample = t.or(ctx, "sample", 1.0, decode::fraction);
+    Some(AccessLog {
+        target: target?,
+        sample: sample?,
+    })
+}
+
+fn admin(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Admin> {
+    let t = Table::open(ctx, v, at, ADMIN_KEYS)?;
+    let default_bind: SocketAddr = DEFAULT_ADMIN_BIND.parse().ok()?;
+    let bind = t.or(ctx, "bind", default_bind, decode::bind_addr);
+    let token = t.or(ctx, "token", None, |ctx, v, at| {
+        let token = decode::string(ctx, v, at.clone())?;
+        if token.is_empty() {
+            ctx.error(
+                &v.span(),
+                &at,
+                "must not be empty (remove the key to run the admin API without a token)",
+            );
+            return None;
+        }
+        Some(Some(token))
+    });
+    Some(Admin {
+        bind: bind?,
+        token: token?,
+    })
+}

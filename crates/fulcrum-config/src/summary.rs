@@ -1,0 +1,140 @@
+//! The one-screen summary printed by `fulcrum check`.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::decode::human_size;
+use crate::model::{Action, Config, HostMatch, LogTarget, Route};
+
+/// Listeners (binds, protocol, routes with their match and action) and pools (balance,
+/// backends with weights), one line each.
+pub fn summary(cfg: &Config) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_summary(&mut out, cfg);
+    out
+}
+
+fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
+    writeln!(out, "runtime: {} workers", cfg.runtime.workers)?;
+    let target = match &cfg.access_log.target {
+        LogTarget::Stderr => "stderr".to_owned(),
+        LogTarget::Off => "off".to_owned(),
+        LogTarget::File(path) => path.display().to_string(),
+    };
+    writeln!(
+        out,
+        "access_log: {target} (sample {})",
+        cfg.access_log.sample
+    )?;
+    match &cfg.admin {
+        Some(a) => {
+            let token = if a.token.is_some() {
+                "token required"
+            } else {
+                "no token"
+            };
+            writeln!(out, "admin: {} ({token})", a.bind)?;
+        }
+        None => writeln!(out, "admin: off")?,
+    }
+    for l in &cfg.listeners {
+        let binds: Vec<String> = l.binds.iter().map(|b| b.to_string()).collect();
+        writeln!(out, "listener {:?} http on {}", l.name, binds.join(", "))?;
+        let (t, lim) = (&l.timeouts, &l.limits);
+        writeln!(
+            out,
+            "  timeouts: header {}, idle {}, request {}; limits: header {}, body {}, {} connections",
+            duration(t.header),
+            duration(t.idle),
+            duration(t.request),
+            human_size(lim.max_header_bytes as u64),
+            human_size(lim.max_body_bytes),
+            lim.max_connections,
+        )?;
+        if l.routes.is_empty() {
+            writeln!(out, "  no routes: every request gets 404")?;
+        }
+        for r in &l.routes {
+            writeln!(
+                out,
+                "  route {:?}: {} -> {}",
+                r.name,
+                matcher(r),
+                action(&r.action)
+            )?;
+        }
+    }
+    for p in &cfg.pools {
+        writeln!(
+            out,
+            "pool {:?} {} (connect {}, drain {}, slow start {})",
+            p.name,
+            p.balance.as_str(),
+            duration(p.connect_timeout),
+            duration(p.drain_timeout),
+            duration(p.slow_start),
+        )?;
+        for b in &p.backends {
+            writeln!(out, "  {} weight {}", b.address, b.weight)?;
+        }
+    }
+    Ok(())
+}
+
+fn matcher(r: &Route) -> String {
+    let mut parts = Vec::new();
+    match &r.host {
+        Some(HostMatch::Exact(h)) => parts.push(format!("host {h}")),
+        Some(HostMatch::Wildcard(suffix)) => parts.push(format!("host *{suffix}")),
+        None => {}
+    }
+    if let Some(p) = &r.path_prefix {
+        parts.push(format!("path {p}*"));
+    }
+    for (name, value) in &r.headers {
+        parts.push(format!(
+            "header {name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    if parts.is_empty() {
+        "any request".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn action(a: &Action) -> String {
+    match a {
+        Action::Pool(p) => format!("pool {p}"),
+        Action::Split(targets) => {
+            let t: Vec<String> = targets
+                .iter()
+                .map(|t| format!("{} {}", t.pool, t.weight))
+                .collect();
+            format!("split {}", t.join(", "))
+        }
+        Action::Redirect { to, status } => format!("redirect {} {to}", status.as_u16()),
+        Action::Respond { status, body } => {
+            format!("respond {} ({} byte body)", status.as_u16(), body.len())
+        }
+    }
+}
+
+/// The largest whole unit: `2s`, `250ms`, `5m`, `1500ms`.
+fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 && !d.is_zero() {
+        return format!("{d:?}");
+    }
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms >= size && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    format!("{ms}ms")
+}

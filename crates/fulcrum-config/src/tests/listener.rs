@@ -1,0 +1,158 @@
+//! `[[listener]]`: names, binds, protocol, timeouts, limits, unsupported parts.
+
+use std::time::Duration;
+
+use super::{error, errors, ok};
+
+/// A listener `web` on 127.0.0.1:8080 with `extra` lines appended.
+fn web(extra: &str) -> String {
+    format!("[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:8080\"\n{extra}")
+}
+
+#[test]
+fn name_and_bind_are_required() {
+    assert_eq!(
+        errors("[[listener]]\nprotocol = \"http\"\n"),
+        [
+            "1:1: listener #1: missing required key \"name\"",
+            "1:1: listener #1: missing required key \"bind\"",
+        ]
+    );
+}
+
+#[test]
+fn names_are_unique() {
+    let src = format!(
+        "{}{}",
+        web(""),
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:8081\"\n"
+    );
+    assert_eq!(
+        error(&src),
+        "5:8: listener \"web\": duplicate listener name \"web\""
+    );
+}
+
+#[test]
+fn bind_is_one_address_or_a_list() {
+    let cfg = ok("[[listener]]\nname = \"a\"\nbind = [\"0.0.0.0:80\", \"[::]:80\"]\n");
+    assert_eq!(cfg.listeners[0].binds.len(), 2);
+    assert!(cfg.listeners[0].binds[1].is_ipv6());
+    assert_eq!(
+        error("[[listener]]\nname = \"a\"\nbind = []\n"),
+        "3:8: listener \"a\": bind: must list at least one address"
+    );
+    assert_eq!(
+        error("[[listener]]\nname = \"a\"\nbind = [\"0.0.0.0:80\", \"*:80\"]\n"),
+        "3:23: listener \"a\": bind[1]: invalid address \"*:80\" (expected IP:PORT, e.g. \
+         \"0.0.0.0:8080\" or \"[::]:8080\")"
+    );
+    assert_eq!(
+        error("[[listener]]\nname = \"a\"\nbind = 8080\n"),
+        "3:8: listener \"a\": bind: expected an address string or a list of them, found an integer"
+    );
+}
+
+#[test]
+fn duplicate_binds_are_errors() {
+    let src = "[admin]\nbind = \"127.0.0.1:9900\"\n\
+               [[listener]]\nname = \"a\"\nbind = [\"127.0.0.1:80\", \"127.0.0.1:9900\"]\n\
+               [[listener]]\nname = \"b\"\nbind = \"127.0.0.1:80\"\n";
+    assert_eq!(
+        errors(src),
+        [
+            "5:25: listener \"a\": bind[1]: 127.0.0.1:9900 is already bound by admin",
+            "8:8: listener \"b\": bind: 127.0.0.1:80 is already bound by listener \"a\"",
+        ]
+    );
+    // Port 0 asks the kernel for a free port: never a conflict.
+    ok("[[listener]]\nname = \"a\"\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"b\"\nbind = \"127.0.0.1:0\"\n");
+}
+
+#[test]
+fn only_http_is_supported_so_far() {
+    for p in ["https", "tcp", "udp", "tls_passthrough"] {
+        assert_eq!(
+            error(&web(&format!("protocol = \"{p}\"\n"))),
+            format!("4:12: listener \"web\": protocol \"{p}\" is not supported yet")
+        );
+    }
+    assert_eq!(
+        error(&web("protocol = \"htp\"\n")),
+        "4:12: listener \"web\": unknown protocol \"htp\" (expected one of: http, https, tcp, udp, tls_passthrough)"
+    );
+}
+
+#[test]
+fn pool_and_tls_are_not_supported_yet() {
+    let all = errors(&web("pool = \"db\"\n[listener.tls]\ncert = []\n"));
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert!(
+        all[0].starts_with(
+            "4:1: listener \"web\": pool is for tcp and udp listeners, which are not supported yet"
+        ),
+        "{}",
+        all[0]
+    );
+    assert_eq!(all[1], "5:11: listener \"web\": tls is not supported yet");
+}
+
+#[test]
+fn timeouts_parse_and_must_be_positive() {
+    let cfg = ok(&web(
+        "[listener.timeouts]\nheader = \"5s\"\nidle = \"2m\"\n",
+    ));
+    let t = cfg.listeners[0].timeouts;
+    assert_eq!(
+        (t.header, t.idle, t.request),
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(120),
+            Duration::from_secs(60)
+        )
+    );
+    assert_eq!(
+        errors(&web("[listener.timeouts]\nheader = \"0s\"\nidle = 60\nrequest = \"60\"\n")),
+        [
+            "5:10: listener \"web\": timeouts.header: must be greater than 0",
+            "6:8: listener \"web\": timeouts.idle: expected a duration string with a unit, e.g. \"10s\", found an integer",
+            "7:11: listener \"web\": timeouts.request: missing unit in duration \"60\" (expected a number \
+             followed by one of the units ms, s, m, h, e.g. \"10s\")",
+        ]
+    );
+}
+
+#[test]
+fn limits_parse_and_are_bounded() {
+    let cfg = ok(&web("[listener.limits]\nmax_header_bytes = 8192\nmax_body_bytes = \"1GiB\"\nmax_connections = 10\n"));
+    let l = cfg.listeners[0].limits;
+    assert_eq!(
+        (l.max_header_bytes, l.max_body_bytes, l.max_connections),
+        (8192, 1 << 30, 10)
+    );
+    assert_eq!(
+        errors(&web("[listener.limits]\nmax_header_bytes = \"4KiB\"\nmax_body_bytes = \"lots\"\nmax_connections = 0\n")),
+        [
+            "5:20: listener \"web\": limits.max_header_bytes: must be between 8KiB and 1MiB, found 4KiB",
+            "6:18: listener \"web\": limits.max_body_bytes: invalid size \"lots\" (expected an integer \
+             followed by one of the units B, KB, KiB, MB, MiB, GB, GiB, TB, TiB, e.g. \"16KiB\")",
+            "7:19: listener \"web\": limits.max_connections: must be between 1 and 4294967295, found 0",
+        ]
+    );
+    assert_eq!(
+        error(&web("[listener.limits]\nmax_header_bytes = \"2MiB\"\n")),
+        "5:20: listener \"web\": limits.max_header_bytes: must be between 8KiB and 1MiB, found 2MiB"
+    );
+}
+
+#[test]
+fn listener_must_be_an_array_of_tables() {
+    assert_eq!(
+        error("[listener]\nname = \"web\"\n"),
+        "1:1: listener: expected an array of tables ([[listener]]), found a table"
+    );
+    assert_eq!(
+        error(&web("[listener.route]\npool = \"x\"\n")),
+        "4:1: listener \"web\": route: expected an array of tables ([[listener.route]]), found a table"
+    );
+}

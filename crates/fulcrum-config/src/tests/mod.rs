@@ -1,0 +1,67 @@
+//! Whole-file tests: parse text, compare the model or the exact errors.
+
+mod errors;
+mod listener;
+mod pool;
+mod root;
+mod route;
+mod valid;
+
+use crate::model::Config;
+use crate::{parse_str, ConfigErrors};
+
+/// The environment seen by tests.
+fn env(name: &str) -> Option<String> {
+    match name {
+        "ADMIN_TOKEN" => Some("t0ken".into()),
+        "API_PORT" => Some("9001".into()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn parse(src: &str) -> Result<Config, ConfigErrors> {
+    parse_str(src, "fulcrum.toml", &env)
+}
+
+fn ok(src: &str) -> Config {
+    match parse(src) {
+        Ok(c) => c,
+        Err(e) => panic!("expected a valid configuration, got:\n{e}"),
+    }
+}
+
+/// Every error as `line:column: message`.
+fn errors(src: &str) -> Vec<String> {
+    match parse(src) {
+        Ok(c) => panic!("expected errors, got a valid configuration: {c:#?}"),
+        Err(e) => e
+            .errors
+            .iter()
+            .map(|e| {
+                assert_eq!(e.file, "fulcrum.toml");
+                format!("{}:{}: {}", e.line, e.column, e.message)
+            })
+            .collect(),
+    }
+}
+
+/// The only error, as `line:column: message`.
+fn error(src: &str) -> String {
+    let mut all = errors(src);
+    assert_eq!(all.len(), 1, "expected exactly one error, got {all:#?}");
+    all.remove(0)
+}
+
+/// A valid pool named `api`, to append to listener tests.
+const POOL_API: &str = r#"
+[pool.api]
+backends = [{ address = "127.0.0.1:9001" }]
+"#;
+
+/// A listener `web` on 127.0.0.1:8080 followed by `route` (its TOML, without the header).
+fn with_route(route: &str) -> String {
+    format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:8080\"\n[[listener.route]]\n{route}\n{POOL_API}"
+    )
+}

@@ -1,0 +1,92 @@
+//! `[runtime]`, `[access_log]`, `[admin]`.
+
+use std::path::PathBuf;
+
+use super::{error, errors, ok};
+use crate::model::LogTarget;
+
+#[test]
+fn workers_zero_means_one_per_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(ok("[runtime]\nworkers = 0\n").runtime.workers, cpus);
+    assert_eq!(ok("[runtime]\n").runtime.workers, cpus);
+    assert_eq!(ok("[runtime]\nworkers = 1_024\n").runtime.workers, 1024);
+}
+
+#[test]
+fn workers_out_of_range() {
+    assert_eq!(
+        error("[runtime]\nworkers = 1025\n"),
+        "2:11: runtime.workers: must be between 0 and 1024, found 1025"
+    );
+    assert_eq!(
+        error("[runtime]\nworkers = -2\n"),
+        "2:11: runtime.workers: must be between 0 and 1024, found -2"
+    );
+    assert_eq!(
+        error("[runtime]\nworkers = \"4\"\n"),
+        "2:11: runtime.workers: expected an integer, found a string"
+    );
+    assert_eq!(
+        error("[runtime]\nthreads = 4\n"),
+        "2:1: runtime: unknown key \"threads\" (expected one of: workers)"
+    );
+}
+
+#[test]
+fn access_log_targets() {
+    let target = |t: &str| {
+        ok(&format!("[access_log]\ntarget = \"{t}\"\n"))
+            .access_log
+            .target
+    };
+    assert_eq!(target("stderr"), LogTarget::Stderr);
+    assert_eq!(target("off"), LogTarget::Off);
+    assert_eq!(
+        target("logs/access.log"),
+        LogTarget::File(PathBuf::from("logs/access.log"))
+    );
+    assert_eq!(
+        error("[access_log]\ntarget = \"\"\n"),
+        "2:10: access_log.target: must be \"stderr\", \"off\" or a file path"
+    );
+}
+
+#[test]
+fn access_log_sample_is_a_fraction() {
+    assert_eq!(ok("[access_log]\nsample = 0.25\n").access_log.sample, 0.25);
+    assert_eq!(ok("[access_log]\nsample = 0\n").access_log.sample, 0.0);
+    assert_eq!(ok("[access_log]\nsample = 1\n").access_log.sample, 1.0);
+    for bad in ["1.5", "-0.1", "2", "nan"] {
+        assert_eq!(
+            error(&format!("[access_log]\nsample = {bad}\n")),
+            "2:10: access_log.sample: must be between 0.0 and 1.0"
+        );
+    }
+}
+
+#[test]
+fn admin_is_optional_and_bind_defaults() {
+    assert_eq!(ok("").admin, None);
+    let admin = ok("[admin]\n").admin.unwrap();
+    assert_eq!(admin.bind, "127.0.0.1:9900".parse().unwrap());
+    assert_eq!(admin.token, None);
+    let admin = ok("[admin]\nbind = \"[::1]:9901\"\ntoken = \"x\"\n")
+        .admin
+        .unwrap();
+    assert_eq!(admin.bind, "[::1]:9901".parse().unwrap());
+    assert_eq!(admin.token.as_deref(), Some("x"));
+}
+
+#[test]
+fn admin_errors() {
+    assert_eq!(
+        errors("[admin]\nbind = \"localhost:9900\"\ntoken = \"${EMPTY}\"\nuser = \"x\"\n"),
+        [
+            "2:8: admin.bind: invalid address \"localhost:9900\" (expected IP:PORT, e.g. \
+             \"0.0.0.0:8080\" or \"[::]:8080\")",
+            "3:9: admin.token: must not be empty (remove the key to run the admin API without a token)",
+            "4:1: admin: unknown key \"user\" (expected one of: bind, token)",
+        ]
+    );
+}

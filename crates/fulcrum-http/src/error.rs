@@ -1,0 +1,95 @@
+//! Proxy errors and the one place where they become HTTP responses.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+/// Which side of the proxy an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The client sent something we refuse.
+    Downstream,
+    /// The backend failed.
+    Upstream,
+    /// Fulcrum itself (configuration, no route, no backend).
+    Internal,
+}
+
+/// Everything that can end a proxied request early.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no route matches this request")]
+    NoRoute,
+    #[error("no healthy backend in the pool")]
+    NoBackend,
+    #[error("the backend refused the connection")]
+    ConnectRefused(#[source] std::io::Error),
+    #[error("the backend did not accept the connection in time")]
+    ConnectTimeout,
+    #[error("the backend closed or reset the connection")]
+    UpstreamReset(#[source] hyper::Error),
+    #[error("the backend did not respond in time")]
+    UpstreamTimeout,
+    #[error("the request body is larger than allowed")]
+    BodyTooLarge,
+    #[error("the request body is malformed or was cut short")]
+    BadRequestBody,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ConnectRefused(_) | ProxyError::UpstreamReset(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::ConnectTimeout | ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BadRequestBody => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn source_side(&self) -> ErrorSource {
+        match self {
+            ProxyError::NoRoute | ProxyError::NoBackend => ErrorSource::Internal,
+            ProxyError::BodyTooLarge | ProxyError::BadRequestBody => ErrorSource::Downstream,
+            ProxyError::ConnectRefused(_)
+            | ProxyError::ConnectTimeout
+            | ProxyError::UpstreamReset(_)
+            | ProxyError::UpstreamTimeout => ErrorSource::Upstream,
+        }
+    }
+
+    /// Whether another backend could be tried (when the request allows it): the request never
+    /// reached a backend's application.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::ConnectRefused(_) | ProxyError::ConnectTimeout
+        )
+    }
+
+    /// The response for this error: a short text body naming the reason and the request id,
+    /// never internal addresses or a stack trace.
+    pub fn to_response<B: From<Bytes>>(&self, request_id: &HeaderValue) -> Response<B> {
+        let status = self.status();
+        let id = String::from_utf8_lossy(request_id.as_bytes());
+        let body = format!(
+            "{} {}: {}\nrequest id: {}\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            self,
+            id
+        );
+        let mut resp = Response::new(B::from(Bytes::from(body)));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        h.insert(crate::headers::X_REQUEST_ID, request_id.clone());
+        if self.source_side() == ErrorSource::Downstream {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,261 @@
+//! The guard as an I/O wrapper between the client socket and hyper.
+//!
+//! Bytes pass through untouched while the [`Scanner`] accepts them. At the first violation the
+//! bytes before it are delivered, followed by a poison head (`NUL CR LF CR LF`) that no HTTP/1
+//! parser accepts: hyper then answers `400 Bad Request` and closes, exactly as for its own parse
+//! errors, and nothing after the bad byte is ever read, so nothing can reach a backend as a
+//! second request. Inside a chunked body the poison makes hyper's decoder fail, which the proxy
+//! turns into a 400 as well.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::scan::{Mode, Scan, Scanner};
+
+const POISON: &[u8] = b"\0\r\n\r\n";
+
+/// What the connection's watchdog needs to know about a client connection. Shared between the
+/// guard (which sees bytes), the proxy service (which sees requests) and the watchdog (which
+/// enforces the header and idle timeouts). All three run on one worker thread; the fields are
+/// atomics only because hyper's upgrade machinery requires the I/O object to be `Send`, and
+/// relaxed atomics on a thread-local cache line cost what plain stores do.
+#[derive(Debug)]
+pub struct ConnActivity {
+    base: Instant,
+    /// Nanoseconds after `base` of the last byte read or written.
+    last: AtomicU64,
+    /// Nanoseconds after `base` (+1, 0 meaning none) since which a request head has been
+    /// partly received, or since accept while nothing came yet; none between requests and
+    /// for HTTP/2 or tunnels.
+    head_since: AtomicU64,
+    /// Requests accepted by the proxy service whose response has not finished.
+    inflight: AtomicU32,
+    /// The first framing violation seen, for the log.
+    violated: AtomicBool,
+}
+
+impl ConnActivity {
+    pub fn new(now: Instant) -> Arc<Self> {
+        Arc::new(ConnActivity {
+            base: now,
+            last: AtomicU64::new(0),
+            head_since: AtomicU64::new(1),
+            inflight: AtomicU32::new(0),
+            violated: AtomicBool::new(false),
+        })
+    }
+
+    fn offset(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, nanos: u64) -> Instant {
+        self.base + Duration::from_nanos(nanos)
+    }
+
+    pub fn touch(&self, now: Instant) {
+        self.last.store(self.offset(now), Ordering::Relaxed);
+    }
+
+    pub fn last(&self) -> Instant {
+        self.at(self.last.load(Ordering::Relaxed))
+    }
+
+    pub fn head_since(&self) -> Option<Instant> {
+        match self.head_since.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.at(n - 1)),
+        }
+    }
+
+    fn set_head_since(&self, t: Option<Instant>) {
+        let v = t.map_or(0, |t| self.offset(t).saturating_add(1));
+        self.head_since.store(v, Ordering::Relaxed);
+    }
+
+    pub fn inflight(&self) -> u32 {
+        self.inflight.load(Ordering::Relaxed)
+    }
+
+    pub fn request_started(&self) {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn request_finished(&self) {
+        self.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether the guard refused something on this connection.
+    pub fn violated(&self) -> bool {
+        self.violated.load(Ordering::Relaxed)
+    }
+}
+
+/// A client stream checked by the framing [`Scanner`].
+pub struct GuardedIo<T> {
+    inner: T,
+    scanner: Scanner,
+    activity: Arc<ConnActivity>,
+    /// Poison still to deliver, from this offset of [`POISON`].
+    poison_at: Option<usize>,
+    /// The poison has been delivered: reads return end-of-stream.
+    closed: bool,
+    /// Bytes read past a request that asked to upgrade, held until the status is known.
+    held: Vec<u8>,
+    read_waker: Option<Waker>,
+    /// Whether `activity.head_since` is currently set (it starts set: nothing came yet).
+    in_head: bool,
+}
+
+impl<T> GuardedIo<T> {
+    pub fn new(inner: T, activity: Arc<ConnActivity>) -> Self {
+        GuardedIo {
+            inner,
+            scanner: Scanner::new(),
+            activity,
+            poison_at: None,
+            closed: false,
+            held: Vec::new(),
+            read_waker: None,
+            in_head: true,
+        }
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// Judge the bytes `buf.filled()[from..]`, which are about to be handed to the reader.
+    fn judge(&mut self, buf: &mut ReadBuf<'_>, from: usize, now: Instant) {
+        if matches!(self.scanner.mode(), Mode::Tunnel | Mode::Http2) {
+            return;
+        }
+        match self.scanner.feed(&buf.filled()[from..]) {
+            Scan::Ok => {}
+            Scan::Violation(at, why) => {
+                tracing::debug!(violation = why.as_str(), "refusing malformed request");
+                self.activity.violated.store(true, Ordering::Relaxed);
+                buf.set_filled(from + at);
+                self.poison_at = Some(0);
+                self.write_poison(buf);
+            }
+            Scan::Pause(at) => {
+                let tail = buf.filled()[from + at..].to_vec();
+                self.held.splice(0..0, tail);
+                buf.set_filled(from + at);
+            }
+        }
+        let in_head = self.scanner.in_head();
+        if in_head != self.in_head {
+            self.in_head = in_head;
+            self.activity.set_head_since(in_head.then_some(now));
+        }
+    }
+
+    fn write_poison(&mut self, buf: &mut ReadBuf<'_>) {
+        let Some(at) = self.poison_at else { return };
+        let rest = &POISON[at..];
+        let n = rest.len().min(buf.remaining());
+        buf.put_slice(&rest[..n]);
+        if at + n == POISON.len() {
+            self.poison_at = None;
+            self.closed = true;
+        } else {
+            self.poison_at = Some(at + n);
+        }
+    }
+
+    /// Called for every write: the first bytes of the response to an upgrade request say
+    /// whether the stream becomes a tunnel.
+    fn saw_response(&mut self, first: &[u8]) {
+        if self.scanner.mode() == Mode::AwaitingUpgrade && !first.is_empty() {
+            self.scanner
+                .upgrade_result(first.starts_with(b"HTTP/1.1 101"));
+            if let Some(w) = self.read_waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.poison_at.is_some() {
+            this.write_poison(buf);
+            return Poll::Ready(Ok(()));
+        }
+        if this.closed {
+            return Poll::Ready(Ok(()));
+        }
+        if this.scanner.mode() == Mode::AwaitingUpgrade {
+            this.read_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let from = buf.filled().len();
+        if !this.held.is_empty() {
+            let n = this.held.len().min(buf.remaining());
+            buf.put_slice(&this.held[..n]);
+            this.held.drain(..n);
+        } else {
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            if buf.filled().len() == from {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let now = Instant::now();
+        this.activity.touch(now);
+        this.judge(buf, from, now);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.saw_response(buf);
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.activity.touch(Instant::now());
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            this.saw_response(first);
+        }
+        let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        this.activity.touch(Instant::now());
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

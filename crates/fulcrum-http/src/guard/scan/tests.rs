@@ -1,0 +1,232 @@
+use super::*;
+
+fn scan_all(input: &[u8]) -> Scan {
+    Scanner::new().feed(input)
+}
+
+/// Feeding byte by byte must give the same verdict as feeding at once.
+fn scan_bytewise(input: &[u8]) -> Scan {
+    let mut s = Scanner::new();
+    for (i, b) in input.iter().enumerate() {
+        match s.feed(std::slice::from_ref(b)) {
+            Scan::Ok => {}
+            Scan::Violation(_, v) => return Scan::Violation(i, v),
+            Scan::Pause(_) => return Scan::Pause(i),
+        }
+    }
+    Scan::Ok
+}
+
+fn violation(input: &[u8]) -> Option<Violation> {
+    let whole = scan_all(input);
+    assert_eq!(
+        whole,
+        scan_bytewise(input),
+        "bytewise differs for {input:?}"
+    );
+    match whole {
+        Scan::Violation(_, v) => Some(v),
+        _ => None,
+    }
+}
+
+#[test]
+fn plain_requests_pass() {
+    assert_eq!(violation(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
+    assert_eq!(
+        violation(b"\r\nGET /x?y=1 HTTP/1.1\r\nHost: a\r\nX-A:\r\n\r\n"),
+        None
+    );
+    assert_eq!(violation(b"GET / HTTP/1.0\r\n\r\n"), None);
+    let two = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: b\r\n\r\n";
+    assert_eq!(violation(two), None);
+}
+
+#[test]
+fn chunked_bodies_and_trailers_pass() {
+    let req = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\nA \r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_eq!(violation(req), None);
+}
+
+#[test]
+fn http2_preface_is_passed_through() {
+    let mut s = Scanner::new();
+    assert_eq!(
+        s.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04"),
+        Scan::Ok
+    );
+    assert_eq!(s.mode(), Mode::Http2);
+}
+
+#[test]
+fn partial_preface_that_turns_out_http1_is_checked() {
+    assert_eq!(
+        violation(b"PRI * HTTP/2.0\r\n\r\nXX"),
+        Some(Violation::InvalidVersion)
+    );
+    assert_eq!(violation(b"PRINT / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
+}
+
+#[test]
+fn framing_conflicts_are_refused() {
+    use Violation::*;
+    let cases: &[(&[u8], Violation)] = &[
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", ContentLengthWithTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", ContentLengthWithTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", InvalidContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", InvalidContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n", InvalidContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", InvalidContentLength),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", UnsupportedTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", UnsupportedTransferEncoding),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", UnsupportedTransferEncoding),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", TransferEncodingInHttp10),
+        (b"GET / HTTP/1.1\r\n\r\n", InvalidHost),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", InvalidHost),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            violation(input),
+            Some(*expected),
+            "{}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn identical_duplicate_content_length_is_accepted() {
+    let req = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi";
+    assert_eq!(violation(req), None);
+}
+
+#[test]
+fn head_syntax_errors_are_refused() {
+    use Violation::*;
+    let cases: &[(&[u8], Violation)] = &[
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", ObsFold),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            BareLineBreak,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nY: b\r\n\r\n",
+            BareLineBreak,
+        ),
+        (b"GET / HTTP/1.1\nHost: a\r\n\r\n", BareLineBreak),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+            ControlInValue,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n",
+            SpaceBeforeColon,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+            SpaceBeforeColon,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\n: a\r\n\r\n",
+            InvalidHeaderName,
+        ),
+        (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", InvalidMethod),
+        (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", MalformedRequestLine),
+        (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", MalformedRequestLine),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", InvalidVersion),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n",
+            ControlInValue,
+        ),
+        (b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            violation(input),
+            Some(*expected),
+            "{}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn overlong_request_line_is_refused() {
+    let mut req = b"GET /".to_vec();
+    req.extend(std::iter::repeat_n(b'a', MAX_REQUEST_LINE));
+    req.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(violation(&req), Some(Violation::RequestLineTooLong));
+}
+
+#[test]
+fn bad_chunks_are_refused() {
+    use Violation::*;
+    let head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let cases: &[(&[u8], Violation)] = &[
+        (b"x\r\n", InvalidChunkSize),
+        (b"-1\r\n", InvalidChunkSize),
+        (b"0x5\r\nhello\r\n0\r\n\r\n", InvalidChunkSize),
+        (b"5 x\r\nhello\r\n0\r\n\r\n", InvalidChunkSize),
+        (b"11111111111111111\r\n", InvalidChunkSize),
+        (b"3\r\nhello\r\n0\r\n\r\n", InvalidChunkTerminator),
+        (b"5\nhello\r\n0\r\n\r\n", BareLineBreak),
+        (b"5\r\nhello\r\n0\r\nX : y\r\n\r\n", SpaceBeforeColon),
+    ];
+    for (body, expected) in cases {
+        let mut req = head.to_vec();
+        req.extend_from_slice(body);
+        assert_eq!(
+            violation(&req),
+            Some(*expected),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[test]
+fn violation_offset_points_at_the_bad_byte() {
+    let req = b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00\r\n\r\n";
+    let at = req.iter().position(|&b| b == 0).unwrap();
+    assert_eq!(
+        scan_all(req),
+        Scan::Violation(at, Violation::ControlInValue)
+    );
+}
+
+#[test]
+fn upgrade_pauses_until_the_status_is_known() {
+    let req = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+    let mut s = Scanner::new();
+    let mut input = req.to_vec();
+    input.extend_from_slice(b"\x81\x05hello");
+    assert_eq!(s.feed(&input), Scan::Pause(req.len()));
+    assert_eq!(s.mode(), Mode::AwaitingUpgrade);
+    s.upgrade_result(true);
+    assert_eq!(s.mode(), Mode::Tunnel);
+    assert_eq!(s.feed(b"\x81\x05hello\x00\x00"), Scan::Ok);
+
+    let mut refused = Scanner::new();
+    assert_eq!(refused.feed(req), Scan::Ok);
+    refused.upgrade_result(false);
+    assert_eq!(refused.mode(), Mode::Http1);
+    assert!(matches!(
+        refused.feed(b"\x81\x05hello"),
+        Scan::Violation(0, _)
+    ));
+}
+
+#[test]
+fn in_head_tracks_partial_heads() {
+    let mut s = Scanner::new();
+    assert!(!s.in_head());
+    s.feed(b"GET / HT");
+    assert!(s.in_head());
+    s.feed(b"TP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nh");
+    assert!(!s.in_head());
+    s.feed(b"i");
+    assert!(!s.in_head());
+    s.feed(b"G");
+    assert!(s.in_head());
+}

@@ -1,0 +1,217 @@
+//! Header rules applied on the way through: hop-by-hop removal, forwarding headers, request id.
+
+use std::net::IpAddr;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Hop-by-hop fields of RFC 9110 §7.6.1 (plus the legacy `Keep-Alive` and `Proxy-Connection`
+/// and the `Proxy-Authenticate`/`Proxy-Authorization` pair addressed to this proxy).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// Whether `Connection` lists `token` (case-insensitive).
+pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            .unwrap_or(false)
+    })
+}
+
+/// Remove hop-by-hop fields, including every field named in `Connection` (RFC 9110 §7.6.1).
+/// When `keep_upgrade` is set, `Upgrade` and `Connection: upgrade` are kept for the next hop:
+/// that is how a WebSocket handshake crosses the proxy.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let mut named: Vec<HeaderName> = Vec::new();
+    for v in headers.get_all(header::CONNECTION) {
+        if let Ok(s) = v.to_str() {
+            for t in s.split(',') {
+                if let Ok(name) = HeaderName::from_bytes(t.trim().as_bytes()) {
+                    named.push(name);
+                }
+            }
+        }
+    }
+    let upgrade = if keep_upgrade {
+        headers.remove(header::UPGRADE)
+    } else {
+        None
+    };
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(u) = upgrade {
+        headers.insert(header::UPGRADE, u);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Append `value` to a comma-separated list header (or start it).
+pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &[u8]) {
+    let mut existing = headers.get_all(&name).iter().peekable();
+    if existing.peek().is_none() {
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            headers.insert(name, v);
+        }
+        return;
+    }
+    let mut buf = BytesMut::with_capacity(64);
+    for (i, v) in existing.enumerate() {
+        if i > 0 {
+            buf.put_slice(b", ");
+        }
+        buf.put_slice(v.as_bytes());
+    }
+    buf.put_slice(b", ");
+    buf.put_slice(value);
+    if let Ok(v) = HeaderValue::from_maybe_shared(buf.freeze()) {
+        headers.insert(name, v);
+    }
+}
+
+/// Add `X-Forwarded-For`, `-Proto` and `-Host`, appending to what earlier hops wrote.
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    proto: &'static str,
+    host: Option<&[u8]>,
+) {
+    let mut ip = [0u8; 64];
+    let ip = format_ip(client, &mut ip);
+    append_list(headers, X_FORWARDED_FOR, ip);
+    append_list(headers, X_FORWARDED_PROTO, proto.as_bytes());
+    if let Some(h) = host {
+        append_list(headers, X_FORWARDED_HOST, h);
+    }
+}
+
+fn format_ip(ip: IpAddr, buf: &mut [u8; 64]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    // 64 bytes hold any IPv4 or IPv6 text form (at most 45 bytes).
+    let _ = write!(cursor, "{ip}");
+    let n = cursor.position() as usize;
+    &buf[..n]
+}
+
+/// The request's id: the client's `X-Request-Id` when it is a sane token (1..=128 visible
+/// ASCII bytes), otherwise a new random 128-bit id in hex.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| (0x21..=0x7e).contains(c)) {
+            return v.clone();
+        }
+    }
+    new_request_id()
+}
+
+pub fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    for (i, byte) in a
+        .to_be_bytes()
+        .iter()
+        .chain(b.to_be_bytes().iter())
+        .enumerate()
+    {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    match HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&out)) {
+        Ok(v) => v,
+        Err(_) => HeaderValue::from_static("0"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_fields_are_removed() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic x"),
+            ("x-kept", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["x-kept"]);
+    }
+
+    #[test]
+    fn upgrade_survives_when_asked() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("keep-alive", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get("upgrade").unwrap(), "websocket");
+        assert_eq!(h.get("connection").unwrap(), "upgrade");
+        assert!(h.get("keep-alive").is_none());
+    }
+
+    #[test]
+    fn forwarded_headers_append() {
+        let mut h = map(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        add_forwarded(&mut h, "::1".parse().unwrap(), "http", Some(b"example.com"));
+        assert_eq!(
+            h.get("x-forwarded-for").unwrap(),
+            "203.0.113.9, 198.51.100.1, ::1"
+        );
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        assert_eq!(h.get("x-forwarded-host").unwrap(), "example.com");
+    }
+
+    #[test]
+    fn request_id_kept_or_created() {
+        let h = map(&[("x-request-id", "abc-123")]);
+        assert_eq!(request_id(&h), "abc-123");
+        let bad = map(&[("x-request-id", "has space")]);
+        let id = request_id(&bad);
+        assert_eq!(id.len(), 32);
+        assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
+    }
+}

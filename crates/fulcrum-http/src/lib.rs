@@ -1,0 +1,20 @@
+//! Fulcrum's HTTP data path.
+//!
+//! Owns: the strict HTTP/1 framing guard in front of hyper, the per-connection driver (header
+//! and idle timeouts, graceful shutdown), the proxy service (route → pool → backend, header
+//! rules, streaming bodies, upgrades), the per-worker backend connection pools, the snapshots
+//! the data path reads, and the single place where errors become responses.
+//!
+//! Must not: read configuration files, hold locks shared between workers, or panic on anything
+//! a client or backend sends.
+
+pub mod access_log;
+pub mod body;
+pub mod error;
+pub mod guard;
+pub mod headers;
+pub mod proxy;
+pub mod server;
+pub mod state;
+pub mod upstream;
+pub mod worker;

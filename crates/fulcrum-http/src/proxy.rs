@@ -1,0 +1,310 @@
+//! The proxy service: one call per request, from route lookup to the streamed response.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use crate::access_log::{self, AccessLog, Entry};
+use crate::body::{BodyFate, OnEnd, ProxyBody, RequestBody};
+use crate::error::ProxyError;
+use crate::guard::ConnActivity;
+use crate::headers;
+use crate::state::{BackendState, ListenerState, RouteAction};
+use crate::upstream::{Sender, UpstreamPool};
+
+/// What a worker thread owns: its index, its backend connection pool, its access log buffer.
+pub struct Worker {
+    pub id: usize,
+    pub upstream: UpstreamPool,
+    pub access_log: AccessLog,
+}
+
+/// One client connection's context, shared by its requests.
+pub struct ConnCtx {
+    pub worker: Rc<Worker>,
+    pub listener: Arc<ArcSwap<ListenerState>>,
+    pub peer: SocketAddr,
+    pub activity: Arc<ConnActivity>,
+    /// `"http"` or `"https"`, for `X-Forwarded-Proto`.
+    pub proto: &'static str,
+}
+
+/// Decrements the connection's in-flight count when the response is done or abandoned.
+struct ConnInflight(Arc<ConnActivity>);
+
+impl ConnInflight {
+    fn new(a: &Arc<ConnActivity>) -> Self {
+        a.request_started();
+        ConnInflight(a.clone())
+    }
+}
+
+impl Drop for ConnInflight {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+/// Holds one in-flight slot on a backend (what `least_request` compares).
+struct BackendInflight(Arc<BackendState>);
+
+impl BackendInflight {
+    fn new(b: &Arc<BackendState>) -> Self {
+        b.inflight.fetch_add(1, Ordering::Relaxed);
+        BackendInflight(b.clone())
+    }
+}
+
+impl Drop for BackendInflight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Facts about the request kept for its log line (only when it is sampled).
+struct LogFacts {
+    method: http::Method,
+    host: Option<String>,
+    path: String,
+}
+
+/// Everything that ends with the response body.
+struct Finisher {
+    cx: Rc<ConnCtx>,
+    _conn: ConnInflight,
+    backend: Option<BackendInflight>,
+    sender: Option<Sender>,
+    start: Instant,
+    status: StatusCode,
+    request_id: HeaderValue,
+    listener: Arc<ListenerState>,
+    route: Option<usize>,
+    pool: Option<String>,
+    error: Option<String>,
+    log: Option<LogFacts>,
+}
+
+impl OnEnd for Finisher {
+    fn on_end(&mut self, complete: bool, bytes: u64) {
+        if let (Some(sender), Some(b)) = (self.sender.take(), &self.backend) {
+            if complete {
+                self.cx.worker.upstream.release(b.0.addr, sender);
+            }
+        }
+        if let Some(facts) = &self.log {
+            let entry = Entry {
+                ts: access_log::now_ts(),
+                listener: &self.listener.name,
+                route: self
+                    .route
+                    .and_then(|i| self.listener.route_names.get(i))
+                    .map(String::as_str),
+                pool: self.pool.as_deref(),
+                backend: self.backend.as_ref().map(|b| b.0.label.as_str()),
+                client: self.cx.peer.ip().to_string(),
+                method: facts.method.as_str(),
+                host: facts.host.as_deref(),
+                path: &facts.path,
+                status: self.status.as_u16(),
+                bytes_out: bytes,
+                duration_ms: self.start.elapsed().as_secs_f64() * 1000.0,
+                request_id: self.request_id.to_str().unwrap_or(""),
+                error: self.error.take(),
+                complete,
+            };
+            self.cx.worker.access_log.record(&entry);
+        }
+    }
+}
+
+/// The request's authority: `Host`, else the URI's (HTTP/2 `:authority`).
+fn authority(req: &Request<Incoming>) -> Option<&str> {
+    match req.headers().get(header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None => req.uri().authority().map(|a| a.as_str()),
+    }
+}
+
+fn is_upgrade(req: &Request<Incoming>) -> bool {
+    req.version() == Version::HTTP_11
+        && req.headers().contains_key(header::UPGRADE)
+        && headers::connection_has(req.headers(), "upgrade")
+}
+
+/// Serve one request.
+pub async fn handle(
+    cx: Rc<ConnCtx>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let start = Instant::now();
+    let listener = cx.listener.load_full();
+    let conn = ConnInflight::new(&cx.activity);
+    let request_id = headers::request_id(req.headers());
+    let log = cx.worker.access_log.sampled().then(|| LogFacts {
+        method: req.method().clone(),
+        host: authority(&req).map(str::to_owned),
+        path: req.uri().path().to_owned(),
+    });
+    let mut fin = Finisher {
+        cx: cx.clone(),
+        _conn: conn,
+        backend: None,
+        sender: None,
+        start,
+        status: StatusCode::OK,
+        request_id: request_id.clone(),
+        listener: listener.clone(),
+        route: None,
+        pool: None,
+        error: None,
+        log,
+    };
+    let mut resp = match route_and_forward(&cx, &listener, req, &mut fin).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.source_side() != crate::error::ErrorSource::Downstream {
+                tracing::debug!(error = %e, request_id = ?request_id, "request failed");
+            }
+            fin.error = Some(e.to_string());
+            e.to_response(&request_id)
+        }
+    };
+    fin.status = resp.status();
+    resp.body_mut().set_on_end(Box::new(fin));
+    Ok(resp)
+}
+
+fn local(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::full(body));
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn route_and_forward(
+    cx: &Rc<ConnCtx>,
+    listener: &ListenerState,
+    mut req: Request<Incoming>,
+    fin: &mut Finisher,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (index, action) = listener
+        .routes
+        .find(authority(&req), req.uri().path(), req.headers())
+        .ok_or(ProxyError::NoRoute)?;
+    fin.route = Some(index);
+    let pool = match action {
+        RouteAction::Respond { status, body } => return Ok(local(*status, body.clone())),
+        RouteAction::Redirect { location, status } => {
+            let mut resp = local(*status, Bytes::new());
+            resp.headers_mut()
+                .insert(header::LOCATION, location.clone());
+            return Ok(resp);
+        }
+        RouteAction::Pool(_) | RouteAction::Split { .. } => {
+            action.pool().ok_or(ProxyError::NoBackend)?.clone()
+        }
+    };
+    fin.pool = Some(pool.name.clone());
+
+    let limit = listener.limits.max_body_bytes;
+    if http_body::Body::size_hint(req.body()).lower() > limit {
+        return Err(ProxyError::BodyTooLarge);
+    }
+    let key = fulcrum_balance::hash_ip(cx.peer.ip());
+    let backend = pool
+        .pick(cx.worker.id, key)
+        .ok_or(ProxyError::NoBackend)?
+        .clone();
+    fin.backend = Some(BackendInflight::new(&backend));
+
+    let upgrade = is_upgrade(&req);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    let host = match parts.headers.get(header::HOST) {
+        Some(h) => Some(h.clone()),
+        None => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
+    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    parts.headers.remove(header::EXPECT);
+    if let Some(h) = &host {
+        if !parts.headers.contains_key(header::HOST) {
+            parts.headers.insert(header::HOST, h.clone());
+        }
+    }
+    headers::add_forwarded(
+        &mut parts.headers,
+        cx.peer.ip(),
+        cx.proto,
+        host.as_ref().map(HeaderValue::as_bytes),
+    );
+    parts
+        .headers
+        .insert(headers::X_REQUEST_ID, fin.request_id.clone());
+    parts.uri = match parts.uri.path_and_query() {
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    };
+    parts.version = Version::HTTP_11;
+    let fate = Rc::new(Cell::new(BodyFate::Fine));
+    let upstream_req = Request::from_parts(parts, RequestBody::new(body, limit, fate.clone()));
+
+    let sent = tokio::time::timeout(
+        listener.timeouts.request,
+        cx.worker
+            .upstream
+            .send(backend.addr, pool.connect_timeout, upstream_req),
+    )
+    .await;
+    let body_error = || match fate.get() {
+        BodyFate::TooLarge => Some(ProxyError::BodyTooLarge),
+        BodyFate::ClientError => Some(ProxyError::BadRequestBody),
+        BodyFate::Fine => None,
+    };
+    let (mut resp, sender) = match sent {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let e = body_error().unwrap_or(e);
+            if e.source_side() == crate::error::ErrorSource::Upstream {
+                tracing::debug!(backend = %backend.label, error = %e, "backend failed");
+            }
+            return Err(e);
+        }
+        Err(_elapsed) => return Err(body_error().unwrap_or(ProxyError::UpstreamTimeout)),
+    };
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let backend_upgrade = hyper::upgrade::on(&mut resp);
+            let inflight = fin.backend.take();
+            tokio::task::spawn_local(async move {
+                let _inflight = inflight;
+                match tokio::try_join!(client_upgrade, backend_upgrade) {
+                    Ok((c, b)) => {
+                        let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
+                        let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+                }
+            });
+            let (mut parts, _) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers, true);
+            return Ok(Response::from_parts(parts, ProxyBody::full(Bytes::new())));
+        }
+    }
+    let (mut parts, incoming) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, false);
+    fin.sender = Some(sender);
+    Ok(Response::from_parts(parts, ProxyBody::upstream(incoming)))
+}

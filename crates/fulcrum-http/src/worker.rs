@@ -1,0 +1,139 @@
+//! Worker threads: each runs a single-threaded tokio runtime and accepts on its own
+//! `SO_REUSEPORT` socket of every listener, so a connection and all its requests stay on one
+//! thread from accept to the backend and back.
+
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use fulcrum_config::model;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinSet, LocalSet};
+
+use crate::access_log::AccessLog;
+use crate::proxy::Worker;
+use crate::server::{self, SHUTDOWN_GRACE};
+use crate::state::ListenerState;
+use crate::upstream::UpstreamPool;
+
+/// A listener's share of one worker: its socket and the listener's live state.
+pub struct WorkerListener {
+    pub socket: std::net::TcpListener,
+    pub state: Arc<ArcSwap<ListenerState>>,
+    /// Shared by every worker: the listener's `max_connections`.
+    pub limit: Arc<Semaphore>,
+}
+
+/// Start worker `id` on its own thread. It runs until `shutdown` turns true, then stops
+/// accepting, lets in-flight requests finish (at most [`SHUTDOWN_GRACE`]) and returns.
+pub fn spawn(
+    id: usize,
+    listeners: Vec<WorkerListener>,
+    access_log: &model::AccessLog,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<JoinHandle<()>> {
+    let log_cfg = access_log.clone();
+    std::thread::Builder::new()
+        .name(format!("fulcrum-worker-{id}"))
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(worker = id, error = %e, "cannot start worker runtime");
+                    return;
+                }
+            };
+            let access_log = AccessLog::open(&log_cfg).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "access log disabled");
+                AccessLog::off()
+            });
+            let worker = Rc::new(Worker {
+                id,
+                upstream: UpstreamPool::new(),
+                access_log,
+            });
+            let local = LocalSet::new();
+            local.block_on(&rt, run(worker, listeners, shutdown));
+        })
+}
+
+async fn run(worker: Rc<Worker>, listeners: Vec<WorkerListener>, shutdown: watch::Receiver<bool>) {
+    let mut accepts = JoinSet::new();
+    for l in listeners {
+        accepts.spawn_local(accept_loop(worker.clone(), l, shutdown.clone()));
+    }
+    let housekeeping = tokio::task::spawn_local(housekeeping(worker.clone()));
+    while accepts.join_next().await.is_some() {}
+    housekeeping.abort();
+    worker.access_log.flush();
+}
+
+/// Periodic per-worker chores: flush the access log, close expired idle backend connections.
+async fn housekeeping(worker: Rc<Worker>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut n: u32 = 0;
+    loop {
+        tick.tick().await;
+        worker.access_log.flush();
+        n = n.wrapping_add(1);
+        if n % 20 == 0 {
+            worker.upstream.sweep();
+        }
+    }
+}
+
+async fn accept_loop(worker: Rc<Worker>, l: WorkerListener, mut shutdown: watch::Receiver<bool>) {
+    let listener = match tokio::net::TcpListener::from_std(l.socket) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register listening socket");
+            return;
+        }
+    };
+    let mut conns = JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let permit = tokio::select! {
+            p = l.limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let worker = worker.clone();
+                let state = l.state.clone();
+                let shutdown = shutdown.clone();
+                conns.spawn_local(async move {
+                    server::serve(worker, state, stream, peer, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        // Reap finished connection tasks without waiting.
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}

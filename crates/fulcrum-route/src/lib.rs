@@ -1,0 +1,16 @@
+//! Fulcrum's request routing: which route (and so which action) a request takes.
+//!
+//! This crate owns the matchers — host (exact or `*.` wildcard), path prefix and exact header
+//! values — and the [`RouteTable`] they are compiled into. The table is immutable: the control
+//! plane builds a new one from a new configuration and swaps it in; the data path only calls
+//! [`RouteTable::find`], which does not allocate.
+//!
+//! It does not know what an action means (`A` is the caller's type), nor anything about
+//! connections or hyper: a request is seen as its host, path and `http::HeaderMap`. It depends
+//! on no other Fulcrum crate, so the configuration model is converted at the caller.
+
+mod host;
+mod table;
+
+pub use host::HostPattern;
+pub use table::{RouteSpec, RouteTable};

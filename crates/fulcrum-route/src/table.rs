@@ -1,0 +1,101 @@
+//! Route specifications and the immutable table they compile into.
+//!
+//! Lookup is a scan in route order; the first route whose every matcher accepts the request
+//! wins. Each matcher is a comparison on borrowed data, so a lookup allocates nothing. (An index
+//! of exact hosts would make lookups sub-linear for tables with hundreds of host routes; with
+//! first-match-wins it must merge index hits with the unindexed routes in order. Not needed
+//! yet.)
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::host::{request_host, HostPattern};
+
+/// One route as configured: its matchers and what to do on a match. A matcher that is absent
+/// (or an empty header list) accepts every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec<A> {
+    /// Host to match; a route with a host never matches a request without one.
+    pub host: Option<HostPattern>,
+    /// Byte-wise, case-sensitive prefix of the request path (`/api` also matches `/apiary`).
+    pub path_prefix: Option<String>,
+    /// Each header must be present with exactly this value; when a name appears on several
+    /// lines, any one of them may match (a comma-joined list in one line is not split).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// What the caller does with a request this route matches.
+    pub action: A,
+}
+
+impl<A> RouteSpec<A> {
+    /// Whether this (compiled) route accepts the request; `host` is already normalised.
+    fn matches(&self, host: Option<&str>, path: &str, headers: &HeaderMap) -> bool {
+        let host_ok = match (&self.host, host) {
+            (None, _) => true,
+            (Some(pattern), Some(host)) => pattern.matches(host),
+            (Some(_), None) => false,
+        };
+        host_ok
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|prefix| path.as_bytes().starts_with(prefix.as_bytes()))
+            && self
+                .headers
+                .iter()
+                .all(|(name, value)| headers.get_all(name).iter().any(|v| v == value))
+    }
+}
+
+/// Routes compiled for lookup; immutable once built. Share it behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct RouteTable<A> {
+    routes: Vec<RouteSpec<A>>,
+}
+
+impl<A> RouteTable<A> {
+    /// Compiles `routes`, keeping their order (which is the match priority). Host patterns are
+    /// put in canonical form (lowercase, no trailing dot, no IPv6 brackets).
+    pub fn new(routes: Vec<RouteSpec<A>>) -> Self {
+        let routes = routes
+            .into_iter()
+            .map(|route| RouteSpec {
+                host: route.host.map(HostPattern::canonical),
+                ..route
+            })
+            .collect();
+        RouteTable { routes }
+    }
+
+    /// First match wins, in order. `host` is the request's Host header or URI authority (may
+    /// contain a port, may be any case; may be None). Returns the route's index and action.
+    pub fn find(&self, host: Option<&str>, path: &str, headers: &HeaderMap) -> Option<(usize, &A)> {
+        let host = host.and_then(request_host);
+        self.routes
+            .iter()
+            .enumerate()
+            .find(|(_, route)| route.matches(host, path, headers))
+            .map(|(i, route)| (i, &route.action))
+    }
+
+    /// The action of route `i`, as numbered by [`RouteTable::find`].
+    pub fn get(&self, i: usize) -> Option<&A> {
+        self.routes.get(i).map(|route| &route.action)
+    }
+
+    /// The compiled routes, in match order.
+    pub fn iter(&self) -> impl Iterator<Item = &RouteSpec<A>> {
+        self.routes.iter()
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Whether there are no routes (every lookup then finds nothing).
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;
