@@ -1,14 +1,14 @@
 //! Least request by the power of two random choices, weight-aware.
 //!
 //! Two distinct eligible candidates are drawn by weighted random; the one with the lower load
-//! `(inflight + 1) / weight` wins (ties go to the first drawn). Comparing two random candidates
+//! `inflight / weight` wins, and ties go to the first drawn. Comparing two random candidates
 //! instead of scanning for the global minimum keeps workers, which all read the same shared
 //! in-flight counts, from herding onto the same momentarily idle backend.
 //!
-//! Weight counts twice — in the draw and in the load — so under load the in-flight counts settle
-//! in proportion to the weights (the equilibrium equalises `(inflight + 1) / weight`). On an idle
-//! set with unequal weights the heavier backend of each pair always wins, so traffic is skewed
-//! towards heavy backends beyond their weight until they have requests in flight.
+//! On an idle set every load is 0, so the first drawn wins and the split is exactly the
+//! weighted draw's. Under load the in-flight counts settle in proportion to the weights. (Using
+//! `inflight + 1` instead would make the heavier backend of each pair win every tie, sending an
+//! idle set's traffic to its heaviest backends far beyond their weight.)
 
 use crate::random::weighted_pick;
 use crate::BackendView;
@@ -26,10 +26,10 @@ pub(crate) fn pick(rng: &mut fastrand::Rng, view: &dyn BackendView) -> Option<us
     }
 }
 
-/// Whether `a` is strictly less loaded than `b`: `(inflight_a + 1) / w_a < (inflight_b + 1) / w_b`,
-/// compared by cross-multiplication (each product fits in a `u64`: at most 2^32 * 2^32).
+/// Whether `a` is strictly less loaded than `b`: `inflight_a / w_a < inflight_b / w_b`, compared
+/// by cross-multiplication (each product fits in a `u64`: at most 2^32 * 2^32).
 fn lighter(view: &dyn BackendView, a: usize, b: usize) -> bool {
-    let load = |i: usize| u64::from(view.inflight(i)) + 1;
+    let load = |i: usize| u64::from(view.inflight(i));
     load(a) * u64::from(view.weight(b)) < load(b) * u64::from(view.weight(a))
 }
 
@@ -67,25 +67,25 @@ mod tests {
     }
 
     #[test]
-    fn equal_inflight_favours_weight() {
-        // Weights 3,2,1 with equal in-flight: the pair {0,1} is drawn with probability 7/12 and
-        // {0,2} with 4/15, both won by 0; {1,2} with 3/20, won by 1. So 85% / 15% / 0%.
+    fn idle_set_follows_weight() {
+        // Weights 3,2,1 and nothing in flight: the first drawn always wins, so the split is the
+        // weighted draw's: 1/2, 1/3, 1/6.
         let view = FixedView {
             weights: vec![3, 2, 1],
-            inflight: vec![2, 2, 2],
+            inflight: vec![0, 0, 0],
         };
         let got = shares(&mut selector(&[3, 2, 1]), &view, 60_000, |_| 0);
-        assert!((got[0] - 0.85).abs() < 0.02, "{got:?}");
-        assert!((got[1] - 0.15).abs() < 0.02, "{got:?}");
-        assert_eq!(got[2], 0.0, "{got:?}");
+        assert!((got[0] - 0.5).abs() < 0.02, "{got:?}");
+        assert!((got[1] - 1.0 / 3.0).abs() < 0.02, "{got:?}");
+        assert!((got[2] - 1.0 / 6.0).abs() < 0.02, "{got:?}");
     }
 
     #[test]
     fn closed_loop_shares_follow_weights() {
         // 60 requests always in flight; each step one in-flight request (chosen uniformly, i.e.
         // equal latency everywhere) completes and a new one is picked. The in-flight counts
-        // settle where (inflight + 1) / weight is level: about 30.5 / 20 / 9.5, so throughput
-        // shares come out near 0.51 / 0.33 / 0.16 — proportional to the weights 3 / 2 / 1.
+        // settle where inflight / weight is level: about 30 / 20 / 10, so throughput shares come
+        // out near 1/2, 1/3, 1/6: proportional to the weights 3 / 2 / 1.
         let mut view = FixedView {
             weights: vec![3, 2, 1],
             inflight: vec![20, 20, 20],
@@ -110,7 +110,7 @@ mod tests {
                 counts[i] += 1; // after warm-up
             }
         }
-        for (i, want) in [30.5 / 60.0, 20.0 / 60.0, 9.5 / 60.0].iter().enumerate() {
+        for (i, want) in [30.0 / 60.0, 20.0 / 60.0, 10.0 / 60.0].iter().enumerate() {
             let got = f64::from(counts[i]) / f64::from(steps);
             assert!((got - want).abs() < 0.02, "backend {i}: {got} vs {want}");
         }
