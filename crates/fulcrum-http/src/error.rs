@@ -93,3 +93,26 @@ impl ProxyError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_name_reason_and_request_id() {
+        let id = HeaderValue::from_static("rid-1");
+        let cases: [(ProxyError, u16, &str); 4] = [
+            (ProxyError::NoRoute, 404, "no route"),
+            (ProxyError::NoBackend, 503, "no healthy backend"),
+            (ProxyError::UpstreamTimeout, 504, "did not respond in time"),
+            (ProxyError::BodyTooLarge, 413, "larger than allowed"),
+        ];
+        for (e, status, text) in cases {
+            let r: Response<Bytes> = e.to_response(&id);
+            assert_eq!(r.status().as_u16(), status);
+            let body = String::from_utf8_lossy(r.body()).into_owned();
+            assert!(body.contains(text) && body.contains("rid-1"), "{body}");
+            assert_eq!(r.headers()["x-request-id"], "rid-1");
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -73,52 +74,93 @@ pub async fn serve(
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
 
-    let mut draining = false;
-    let mut hard_deadline: Option<Instant> = None;
+    // The watchdog shares the connection's task: every time the task is polled (any I/O
+    // progress) the deadline is recomputed, and the timer is re-armed only when the deadline
+    // moved earlier (a head started), so a busy keep-alive connection costs no timer work
+    // per request beyond that.
+    let mut draining = *shutdown.borrow();
+    if draining {
+        conn.as_mut().graceful_shutdown();
+    }
+    let mut hard_deadline: Option<Instant> = draining.then(|| Instant::now() + SHUTDOWN_GRACE);
+    let far = || Instant::now() + Duration::from_secs(3600);
+    let mut armed = far();
+    let sleep = tokio::time::sleep_until(armed.into());
+    tokio::pin!(sleep);
+    let shutdown_signal = async move {
+        let _ = shutdown.changed().await;
+    };
+    tokio::pin!(shutdown_signal);
     loop {
+        let event = std::future::poll_fn(|cx| {
+            if let Poll::Ready(res) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Event::Closed(res.err()));
+            }
+            if !draining && shutdown_signal.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Shutdown);
+            }
+            let want = next_wake(
+                &activity,
+                timeouts.header,
+                timeouts.idle,
+                draining,
+                hard_deadline,
+            );
+            if want < armed {
+                armed = want;
+                sleep.as_mut().reset(want.into());
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                armed = far();
+                sleep.as_mut().reset(armed.into());
+                return Poll::Ready(Event::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
         let now = Instant::now();
-        let wake = next_wake(
-            &activity,
-            timeouts.header,
-            timeouts.idle,
-            now,
-            hard_deadline,
-        );
-        tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
+        match event {
+            Event::Closed(err) => {
+                if let Some(e) = err {
                     tracing::debug!(client = %peer, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            _ = tokio::time::sleep_until(wake.into()), if !draining || hard_deadline.is_some() => {
-                let now = Instant::now();
+            Event::Shutdown => {
+                draining = true;
+                hard_deadline = Some(now + SHUTDOWN_GRACE);
+                conn.as_mut().graceful_shutdown();
+            }
+            Event::Timer => {
                 if hard_deadline.is_some_and(|d| now >= d) {
                     return;
                 }
-                if let Some(since) = activity.head_since() {
-                    if now >= since + timeouts.header {
-                        tracing::debug!(client = %peer, "request head timeout");
-                        return;
-                    }
+                if activity
+                    .head_since()
+                    .is_some_and(|since| now >= since + timeouts.header)
+                {
+                    tracing::debug!(client = %peer, "request head timeout");
+                    return;
                 }
                 if !draining
                     && activity.inflight() == 0
                     && activity.head_since().is_none()
                     && now >= activity.last() + timeouts.idle
                 {
+                    tracing::trace!(client = %peer, "keep-alive idle timeout");
                     draining = true;
                     hard_deadline = Some(now + Duration::from_secs(1));
                     conn.as_mut().graceful_shutdown();
                 }
             }
-            _ = shutdown.changed(), if !draining => {
-                draining = true;
-                hard_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
-                conn.as_mut().graceful_shutdown();
-            }
         }
     }
+}
+
+enum Event {
+    Closed(Option<Box<dyn std::error::Error + Send + Sync>>),
+    Shutdown,
+    Timer,
 }
 
 /// When the watchdog must look again.
@@ -126,19 +168,15 @@ fn next_wake(
     a: &ConnActivity,
     header: Duration,
     idle: Duration,
-    now: Instant,
+    draining: bool,
     hard: Option<Instant>,
 ) -> Instant {
-    let mut t = match a.head_since() {
+    let far = a.last() + Duration::from_secs(3600);
+    let t = match a.head_since() {
         Some(since) => since + header,
-        None if a.inflight() == 0 => a.last() + idle,
-        // A request is in flight: nothing to enforce here, look again later.
-        None => now + idle.min(header),
+        None if a.inflight() == 0 && !draining => a.last() + idle,
+        // A request is in flight (or we are draining): only the hard deadline applies.
+        None => far,
     };
-    // A head may start at any moment while we sleep on the idle deadline.
-    t = t.min(now + header).max(now + Duration::from_millis(1));
-    if let Some(h) = hard {
-        t = t.min(h);
-    }
-    t
+    hard.map_or(t, |h| t.min(h))
 }

@@ -101,15 +101,18 @@ async fn accept_loop(worker: Rc<Worker>, l: WorkerListener, mut shutdown: watch:
         if *shutdown.borrow() {
             break;
         }
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        // `max_connections` is shared by all workers. At the limit, the connection just
+        // accepted waits for a slot and this worker stops accepting: further clients queue in
+        // the kernel's backlog (as HAProxy's maxconn), none is refused.
         let permit = tokio::select! {
             p = l.limit.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => break,
             },
-            _ = shutdown.changed() => break,
-        };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
             _ = shutdown.changed() => break,
         };
         match accepted {

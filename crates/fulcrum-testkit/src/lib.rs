@@ -1,1 +1,34 @@
-//! placeholder
+//! Test helpers for Fulcrum: real HTTP backends on loopback, raw-socket and hyper clients,
+//! and polling helpers. Everything here uses real sockets on `127.0.0.1:0` or `[::1]:0`.
+//!
+//! Test-only code: it may panic (that is how a test fails).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod backend;
+pub mod client;
+
+use std::time::{Duration, Instant};
+
+pub use backend::{Backend, Recorded};
+pub use client::{get, raw_exchange, read_until_close, Client, RawReply, Reply};
+
+/// Poll `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A free loopback port right now (for configs that need a concrete port that nothing
+/// listens on, e.g. a refused backend). Binding port 0 in the server itself is preferred.
+pub fn closed_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}

@@ -42,8 +42,10 @@ fn exit(r: anyhow::Result<()>) -> ExitCode {
 
 fn init_tracing() {
     let filter = EnvFilter::try_from_env("FULCRUM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var("FULCRUM_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();

@@ -1,0 +1,183 @@
+//! The command line: `check`, `version`, `run` with signals, `demo`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use fulcrum_testkit::{get, Backend};
+
+use crate::support::{bin, field, simple, Proc, TempDir};
+
+#[test]
+fn check_accepts_a_valid_file_and_prints_a_summary() {
+    let be = Backend::start("be");
+    let dir = TempDir::new("check-ok");
+    let path = dir.write("fulcrum.toml", &simple(&[&be], ""));
+    let out = Command::new(bin())
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("web") && text.contains(&be.addr.to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_reports_every_error_with_position_and_exits_1() {
+    let dir = TempDir::new("check-bad");
+    let path = dir.write(
+        "fulcrum.toml",
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\nbogus = 1\n\
+         [[listener.route]]\npool = \"nope\"\n\
+         [pool.api]\nbalance = \"round-robbin\"\nbackends = [{ address = \"127.0.0.1:1\", weight = 0 }]\n",
+    );
+    let out = Command::new(bin())
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for (line, needle) in [
+        (4, "bogus"),
+        (6, "nope"),
+        (8, "round-robbin"),
+        (9, "weight"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("{file}:{line}:")) && l.contains(needle)),
+            "missing error on line {line} about {needle}:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("round_robin"),
+        "should list the valid choices: {err}"
+    );
+}
+
+#[test]
+fn config_path_comes_from_env_when_not_given() {
+    let dir = TempDir::new("check-env");
+    let path = dir.write(
+        "other.toml",
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n",
+    );
+    let out = Command::new(bin())
+        .arg("check")
+        .env("FULCRUM_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = Command::new(bin()).arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn run_serves_then_sigterm_finishes_in_flight_requests_and_exits_0() {
+    let be = Backend::start("be");
+    let dir = TempDir::new("run-term");
+    let path = dir.write("fulcrum.toml", &simple(&[&be], ""));
+    let mut p = Proc::run(&path);
+    let line = p
+        .wait_for_line("listening", Duration::from_secs(10))
+        .expect("never listened");
+    let addr: std::net::SocketAddr = field(&line, "address").unwrap().parse().unwrap();
+    assert_eq!(get(addr, "/").status, 200);
+    // A slow request in flight when SIGTERM arrives still gets its response.
+    let slow = std::thread::spawn(move || get(addr, "/sleep/700"));
+    assert!(fulcrum_testkit::wait_until(Duration::from_secs(5), || be
+        .request_count()
+        >= 2));
+    p.signal("TERM");
+    let r = slow.join().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "be");
+    let st = p.wait_exit(Duration::from_secs(10)).expect("did not exit");
+    assert!(st.success(), "{st:?}");
+    // And it no longer accepts.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn run_refuses_an_invalid_file() {
+    let dir = TempDir::new("run-bad");
+    let path = dir.write("fulcrum.toml", "[[listener]]\nname = 1\n");
+    let out = Command::new(bin())
+        .args(["run", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":2:"));
+}
+
+#[test]
+fn demo_balances_over_three_backends() {
+    let mut child = Command::new(bin())
+        .args([
+            "demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--admin-bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lb = None;
+    let mut admin = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("load balancer on http://") {
+            lb = rest
+                .split_whitespace()
+                .next()
+                .map(|s| s.parse::<std::net::SocketAddr>().unwrap());
+        }
+        if let Some(rest) = line.trim().strip_prefix("admin on http://") {
+            admin = rest
+                .split_whitespace()
+                .next()
+                .map(|s| s.parse::<std::net::SocketAddr>().unwrap());
+        }
+        if line.contains("Try this") {
+            break;
+        }
+    }
+    let (lb, admin) = (lb.expect("no lb address"), admin.expect("no admin address"));
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let r = get(lb, "/");
+        assert_eq!(r.status, 200);
+        seen.insert(r.text().split_whitespace().nth(2).unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert_eq!(get(admin, "/ready").status, 200);
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let st = child.wait().unwrap();
+    assert!(st.success(), "{st:?}");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real clients → Fulcrum → real backends, over loopback sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod balancing;
+mod cli;
+mod limits;
+mod proxy;
