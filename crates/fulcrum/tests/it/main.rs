@@ -5,5 +5,8 @@ mod support;
 
 mod balancing;
 mod cli;
+mod corpus;
+mod hostile;
 mod limits;
 mod proxy;
+mod streaming;
