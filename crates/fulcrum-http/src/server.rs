@@ -64,6 +64,8 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
+        // The watchdog below owns the header timeout (from accept or a head's first byte).
+        .header_read_timeout(None)
         .max_buf_size(max_head)
         .keep_alive(true);
     builder

@@ -181,3 +181,63 @@ fn demo_balances_over_three_backends() {
     let st = child.wait().unwrap();
     assert!(st.success(), "{st:?}");
 }
+
+#[test]
+fn workers_setting_starts_that_many_worker_threads() {
+    let be = Backend::start("be");
+    let dir = TempDir::new("workers");
+    let cfg = simple(&[&be], "").replace("workers = 2", "workers = 3");
+    let path = dir.write("fulcrum.toml", &cfg);
+    let p = Proc::run(&path);
+    p.wait_for_line("listening", Duration::from_secs(10))
+        .expect("never listened");
+    // Threads name themselves once running: poll briefly.
+    let count = || {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", p.pid())).unwrap();
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .filter(|name| name.starts_with("fulcrum-worker"))
+            .count()
+    };
+    fulcrum_testkit::wait_until(Duration::from_secs(5), || count() >= 3);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(count(), 3);
+}
+
+#[test]
+fn access_log_writes_one_json_object_per_request() {
+    let be = Backend::start("be");
+    let dir = TempDir::new("access-log");
+    let log = dir.0.join("access.log");
+    let cfg = simple(&[&be], "").replace(
+        "target = \"off\"",
+        &format!("target = \"{}\"", log.display()),
+    );
+    let path = dir.write("fulcrum.toml", &cfg);
+    let p = Proc::run(&path);
+    let line = p
+        .wait_for_line("listening", Duration::from_secs(10))
+        .expect("never listened");
+    let addr: std::net::SocketAddr = field(&line, "address").unwrap().parse().unwrap();
+    let mut cl = fulcrum_testkit::Client::http1(addr);
+    cl.get("shop.example", "/a?x=1", &[("x-request-id", "log-1")])
+        .unwrap();
+    cl.get("shop.example", "/b", &[]).unwrap();
+    assert!(fulcrum_testkit::wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.lines().count() >= 2)
+            .unwrap_or(false)
+    }));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["listener"], "web");
+    assert_eq!(first["pool"], "app");
+    assert_eq!(first["backend"], be.addr.to_string());
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["host"], "shop.example");
+    assert_eq!(first["path"], "/a");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["request_id"], "log-1");
+    assert_eq!(first["bytes_out"], 2);
+    assert_eq!(first["client"], "127.0.0.1");
+}

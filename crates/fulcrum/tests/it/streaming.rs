@@ -29,7 +29,10 @@ impl Body for Generated {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.left == 0 {
             return Poll::Ready(None);
         }
@@ -63,7 +66,9 @@ fn one_gib_upload_and_download_stream_with_bounded_memory() {
         ),
     );
     let p = Proc::run(&path);
-    let line = p.wait_for_line("listening", Duration::from_secs(10)).expect("never listened");
+    let line = p
+        .wait_for_line("listening", Duration::from_secs(10))
+        .expect("never listened");
     let addr: std::net::SocketAddr = field(&line, "address").unwrap().parse().unwrap();
 
     let pid = p.pid();
@@ -81,10 +86,15 @@ fn one_gib_upload_and_download_stream_with_bounded_memory() {
         })
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (up, down) = rt.block_on(async {
         let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+            .await
+            .unwrap();
         tokio::spawn(conn);
 
         let started = Instant::now();
@@ -92,18 +102,28 @@ fn one_gib_upload_and_download_stream_with_bounded_memory() {
             left: GIB,
             chunk: Bytes::from(vec![b'u'; 64 * 1024]),
         };
-        let req = http::Request::post("/upload").header("host", "a").body(body).unwrap();
+        let req = http::Request::post("/upload")
+            .header("host", "a")
+            .body(body)
+            .unwrap();
         let resp = send.send_request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         let text = resp.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(&text[..], GIB.to_string().as_bytes(), "backend saw a different length");
+        assert_eq!(
+            &text[..],
+            GIB.to_string().as_bytes(),
+            "backend saw a different length"
+        );
         let up = started.elapsed();
 
         send.ready().await.unwrap();
         let started = Instant::now();
         let req = http::Request::get(format!("/bytes/{GIB}"))
             .header("host", "a")
-            .body(Generated { left: 0, chunk: Bytes::new() })
+            .body(Generated {
+                left: 0,
+                chunk: Bytes::new(),
+            })
             .unwrap();
         let resp = send.send_request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
