@@ -19,7 +19,7 @@ use crate::body::{BodyFate, OnEnd, ProxyBody, RequestBody};
 use crate::error::ProxyError;
 use crate::guard::ConnActivity;
 use crate::headers;
-use crate::state::{BackendState, ListenerState, RouteAction};
+use crate::state::{BackendState, ListenerState, PoolState, RouteAction};
 use crate::upstream::{Sender, UpstreamPool};
 
 /// What a worker thread owns: its index, its backend connection pool, its access log buffer.
@@ -89,7 +89,7 @@ struct Finisher {
     request_id: HeaderValue,
     listener: Arc<ListenerState>,
     route: Option<usize>,
-    pool: Option<String>,
+    pool: Option<Arc<PoolState>>,
     error: Option<String>,
     log: Option<LogFacts>,
 }
@@ -109,7 +109,7 @@ impl OnEnd for Finisher {
                     .route
                     .and_then(|i| self.listener.route_names.get(i))
                     .map(String::as_str),
-                pool: self.pool.as_deref(),
+                pool: self.pool.as_ref().map(|p| p.name.as_str()),
                 backend: self.backend.as_ref().map(|b| b.0.label.as_str()),
                 client: self.cx.peer.ip().to_string(),
                 method: facts.method.as_str(),
@@ -213,7 +213,7 @@ async fn route_and_forward(
             action.pool().ok_or(ProxyError::NoBackend)?.clone()
         }
     };
-    fin.pool = Some(pool.name.clone());
+    fin.pool = Some(pool.clone());
 
     let limit = listener.limits.max_body_bytes;
     if http_body::Body::size_hint(req.body()).lower() > limit {

@@ -82,7 +82,7 @@ async fn housekeeping(worker: Rc<Worker>) {
         tick.tick().await;
         worker.access_log.flush();
         n = n.wrapping_add(1);
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             worker.upstream.sweep();
         }
     }

@@ -185,7 +185,7 @@ pub(crate) fn size(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, min: u64, max: u
 /// `32768` as `32KiB`, for messages and the summary.
 pub(crate) fn human_size(n: u64) -> String {
     for (unit, m) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= m && n % m == 0 {
+        if n >= m && n.is_multiple_of(m) {
             return format!("{}{unit}", n / m);
         }
     }
