@@ -230,3 +230,60 @@ fn in_head_tracks_partial_heads() {
     s.feed(b"G");
     assert!(s.in_head());
 }
+
+/// Randomised differential check against httparse (hyper's parser): whatever head the scanner
+/// accepts, httparse must read as a complete head of exactly the same length, with the same
+/// header count. Feeding byte by byte must agree with feeding at once. Seeded: repeatable.
+#[test]
+fn accepted_heads_parse_identically_in_httparse() {
+    const PIECES: &[&[u8]] = &[
+        b"GET", b"POST", b" ", b"  ", b"/", b"/a?b=c", b" HTTP/1.1", b" HTTP/1.0", b"\r\n",
+        b"\n", b"\r", b"Host: a", b"Host:a", b"Content-Length: 0", b"Content-Length: 00",
+        b"Transfer-Encoding: chunked", b"X: y", b"X:\ty \t", b" ", b"\t", b":", b"\x00",
+        b"\x7f", b"\xff", b"X-Long: ", b"a", b"-", b"Upgrade: x",
+    ];
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let mut accepted = 0;
+    for _ in 0..200_000 {
+        let mut input = b"GET / HTTP/1.1\r\n".to_vec();
+        if rng.bool() {
+            input.clear();
+        }
+        for _ in 0..rng.usize(1..12) {
+            input.extend_from_slice(PIECES[rng.usize(..PIECES.len())]);
+        }
+        input.extend_from_slice(b"\r\n\r\n");
+        let whole = Scanner::new().feed(&input);
+        assert_eq!(whole, scan_bytewise(&input), "bytewise differs: {input:?}");
+        if whole != Scan::Ok {
+            continue;
+        }
+        // The scanner accepted: find where it thinks the head ended.
+        let mut s = Scanner::new();
+        let mut head_len = None;
+        let mut started = false;
+        for i in 0..input.len() {
+            // Empty lines before a request line are skipped, not a head.
+            started |= !matches!(input[i], b'\r' | b'\n');
+            s.feed(&input[i..=i]);
+            if started && !s.in_head() && s.mode() != Mode::Http2 {
+                head_len = Some(i + 1);
+                break;
+            }
+        }
+        let Some(head_len) = head_len else { continue };
+        accepted += 1;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&input) {
+            Ok(httparse::Status::Complete(n)) => {
+                assert_eq!(n, head_len, "head length differs for {:?}", String::from_utf8_lossy(&input))
+            }
+            other => panic!(
+                "scanner accepted what httparse does not: {other:?} for {:?}",
+                String::from_utf8_lossy(&input)
+            ),
+        }
+    }
+    assert!(accepted > 1000, "too few accepted inputs to mean anything: {accepted}");
+}
