@@ -39,14 +39,35 @@ pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// When `keep_upgrade` is set, `Upgrade` and `Connection: upgrade` are kept for the next hop:
 /// that is how a WebSocket handshake crosses the proxy.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let mut named: Vec<HeaderName> = Vec::new();
-    for v in headers.get_all(header::CONNECTION) {
-        if let Ok(s) = v.to_str() {
+    // One pass over the distinct names finds which hop-by-hop fields are present; most
+    // messages carry none or only `Connection`, so only those are removed (a `remove` of an
+    // absent name still costs a hash and a probe).
+    let mut present = [false; 9];
+    let mut any = false;
+    for k in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == k) {
+            present[i] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
+    // Fields named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+    if present[0] {
+        let mut named: Vec<HeaderName> = Vec::new();
+        for v in headers.get_all(header::CONNECTION) {
+            let Ok(s) = v.to_str() else { continue };
             for t in s.split(',') {
                 if let Ok(name) = HeaderName::from_bytes(t.trim().as_bytes()) {
-                    named.push(name);
+                    if !HOP_BY_HOP.contains(&name) {
+                        named.push(name);
+                    }
                 }
             }
+        }
+        for name in named {
+            headers.remove(name);
         }
     }
     let upgrade = if keep_upgrade {
@@ -54,11 +75,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else {
         None
     };
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present[i] {
+            headers.remove(name);
+        }
     }
     if let Some(u) = upgrade {
         headers.insert(header::UPGRADE, u);
@@ -66,13 +86,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Append `value` to a comma-separated list header (or start it).
-pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &[u8]) {
+/// Append `value` to a comma-separated list header (or start it with `value` itself, which
+/// costs a reference count, not a copy).
+pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValue) {
     let mut existing = headers.get_all(&name).iter().peekable();
     if existing.peek().is_none() {
-        if let Ok(v) = HeaderValue::from_bytes(value) {
-            headers.insert(name, v);
-        }
+        headers.insert(name, value.clone());
         return;
     }
     let mut buf = BytesMut::with_capacity(64);
@@ -83,35 +102,31 @@ pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &[u8]) {
         buf.put_slice(v.as_bytes());
     }
     buf.put_slice(b", ");
-    buf.put_slice(value);
+    buf.put_slice(value.as_bytes());
     if let Ok(v) = HeaderValue::from_maybe_shared(buf.freeze()) {
         headers.insert(name, v);
     }
 }
 
 /// Add `X-Forwarded-For`, `-Proto` and `-Host`, appending to what earlier hops wrote.
+/// `client` is the client's address as a header value (made once per connection).
 pub fn add_forwarded(
     headers: &mut HeaderMap,
-    client: IpAddr,
-    proto: &'static str,
-    host: Option<&[u8]>,
+    client: &HeaderValue,
+    proto: &HeaderValue,
+    host: Option<&HeaderValue>,
 ) {
-    let mut ip = [0u8; 64];
-    let ip = format_ip(client, &mut ip);
-    append_list(headers, X_FORWARDED_FOR, ip);
-    append_list(headers, X_FORWARDED_PROTO, proto.as_bytes());
+    append_list(headers, X_FORWARDED_FOR, client);
+    append_list(headers, X_FORWARDED_PROTO, proto);
     if let Some(h) = host {
         append_list(headers, X_FORWARDED_HOST, h);
     }
 }
 
-fn format_ip(ip: IpAddr, buf: &mut [u8; 64]) -> &[u8] {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    // 64 bytes hold any IPv4 or IPv6 text form (at most 45 bytes).
-    let _ = write!(cursor, "{ip}");
-    let n = cursor.position() as usize;
-    &buf[..n]
+/// A client address as a header value (`192.0.2.1`, `2001:db8::1`).
+pub fn ip_value(ip: IpAddr) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// The request's id: the client's `X-Request-Id` when it is a sane token (1..=128 visible
@@ -196,7 +211,9 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9"),
             ("x-forwarded-for", "198.51.100.1"),
         ]);
-        add_forwarded(&mut h, "::1".parse().unwrap(), "http", Some(b"example.com"));
+        let host = HeaderValue::from_static("example.com");
+        let ip = ip_value("::1".parse().unwrap());
+        add_forwarded(&mut h, &ip, &HeaderValue::from_static("http"), Some(&host));
         assert_eq!(
             h.get("x-forwarded-for").unwrap(),
             "203.0.113.9, 198.51.100.1, ::1"

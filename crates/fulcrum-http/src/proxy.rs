@@ -34,9 +34,11 @@ pub struct ConnCtx {
     pub worker: Rc<Worker>,
     pub listener: Arc<ArcSwap<ListenerState>>,
     pub peer: SocketAddr,
+    /// `peer`'s address as a header value, for `X-Forwarded-For`.
+    pub peer_ip: HeaderValue,
     pub activity: Arc<ConnActivity>,
-    /// `"http"` or `"https"`, for `X-Forwarded-Proto`.
-    pub proto: &'static str,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub proto: HeaderValue,
 }
 
 /// Decrements the connection's in-flight count when the response is done or abandoned.
@@ -243,12 +245,7 @@ async fn route_and_forward(
             parts.headers.insert(header::HOST, h.clone());
         }
     }
-    headers::add_forwarded(
-        &mut parts.headers,
-        cx.peer.ip(),
-        cx.proto,
-        host.as_ref().map(HeaderValue::as_bytes),
-    );
+    headers::add_forwarded(&mut parts.headers, &cx.peer_ip, &cx.proto, host.as_ref());
     parts
         .headers
         .insert(headers::X_REQUEST_ID, fin.request_id.clone());

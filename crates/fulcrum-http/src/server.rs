@@ -54,8 +54,9 @@ pub async fn serve(
         worker,
         listener,
         peer,
+        peer_ip: crate::headers::ip_value(peer.ip()),
         activity: activity.clone(),
-        proto: "http",
+        proto: http::HeaderValue::from_static("http"),
     });
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone()));
     let service = service_fn(move |req| proxy::handle(cx.clone(), req));

@@ -304,6 +304,63 @@ impl Scanner {
                     };
                     continue;
                 }
+                // Fast paths for the long runs of plain bytes in a head: the request target and
+                // the values of fields the scanner does not interpret. Each byte still gets the
+                // same check `step` would make; this only skips the state dispatch.
+                State::Target if self.target_len > 0 => {
+                    let run = buf[i..]
+                        .iter()
+                        .take_while(|&&b| (0x21..=0x7e).contains(&b))
+                        .count();
+                    if run > 0 {
+                        if self.line_len + run > MAX_REQUEST_LINE {
+                            // The first byte past the limit, as `step` would report it.
+                            let at = i + MAX_REQUEST_LINE.saturating_sub(self.line_len);
+                            return Scan::Violation(at, Violation::RequestLineTooLong);
+                        }
+                        self.line_len += run;
+                        self.target_len += run;
+                        i += run;
+                        continue;
+                    }
+                    if let Err(v) = self.step(buf[i]) {
+                        return Scan::Violation(i, v);
+                    }
+                }
+                State::Value if self.field == Field::Other => {
+                    let run = buf[i..].iter().take_while(|&&b| is_value_byte(b)).count();
+                    if run > 0 {
+                        i += run;
+                        continue;
+                    }
+                    if let Err(v) = self.step(buf[i]) {
+                        return Scan::Violation(i, v);
+                    }
+                }
+                State::Method | State::Name => {
+                    let run = buf[i..].iter().take_while(|&&b| is_tchar(b)).count();
+                    if run > 0 {
+                        if self.state == State::Method {
+                            if self.line_len + run > MAX_REQUEST_LINE {
+                                let at = i + MAX_REQUEST_LINE.saturating_sub(self.line_len);
+                                return Scan::Violation(at, Violation::RequestLineTooLong);
+                            }
+                            self.line_len += run;
+                        } else {
+                            for &b in &buf[i..i + run] {
+                                if self.name_len < NAME_BUF {
+                                    self.name[self.name_len] = b.to_ascii_lowercase();
+                                }
+                                self.name_len += 1;
+                            }
+                        }
+                        i += run;
+                        continue;
+                    }
+                    if let Err(v) = self.step(buf[i]) {
+                        return Scan::Violation(i, v);
+                    }
+                }
                 State::Preface(n) => {
                     if let Err(v) = self.preface(n, buf[i]) {
                         return Scan::Violation(i, v);

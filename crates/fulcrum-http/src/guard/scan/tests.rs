@@ -237,10 +237,34 @@ fn in_head_tracks_partial_heads() {
 #[test]
 fn accepted_heads_parse_identically_in_httparse() {
     const PIECES: &[&[u8]] = &[
-        b"GET", b"POST", b" ", b"  ", b"/", b"/a?b=c", b" HTTP/1.1", b" HTTP/1.0", b"\r\n",
-        b"\n", b"\r", b"Host: a", b"Host:a", b"Content-Length: 0", b"Content-Length: 00",
-        b"Transfer-Encoding: chunked", b"X: y", b"X:\ty \t", b" ", b"\t", b":", b"\x00",
-        b"\x7f", b"\xff", b"X-Long: ", b"a", b"-", b"Upgrade: x",
+        b"GET",
+        b"POST",
+        b" ",
+        b"  ",
+        b"/",
+        b"/a?b=c",
+        b" HTTP/1.1",
+        b" HTTP/1.0",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"Host: a",
+        b"Host:a",
+        b"Content-Length: 0",
+        b"Content-Length: 00",
+        b"Transfer-Encoding: chunked",
+        b"X: y",
+        b"X:\ty \t",
+        b" ",
+        b"\t",
+        b":",
+        b"\x00",
+        b"\x7f",
+        b"\xff",
+        b"X-Long: ",
+        b"a",
+        b"-",
+        b"Upgrade: x",
     ];
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     let mut accepted = 0;
@@ -277,7 +301,12 @@ fn accepted_heads_parse_identically_in_httparse() {
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&input) {
             Ok(httparse::Status::Complete(n)) => {
-                assert_eq!(n, head_len, "head length differs for {:?}", String::from_utf8_lossy(&input))
+                assert_eq!(
+                    n,
+                    head_len,
+                    "head length differs for {:?}",
+                    String::from_utf8_lossy(&input)
+                )
             }
             other => panic!(
                 "scanner accepted what httparse does not: {other:?} for {:?}",
@@ -285,5 +314,8 @@ fn accepted_heads_parse_identically_in_httparse() {
             ),
         }
     }
-    assert!(accepted > 1000, "too few accepted inputs to mean anything: {accepted}");
+    assert!(
+        accepted > 1000,
+        "too few accepted inputs to mean anything: {accepted}"
+    );
 }
