@@ -240,6 +240,16 @@ async fn route_and_forward(
     };
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     parts.headers.remove(header::EXPECT);
+    // A body of unknown length goes on chunked, whatever the method: hyper's client would
+    // otherwise send a GET's body as empty (it frames by method when no length is given),
+    // silently dropping the client's body and hiding a malformed chunk behind a 200.
+    if !http_body::Body::is_end_stream(&body) && http_body::Body::size_hint(&body).exact().is_none()
+    {
+        parts.headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
     if let Some(h) = &host {
         if !parts.headers.contains_key(header::HOST) {
             parts.headers.insert(header::HOST, h.clone());
