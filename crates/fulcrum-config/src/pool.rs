@@ -90,7 +90,16 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
     );
     let any = |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Allowed);
     let drain_timeout = t.or(ctx, "drain_timeout", Duration::from_secs(30), any);
-    let slow_start = t.or(ctx, "slow_start", Duration::ZERO, any);
+    // Slow start needs health state to ramp from; until health checks land, only "0s" (off)
+    // is accepted, so a file never means more than Fulcrum does.
+    let slow_start = t.or(ctx, "slow_start", Duration::ZERO, |ctx, v, at| {
+        let d = decode::duration(ctx, v, at.clone(), Zero::Allowed)?;
+        if !d.is_zero() {
+            ctx.error(&v.span(), &at, "slow start is not supported yet (only \"0s\")");
+            return None;
+        }
+        Some(d)
+    });
     t.not_supported(ctx, "health", "health checks are not supported yet");
     Some(Pool {
         name: name.to_owned(),

@@ -94,17 +94,17 @@ fn duplicate_backends_are_errors() {
 #[test]
 fn pool_timeouts() {
     let p = ok(&api(
-        "connect_timeout = \"250ms\"\ndrain_timeout = \"0s\"\nslow_start = \"1m\"\n",
+        "connect_timeout = \"250ms\"\ndrain_timeout = \"0s\"\nslow_start = \"0s\"\n",
     ))
     .pools
     .remove(0);
     assert_eq!(
         (p.connect_timeout, p.drain_timeout, p.slow_start),
-        (
-            Duration::from_millis(250),
-            Duration::ZERO,
-            Duration::from_secs(60)
-        )
+        (Duration::from_millis(250), Duration::ZERO, Duration::ZERO)
+    );
+    assert_eq!(
+        errors(&api("slow_start = \"1m\"\n")),
+        ["3:14: pool \"api\": slow_start: slow start is not supported yet (only \"0s\")"]
     );
     assert_eq!(
         errors(&api("connect_timeout = \"0ms\"\nslow_start = \"soon\"\n")),

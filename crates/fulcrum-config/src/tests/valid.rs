@@ -69,7 +69,7 @@ balance = "least_request"
 backends = [{ address = "10.0.0.1:${API_PORT}" }]
 connect_timeout = "500ms"
 drain_timeout = "1m"
-slow_start = "10s"
+slow_start = "0s"
 
 [pool.api-v2]
 backends = [{ address = "10.0.0.2:80" }]
@@ -186,7 +186,7 @@ fn spec_example_parses_into_the_model() {
                 }],
                 connect_timeout: Duration::from_millis(500),
                 drain_timeout: Duration::from_secs(60),
-                slow_start: Duration::from_secs(10),
+                slow_start: Duration::ZERO,
             },
             Pool {
                 name: "api-v2".into(),
@@ -256,7 +256,7 @@ fn summary_shows_listeners_routes_and_pools() {
         "pool \"api\" round_robin (connect 2s, drain 30s, slow start 0s)",
         "  127.0.0.1:9001 weight 2",
         "  [::1]:9003 weight 1",
-        "pool \"api-v1\" least_request (connect 500ms, drain 1m, slow start 10s)",
+        "pool \"api-v1\" least_request (connect 500ms, drain 1m, slow start 0s)",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
