@@ -1,63 +1,229 @@
-//! The admin listener: `/healthz` and `/ready` today; the admin API, `/metrics` and the
-//! dashboard grow here.
+//! The admin listener: health and readiness, Prometheus metrics, the admin API and the
+//! dashboard (see SPEC "Admin API").
 //!
-//! Off the data path: it reads shared flags and snapshots, never reaches into connections.
+//! Off the data path: everything it shows or changes goes through [`AdminOps`], implemented by
+//! the control plane; it never reaches into connections. When a token is configured, `/api/*`
+//! requires `Authorization: Bearer TOKEN` (compared in constant time); other paths stay open so
+//! probes and scrapers need no secret.
+
+mod dashboard;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// What the admin endpoints report on.
-#[derive(Debug, Default)]
-pub struct AdminState {
-    /// Every listener is bound and the configuration is loaded.
-    pub ready: AtomicBool,
+/// What the admin endpoints need from the rest of Fulcrum.
+pub trait AdminOps: Send + Sync + 'static {
+    /// Every listener is bound and the configuration loaded.
+    fn ready(&self) -> bool;
+    /// `GET /api/v1/pools`.
+    fn pools(&self) -> Value;
+    /// `POST /api/v1/reload`: `Err` carries the validation errors.
+    fn reload(&self, client: &str) -> Result<(), String>;
+    /// `POST /api/v1/pools/{pool}/backends`: `Err((status, message))`.
+    fn add_backend(
+        &self,
+        client: &str,
+        pool: &str,
+        address: &str,
+        weight: u32,
+    ) -> Result<(), (u16, String)>;
+    /// `DELETE /api/v1/pools/{pool}/backends/{address}`.
+    fn remove_backend(&self, client: &str, pool: &str, address: &str) -> Result<(), (u16, String)>;
+    /// `GET /metrics`, Prometheus text format.
+    fn metrics(&self) -> String;
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+/// Largest request body the API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+type Resp = Response<Full<Bytes>>;
+
+fn text(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
+fn plain(status: StatusCode, body: &'static str) -> Resp {
+    text(
+        status,
+        Bytes::from_static(body.as_bytes()),
+        "text/plain; charset=utf-8",
+    )
+}
+
+fn json_resp(status: StatusCode, v: &Value) -> Resp {
+    let mut body = serde_json::to_vec_pretty(v).unwrap_or_default();
+    body.push(b'\n');
+    text(status, body, "application/json")
+}
+
+fn error(status: u16, message: &str) -> Resp {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_resp(status, &json!({ "error": message }))
+}
+
+/// Constant-time comparison of the presented token with the configured one.
+pub fn token_matches(presented: &[u8], expected: &[u8]) -> bool {
+    let mut diff = u8::from(presented.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        let p = presented.get(i).copied().unwrap_or(0);
+        diff |= p ^ e;
+    }
+    diff == 0
+}
+
+fn authorized(req: &Request<Incoming>, token: Option<&str>) -> bool {
+    let Some(token) = token else { return true };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or(b"");
+    token_matches(presented, token.as_bytes())
+}
+
+/// Percent-decode one path segment (`%5B%3A%3A1%5D%3A9003` → `[::1]:9003`).
+fn decode_segment(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Answer one admin request.
-pub fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    match (req.method(), req.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET | &Method::HEAD, "/ready") => {
-            if state.ready.load(Ordering::Acquire) {
-                text(StatusCode::OK, "ready\n")
+pub async fn respond(
+    ops: &dyn AdminOps,
+    token: Option<&str>,
+    client: SocketAddr,
+    req: Request<Incoming>,
+) -> Resp {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let get = method == Method::GET || method == Method::HEAD;
+    match path.as_str() {
+        "/healthz" if get => return plain(StatusCode::OK, "ok\n"),
+        "/ready" if get => {
+            return if ops.ready() {
+                plain(StatusCode::OK, "ready\n")
             } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                plain(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
             }
         }
-        (_, "/healthz" | "/ready") => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        "/metrics" if get => {
+            return text(
+                StatusCode::OK,
+                ops.metrics(),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+        }
+        "/" if get => return text(StatusCode::OK, dashboard::PAGE, "text/html; charset=utf-8"),
+        "/healthz" | "/ready" | "/metrics" | "/" => {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        _ => {}
+    }
+    let Some(api) = path.strip_prefix("/api/v1/") else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    if !authorized(&req, token) {
+        let mut r = error(401, "missing or wrong bearer token");
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
+    let who = client.to_string();
+    let segments: Vec<&str> = api.split('/').collect();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["pools"]) => json_resp(StatusCode::OK, &ops.pools()),
+        (&Method::POST, ["reload"]) => match ops.reload(&who) {
+            Ok(()) => json_resp(StatusCode::OK, &json!({ "result": "reloaded" })),
+            Err(e) => error(400, &e),
+        },
+        (&Method::POST, ["pools", pool, "backends"]) => {
+            let pool = decode_segment(pool).unwrap_or_default();
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return error(413, "request body too large or cut short"),
+            };
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Add {
+                address: String,
+                #[serde(default = "one")]
+                weight: u32,
+            }
+            fn one() -> u32 {
+                1
+            }
+            let add: Add = match serde_json::from_slice(&body) {
+                Ok(a) => a,
+                Err(e) => {
+                    return error(
+                        400,
+                        &format!("expected {{\"address\": \"IP:PORT\", \"weight\": 1}}: {e}"),
+                    )
+                }
+            };
+            match ops.add_backend(&who, &pool, &add.address, add.weight) {
+                Ok(()) => json_resp(
+                    StatusCode::CREATED,
+                    &json!({ "pool": pool, "address": add.address, "weight": add.weight }),
+                ),
+                Err((status, msg)) => error(status, &msg),
+            }
+        }
+        (&Method::DELETE, ["pools", pool, "backends", address]) => {
+            let pool = decode_segment(pool).unwrap_or_default();
+            let address = decode_segment(address).unwrap_or_default();
+            match ops.remove_backend(&who, &pool, &address) {
+                Ok(()) => json_resp(
+                    StatusCode::ACCEPTED,
+                    &json!({ "pool": pool, "address": address, "state": "draining" }),
+                ),
+                Err((status, msg)) => error(status, &msg),
+            }
+        }
+        (_, ["pools"] | ["reload"] | ["pools", _, "backends"] | ["pools", _, "backends", _]) => {
+            error(405, "method not allowed")
+        }
+        _ => error(404, "no such API path"),
     }
 }
 
 /// Serve the admin endpoints on `listener` until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
-    state: Arc<AdminState>,
+    ops: Arc<dyn AdminOps>,
+    token: Option<String>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let token: Option<Arc<str>> = token.map(Arc::from);
     loop {
-        let (stream, _peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
@@ -68,15 +234,39 @@ pub async fn serve(
             },
             _ = shutdown.changed() => return,
         };
-        let state = state.clone();
+        let (ops, token) = (ops.clone(), token.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
-                let resp = respond(&state, &req);
-                async move { Ok::<_, Infallible>(resp) }
+                let (ops, token) = (ops.clone(), token.clone());
+                async move { Ok::<_, Infallible>(respond(&*ops, token.as_deref(), peer, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(token_matches(b"s3cret", b"s3cret"));
+        assert!(!token_matches(b"s3cres", b"s3cret"));
+        assert!(!token_matches(b"s3cre", b"s3cret"));
+        assert!(!token_matches(b"s3cret!", b"s3cret"));
+        assert!(!token_matches(b"", b"s3cret"));
+    }
+
+    #[test]
+    fn segments_decode() {
+        assert_eq!(
+            decode_segment("%5B%3A%3A1%5D%3A9003").unwrap(),
+            "[::1]:9003"
+        );
+        assert_eq!(decode_segment("127.0.0.1:80").unwrap(), "127.0.0.1:80");
+        assert!(decode_segment("%zz").is_none());
     }
 }

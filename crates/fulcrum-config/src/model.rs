@@ -53,6 +53,11 @@ pub struct Admin {
     pub bind: SocketAddr,
     /// Required as `Authorization: Bearer ...` on `/api/*` when set.
     pub token: Option<String>,
+    /// `watch_config = true`: reload when the configuration file changes (default false).
+    pub watch_config: bool,
+    /// Where audit lines go (every change through the API or a reload): `audit_log`, default
+    /// stderr; "off" or a file path.
+    pub audit_log: LogTarget,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,10 +166,88 @@ pub struct SplitTarget {
 pub struct Pool {
     pub name: String,
     pub balance: Balance,
+    /// Backends given by IP address. With `dns` empty, at least one.
     pub backends: Vec<Backend>,
+    /// Backends given by host name (`address = "app.internal:8080"`), re-resolved every
+    /// `dns_refresh`; each resolved address becomes a backend with the entry's weight.
+    pub dns: Vec<DnsBackend>,
+    /// How often DNS backends are re-resolved (default 5s, > 0).
+    pub dns_refresh: Duration,
     pub connect_timeout: Duration,
     pub drain_timeout: Duration,
     pub slow_start: Duration,
+    /// `[pool.X.health]`: active checks; `None` without the table.
+    pub health: Option<HealthCheck>,
+    /// `[pool.X.outlier]`: passive health (always on unless `consecutive_failures = 0`).
+    pub outlier: Outlier,
+    /// `[pool.X.retry]`.
+    pub retry: Retry,
+}
+
+/// Active health checks of every backend of a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// HTTP GET this path (2xx/3xx healthy); `None`: a TCP connect check.
+    pub path: Option<String>,
+    /// Default 2s, > 0; each check is jittered by up to 10% of it.
+    pub interval: Duration,
+    /// Default 1s, > 0.
+    pub timeout: Duration,
+    /// Consecutive successes to turn healthy (default 2, >= 1).
+    pub healthy_threshold: u32,
+    /// Consecutive failures to turn unhealthy (default 3, >= 1).
+    pub unhealthy_threshold: u32,
+}
+
+/// Passive health: eject a backend after consecutive failures seen on real traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outlier {
+    /// Consecutive connect failures / resets / 5xx that eject (default 5; 0 turns it off).
+    pub consecutive_failures: u32,
+    /// First ejection lasts this long (default 10s, > 0); each repeat doubles it, up to
+    /// `max_ejection_time`.
+    pub base_ejection_time: Duration,
+    /// Default 5m, >= base.
+    pub max_ejection_time: Duration,
+    /// Never more than this share of a pool ejected at once (default 50, 0..=100).
+    pub max_ejection_percent: u32,
+}
+
+impl Default for Outlier {
+    fn default() -> Self {
+        Outlier {
+            consecutive_failures: 5,
+            base_ejection_time: Duration::from_secs(10),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 50,
+        }
+    }
+}
+
+/// Retries of requests that never reached a backend's application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Further attempts on a different backend (default 1; 0 turns retries off; at most 5).
+    pub attempts: u32,
+    /// Retries may add at most this percentage of recent requests (default 20, 0..=100).
+    pub budget_percent: u32,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 1,
+            budget_percent: 20,
+        }
+    }
+}
+
+/// A backend named by DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsBackend {
+    pub host: String,
+    pub port: u16,
+    pub weight: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,13 +1,16 @@
-//! `[pool.NAME]`: balance, backends and the pool's timeouts.
+//! `[pool.NAME]`: balance, backends (by IP or by DNS name), the pool's timeouts, and its
+//! `health`, `outlier` and `retry` tables.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use toml::de::DeValue;
 
 use crate::decode::{self, one_of, Ctx, Table, Value, Where, Zero};
-use crate::model::{Backend, Balance, Pool};
+use crate::model::{Backend, Balance, DnsBackend, HealthCheck, Outlier, Pool, Retry};
+use crate::summary::duration as show;
 
 const POOL_KEYS: &[&str] = &[
     "balance",
@@ -15,9 +18,33 @@ const POOL_KEYS: &[&str] = &[
     "connect_timeout",
     "drain_timeout",
     "slow_start",
+    "dns_refresh",
     "health",
+    "outlier",
+    "retry",
 ];
 const BACKEND_KEYS: &[&str] = &["address", "weight"];
+const HEALTH_KEYS: &[&str] = &[
+    "path",
+    "interval",
+    "timeout",
+    "healthy_threshold",
+    "unhealthy_threshold",
+];
+const OUTLIER_KEYS: &[&str] = &[
+    "consecutive_failures",
+    "base_ejection_time",
+    "max_ejection_time",
+    "max_ejection_percent",
+];
+const RETRY_KEYS: &[&str] = &["attempts", "budget_percent"];
+
+/// Health check thresholds are `1..=MAX_THRESHOLD`.
+const MAX_THRESHOLD: u32 = 100;
+/// `outlier.consecutive_failures` is `0..=MAX_CONSECUTIVE_FAILURES`.
+const MAX_CONSECUTIVE_FAILURES: u32 = 1000;
+/// `retry.attempts` is `0..=MAX_RETRY_ATTEMPTS`.
+const MAX_RETRY_ATTEMPTS: u32 = 5;
 
 /// Every pool name written in the file, valid or not: route references are checked against
 /// these so that one broken pool does not also make every route using it an error.
@@ -82,52 +109,213 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
         }
     });
     let backends = t.required(ctx, "backends", backends);
-    let connect_timeout = t.or(
-        ctx,
-        "connect_timeout",
-        Duration::from_secs(2),
-        |ctx, v, at| decode::duration(ctx, v, at, Zero::Rejected),
-    );
+    let positive =
+        |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Rejected);
     let any = |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Allowed);
+    let connect_timeout = t.or(ctx, "connect_timeout", Duration::from_secs(2), positive);
     let drain_timeout = t.or(ctx, "drain_timeout", Duration::from_secs(30), any);
-    // Slow start needs health state to ramp from; until health checks land, only "0s" (off)
-    // is accepted, so a file never means more than Fulcrum does.
-    let slow_start = t.or(ctx, "slow_start", Duration::ZERO, |ctx, v, at| {
-        let d = decode::duration(ctx, v, at.clone(), Zero::Allowed)?;
-        if !d.is_zero() {
-            ctx.error(&v.span(), &at, "slow start is not supported yet (only \"0s\")");
-            return None;
-        }
-        Some(d)
+    let slow_start = t.or(ctx, "slow_start", Duration::ZERO, any);
+    let dns_refresh = t.or(ctx, "dns_refresh", Duration::from_secs(5), positive);
+    let health = t.or(ctx, "health", None, |ctx, v, at| {
+        health(ctx, v, at).map(Some)
     });
-    t.not_supported(ctx, "health", "health checks are not supported yet");
+    let outlier = t.or(ctx, "outlier", Outlier::default(), outlier);
+    let retry = t.or(ctx, "retry", Retry::default(), retry);
+    let (backends, dns) = backends?;
     Some(Pool {
         name: name.to_owned(),
         balance: balance?,
-        backends: backends?,
+        backends,
+        dns,
+        dns_refresh: dns_refresh?,
         connect_timeout: connect_timeout?,
         drain_timeout: drain_timeout?,
         slow_start: slow_start?,
+        health: health?,
+        outlier: outlier?,
+        retry: retry?,
     })
 }
 
-fn backends(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Vec<Backend>> {
+/// `[pool.NAME.health]`: active checks.
+fn health(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<HealthCheck> {
+    let t = Table::open(ctx, v, at, HEALTH_KEYS)?;
+    let path = t.or(ctx, "path", None, |ctx, v, at| {
+        health_path(ctx, v, at).map(Some)
+    });
+    let positive =
+        |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Rejected);
+    let interval = t.or(ctx, "interval", Duration::from_secs(2), positive);
+    let timeout = t.or(ctx, "timeout", Duration::from_secs(1), positive);
+    let threshold =
+        |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::u32_in(ctx, v, at, 1, MAX_THRESHOLD);
+    let healthy_threshold = t.or(ctx, "healthy_threshold", 2, threshold);
+    let unhealthy_threshold = t.or(ctx, "unhealthy_threshold", 3, threshold);
+    let (interval, timeout) = (interval?, timeout?);
+    if timeout > interval {
+        // Blame the key the user wrote: `timeout` if present, else the too short `interval`.
+        match (t.get("timeout"), t.get("interval")) {
+            (Some(tv), _) => ctx.error(
+                &tv.span(),
+                &t.at("timeout"),
+                format!(
+                    "must not be longer than interval ({}), found {}",
+                    show(interval),
+                    show(timeout)
+                ),
+            ),
+            (None, Some(iv)) => ctx.error(
+                &iv.span(),
+                &t.at("interval"),
+                format!(
+                    "must not be shorter than timeout ({}, the default), found {}; \
+                     set a shorter timeout",
+                    show(timeout),
+                    show(interval)
+                ),
+            ),
+            // The defaults are consistent; nothing else can get here.
+            (None, None) => ctx.error(&t.span, &t.at, "timeout is longer than interval"),
+        }
+        return None;
+    }
+    Some(HealthCheck {
+        path: path?,
+        interval,
+        timeout,
+        healthy_threshold: healthy_threshold?,
+        unhealthy_threshold: unhealthy_threshold?,
+    })
+}
+
+/// `health.path`: what is sent as the request target of the check's `GET`.
+fn health_path(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<String> {
+    let p = decode::string(ctx, v, at.clone())?;
+    let why = if !p.starts_with('/') {
+        "must start with \"/\" (e.g. \"/healthz\"; remove the key for a TCP connect check)"
+    } else if p.contains('#') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "must be a path, optionally with a query (no fragment, spaces or control characters)"
+    } else {
+        return Some(p);
+    };
+    ctx.error(&v.span(), &at, format!("invalid path {p:?}: {why}"));
+    None
+}
+
+/// `[pool.NAME.outlier]`: passive health.
+fn outlier(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Outlier> {
+    let t = Table::open(ctx, v, at, OUTLIER_KEYS)?;
+    let d = Outlier::default();
+    let consecutive_failures = t.or(
+        ctx,
+        "consecutive_failures",
+        d.consecutive_failures,
+        |ctx, v, at| decode::u32_in(ctx, v, at, 0, MAX_CONSECUTIVE_FAILURES),
+    );
+    let positive =
+        |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Rejected);
+    let base = t.or(ctx, "base_ejection_time", d.base_ejection_time, positive);
+    let max = t.or(ctx, "max_ejection_time", d.max_ejection_time, positive);
+    let max_ejection_percent = t.or(
+        ctx,
+        "max_ejection_percent",
+        d.max_ejection_percent,
+        |ctx, v, at| decode::u32_in(ctx, v, at, 0, 100),
+    );
+    let (base, max) = (base?, max?);
+    if max < base {
+        match (t.get("max_ejection_time"), t.get("base_ejection_time")) {
+            (Some(mv), _) => ctx.error(
+                &mv.span(),
+                &t.at("max_ejection_time"),
+                format!(
+                    "must not be shorter than base_ejection_time ({}), found {}",
+                    show(base),
+                    show(max)
+                ),
+            ),
+            (None, Some(bv)) => ctx.error(
+                &bv.span(),
+                &t.at("base_ejection_time"),
+                format!(
+                    "must not be longer than max_ejection_time ({}, the default), found {}; \
+                     set a longer max_ejection_time",
+                    show(max),
+                    show(base)
+                ),
+            ),
+            (None, None) => ctx.error(
+                &t.span,
+                &t.at,
+                "max_ejection_time is shorter than base_ejection_time",
+            ),
+        }
+        return None;
+    }
+    Some(Outlier {
+        consecutive_failures: consecutive_failures?,
+        base_ejection_time: base,
+        max_ejection_time: max,
+        max_ejection_percent: max_ejection_percent?,
+    })
+}
+
+/// `[pool.NAME.retry]`.
+fn retry(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Retry> {
+    let t = Table::open(ctx, v, at, RETRY_KEYS)?;
+    let d = Retry::default();
+    let attempts = t.or(ctx, "attempts", d.attempts, |ctx, v, at| {
+        decode::u32_in(ctx, v, at, 0, MAX_RETRY_ATTEMPTS)
+    });
+    let budget_percent = t.or(ctx, "budget_percent", d.budget_percent, |ctx, v, at| {
+        decode::u32_in(ctx, v, at, 0, 100)
+    });
+    Some(Retry {
+        attempts: attempts?,
+        budget_percent: budget_percent?,
+    })
+}
+
+/// A backend address as written: an IP socket address, or a DNS name and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Address {
+    Ip(SocketAddr),
+    /// The host is lowercased.
+    Dns(String, u16),
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Ip(a) => write!(f, "{a}"),
+            Address::Dns(host, port) => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// The `backends` array, split into backends by IP and backends by DNS name (in file order
+/// within each list). Never both empty.
+fn backends(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+) -> Option<(Vec<Backend>, Vec<DnsBackend>)> {
     let expected = "an array of { address, weight } tables";
     let items = decode::array(ctx, v, &at, expected)?;
     if items.is_empty() {
         ctx.error(&v.span(), &at, "must list at least one backend");
         return None;
     }
-    let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
-    let mut out = Some(Vec::with_capacity(items.len()));
+    let mut seen: HashMap<Address, usize> = HashMap::new();
+    let mut out = Some((Vec::new(), Vec::new()));
     for (i, item) in items.iter().enumerate() {
         let Some(t) = Table::open(ctx, item, at.index(i), BACKEND_KEYS) else {
             out = None;
             continue;
         };
         let address = t.required(ctx, "address", backend_addr);
-        if let (Some(a), Some(av)) = (address, t.get("address")) {
-            if let Some(first) = seen.insert(a, i) {
+        if let (Some(a), Some(av)) = (&address, t.get("address")) {
+            if let Some(first) = seen.insert(a.clone(), i) {
                 let msg = format!("duplicate backend {a} (also backends[{first}])");
                 ctx.error(&av.span(), &t.at("address"), msg);
             }
@@ -136,9 +324,13 @@ fn backends(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Vec<Backend>>
             decode::u32_at_least(ctx, v, at, 1)
         });
         out = match (out, address, weight) {
-            (Some(mut all), Some(address), Some(weight)) => {
-                all.push(Backend { address, weight });
-                Some(all)
+            (Some((mut ips, dns)), Some(Address::Ip(address)), Some(weight)) => {
+                ips.push(Backend { address, weight });
+                Some((ips, dns))
+            }
+            (Some((ips, mut dns)), Some(Address::Dns(host, port)), Some(weight)) => {
+                dns.push(DnsBackend { host, port, weight });
+                Some((ips, dns))
             }
             _ => None,
         };
@@ -146,31 +338,102 @@ fn backends(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Vec<Backend>>
     out
 }
 
-/// An IP socket address. Host names are recognised, to say that DNS is not supported yet.
-fn backend_addr(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<SocketAddr> {
+fn backend_addr(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Address> {
     let s = decode::string(ctx, v, at.clone())?;
-    let msg = match s.parse::<SocketAddr>() {
-        Ok(a) if a.port() != 0 => return Some(a),
-        Ok(_) => format!("invalid address {s:?}: port 0 cannot be connected to"),
-        Err(_) if looks_like_host_port(&s) => format!(
-            "DNS names are not supported yet ({s:?}); use an IP address such as \"10.0.0.5:8080\""
-        ),
-        Err(_) => format!(
-            "invalid address {s:?} (expected IP:PORT, e.g. \"127.0.0.1:9001\" or \"[::1]:9001\")"
-        ),
-    };
-    ctx.error(&v.span(), &at, msg);
-    None
+    match parse_address(&s) {
+        Ok(a) => Some(a),
+        Err(msg) => {
+            ctx.error(&v.span(), &at, msg);
+            None
+        }
+    }
 }
 
-fn looks_like_host_port(s: &str) -> bool {
+/// What a backend address may look like, for error messages.
+const EXPECTED_ADDRESS: &str = "(expected IP:PORT or HOST:PORT, e.g. \"127.0.0.1:9001\", \
+     \"[::1]:9001\" or \"app.internal:9001\")";
+
+/// `IP:PORT` or `HOST:PORT`, port not 0; the error says what is wrong and what is valid.
+fn parse_address(s: &str) -> Result<Address, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        if a.port() == 0 {
+            return Err(format!(
+                "invalid address {s:?}: port 0 cannot be connected to"
+            ));
+        }
+        return Ok(Address::Ip(a));
+    }
+    if s.contains("://") {
+        return Err(format!(
+            "invalid address {s:?}: no scheme, only the host and port {EXPECTED_ADDRESS}"
+        ));
+    }
     let Some((host, port)) = s.rsplit_once(':') else {
-        return false;
+        return Err(format!(
+            "invalid address {s:?}: missing the port {EXPECTED_ADDRESS}"
+        ));
     };
-    port.parse::<u16>().is_ok()
-        && !host.is_empty()
-        && host
+    // An unbracketed or malformed IPv6 address, or nothing before the colon.
+    if host.is_empty() || host.contains([':', '[', ']']) {
+        return Err(format!("invalid address {s:?} {EXPECTED_ADDRESS}"));
+    }
+    let port = match port.parse::<u16>() {
+        Ok(0) => {
+            return Err(format!(
+                "invalid address {s:?}: port 0 cannot be connected to"
+            ))
+        }
+        Ok(p) => p,
+        Err(_) => {
+            return Err(format!(
+                "invalid address {s:?}: port {port:?} is not a number from 1 to 65535"
+            ))
+        }
+    };
+    // Without a letter this is a mistyped IP address (`10.0.0.256`), not a name.
+    if !host.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Err(format!(
+            "invalid address {s:?}: {host:?} is not a valid IP address {EXPECTED_ADDRESS}"
+        ));
+    }
+    if let Err(why) = check_dns_name(host) {
+        return Err(format!(
+            "invalid host name {host:?}: {why} (e.g. \"app.internal:9001\")"
+        ));
+    }
+    Ok(Address::Dns(host.to_ascii_lowercase(), port))
+}
+
+/// A DNS name: dot-separated labels of 1 to 63 letters, digits and `-` (not first or last),
+/// at most 253 characters in all.
+fn check_dns_name(host: &str) -> Result<(), String> {
+    if host.len() > 253 {
+        return Err(format!(
+            "is {} characters long, at most 253 are allowed",
+            host.len()
+        ));
+    }
+    for label in host.split('.') {
+        if label.is_empty() {
+            return Err("has an empty label (a dot at the start or end, or two in a row)".into());
+        }
+        if !label
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        && host.bytes().any(|b| b.is_ascii_alphabetic())
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(format!(
+                "label {label:?} may only contain letters, digits and \"-\""
+            ));
+        }
+        if label.len() > 63 {
+            return Err(format!(
+                "label {label:?} is {} characters long, at most 63 are allowed",
+                label.len()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label {label:?} must not start or end with \"-\""));
+        }
+    }
+    Ok(())
 }

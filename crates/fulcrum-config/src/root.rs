@@ -13,7 +13,7 @@ use crate::pool;
 const ROOT_KEYS: &[&str] = &["runtime", "access_log", "admin", "listener", "pool"];
 const RUNTIME_KEYS: &[&str] = &["workers"];
 const ACCESS_LOG_KEYS: &[&str] = &["target", "sample"];
-const ADMIN_KEYS: &[&str] = &["bind", "token"];
+const ADMIN_KEYS: &[&str] = &["bind", "token", "watch_config", "audit_log"];
 
 /// The most worker threads a file may ask for.
 pub(crate) const MAX_WORKERS: i64 = 1024;
@@ -85,22 +85,25 @@ fn default_access_log() -> AccessLog {
 
 fn access_log(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<AccessLog> {
     let t = Table::open(ctx, v, at, ACCESS_LOG_KEYS)?;
-    let target = t.or(ctx, "target", LogTarget::Stderr, |ctx, v, at| {
-        let s = decode::string(ctx, v, at.clone())?;
-        Some(match s.as_str() {
-            "stderr" => LogTarget::Stderr,
-            "off" => LogTarget::Off,
-            "" => {
-                ctx.error(&v.span(), &at, "must be \"stderr\", \"off\" or a file path");
-                return None;
-            }
-            path => LogTarget::File(PathBuf::from(path)),
-        })
-    });
+    let target = t.or(ctx, "target", LogTarget::Stderr, log_target);
     let sample = t.or(ctx, "sample", 1.0, decode::fraction);
     Some(AccessLog {
         target: target?,
         sample: sample?,
+    })
+}
+
+/// A log destination: `"stderr"`, `"off"` or a file path.
+fn log_target(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<LogTarget> {
+    let s = decode::string(ctx, v, at.clone())?;
+    Some(match s.as_str() {
+        "stderr" => LogTarget::Stderr,
+        "off" => LogTarget::Off,
+        "" => {
+            ctx.error(&v.span(), &at, "must be \"stderr\", \"off\" or a file path");
+            return None;
+        }
+        path => LogTarget::File(PathBuf::from(path)),
     })
 }
 
@@ -120,8 +123,12 @@ fn admin(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Admin> {
         }
         Some(Some(token))
     });
+    let watch_config = t.or(ctx, "watch_config", false, decode::boolean);
+    let audit_log = t.or(ctx, "audit_log", LogTarget::Stderr, log_target);
     Some(Admin {
         bind: bind?,
         token: token?,
+        watch_config: watch_config?,
+        audit_log: audit_log?,
     })
 }

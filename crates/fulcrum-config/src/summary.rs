@@ -7,7 +7,7 @@ use crate::decode::human_size;
 use crate::model::{Action, Config, HostMatch, LogTarget, Route};
 
 /// Listeners (binds, protocol, routes with their match and action) and pools (balance,
-/// backends with weights), one line each.
+/// backends with weights, health checks, outlier ejection and retries), one line each.
 pub fn summary(cfg: &Config) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -17,14 +17,10 @@ pub fn summary(cfg: &Config) -> String {
 
 fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
     writeln!(out, "runtime: {} workers", cfg.runtime.workers)?;
-    let target = match &cfg.access_log.target {
-        LogTarget::Stderr => "stderr".to_owned(),
-        LogTarget::Off => "off".to_owned(),
-        LogTarget::File(path) => path.display().to_string(),
-    };
     writeln!(
         out,
-        "access_log: {target} (sample {})",
+        "access_log: {} (sample {})",
+        log_target(&cfg.access_log.target),
         cfg.access_log.sample
     )?;
     match &cfg.admin {
@@ -35,6 +31,12 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
                 "no token"
             };
             writeln!(out, "admin: {} ({token})", a.bind)?;
+            let watch = if a.watch_config { "on" } else { "off" };
+            writeln!(
+                out,
+                "  audit log: {}; watch config file: {watch}",
+                log_target(&a.audit_log)
+            )?;
         }
         None => writeln!(out, "admin: off")?,
     }
@@ -78,8 +80,66 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
         for b in &p.backends {
             writeln!(out, "  {} weight {}", b.address, b.weight)?;
         }
+        for d in &p.dns {
+            writeln!(
+                out,
+                "  {}:{} (dns, refresh {}) weight {}",
+                d.host,
+                d.port,
+                duration(p.dns_refresh),
+                d.weight
+            )?;
+        }
+        match &p.health {
+            Some(h) => {
+                let check = match &h.path {
+                    Some(path) => format!("GET {path}"),
+                    None => "tcp".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "  health: {check} every {} (timeout {}, up {}, down {})",
+                    duration(h.interval),
+                    duration(h.timeout),
+                    h.healthy_threshold,
+                    h.unhealthy_threshold,
+                )?;
+            }
+            None => writeln!(out, "  health: no active checks")?,
+        }
+        let o = &p.outlier;
+        let outlier = if o.consecutive_failures == 0 {
+            "off".to_owned()
+        } else {
+            format!(
+                "eject after {} failures for {} to {}, at most {}%",
+                o.consecutive_failures,
+                duration(o.base_ejection_time),
+                duration(o.max_ejection_time),
+                o.max_ejection_percent
+            )
+        };
+        let retry = if p.retry.attempts == 0 {
+            "off".to_owned()
+        } else {
+            format!(
+                "{} more attempt{}, budget {}%",
+                p.retry.attempts,
+                if p.retry.attempts == 1 { "" } else { "s" },
+                p.retry.budget_percent
+            )
+        };
+        writeln!(out, "  outlier: {outlier}; retry: {retry}")?;
     }
     Ok(())
+}
+
+fn log_target(t: &LogTarget) -> String {
+    match t {
+        LogTarget::Stderr => "stderr".to_owned(),
+        LogTarget::Off => "off".to_owned(),
+        LogTarget::File(path) => path.display().to_string(),
+    }
 }
 
 fn matcher(r: &Route) -> String {
@@ -123,7 +183,7 @@ fn action(a: &Action) -> String {
 }
 
 /// The largest whole unit: `2s`, `250ms`, `5m`, `1500ms`.
-fn duration(d: Duration) -> String {
+pub(crate) fn duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 && !d.is_zero() {
         return format!("{d:?}");

@@ -9,6 +9,7 @@
 //! a client or backend sends.
 
 pub mod access_log;
+pub mod backend;
 pub mod body;
 pub mod error;
 pub mod guard;

@@ -2,8 +2,7 @@
 //! pools with their backends. Built from a validated [`fulcrum_config::model::Config`]; a
 //! request holds `Arc`s to the snapshot it started with, so a swap never disturbs it.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,16 +12,7 @@ use fulcrum_config::model::{self, Action, Balance, HostMatch};
 use fulcrum_route::{HostPattern, RouteSpec, RouteTable};
 use http::{HeaderValue, StatusCode};
 
-/// One backend of a pool. Shared by all workers; only atomics change.
-#[derive(Debug)]
-pub struct BackendState {
-    pub addr: SocketAddr,
-    /// `addr` as text, for logs and labels.
-    pub label: String,
-    pub weight: u32,
-    /// Requests in flight to this backend, across workers.
-    pub inflight: AtomicU32,
-}
+pub use crate::backend::{BackendState, Health, HealthEvent, PoolShared};
 
 /// Per-worker selector slot, on its own cache line so workers never share one.
 #[repr(align(64))]
@@ -35,6 +25,11 @@ pub struct PoolState {
     pub name: String,
     pub backends: Vec<Arc<BackendState>>,
     pub connect_timeout: Duration,
+    pub outlier: model::Outlier,
+    pub retry: model::Retry,
+    pub shared: Arc<PoolShared>,
+    /// Most backends passive health may eject at once (`max_ejection_percent` of the pool).
+    pub max_ejected: u32,
     /// One selector per worker: the lock is only ever taken by its own worker, so it is never
     /// contended; it exists because the pool is shared across threads.
     selectors: Box<[SelectorSlot]>,
@@ -45,7 +40,9 @@ impl BackendView for PoolState {
         self.backends.len()
     }
     fn weight(&self, i: usize) -> u32 {
-        self.backends.get(i).map_or(0, |b| b.weight)
+        self.backends
+            .get(i)
+            .map_or(0, |b| b.effective.load(Ordering::Relaxed))
     }
     fn inflight(&self, i: usize) -> u32 {
         self.backends
@@ -55,25 +52,22 @@ impl BackendView for PoolState {
 }
 
 impl PoolState {
-    pub fn build(pool: &model::Pool, workers: usize) -> Self {
-        let backends: Vec<Arc<BackendState>> = pool
-            .backends
+    /// A pool over `backends` (the control plane passes the states it keeps across reloads).
+    pub fn new(
+        spec: &model::Pool,
+        backends: Vec<Arc<BackendState>>,
+        shared: Arc<PoolShared>,
+        workers: usize,
+    ) -> Self {
+        let weights: Vec<u32> = backends
             .iter()
-            .map(|b| {
-                Arc::new(BackendState {
-                    addr: b.address,
-                    label: b.address.to_string(),
-                    weight: b.weight,
-                    inflight: AtomicU32::new(0),
-                })
-            })
+            .map(|b| b.weight.load(Ordering::Relaxed))
             .collect();
-        let weights: Vec<u32> = backends.iter().map(|b| b.weight).collect();
         let ids: Vec<u64> = backends
             .iter()
             .map(|b| fulcrum_balance::hash_bytes(b.label.as_bytes()))
             .collect();
-        let alg = algorithm(pool.balance);
+        let alg = algorithm(spec.balance);
         let selectors = (0..workers.max(1))
             .map(|w| {
                 let seed = fulcrum_balance::mix64(w as u64 ^ fastrand::u64(..));
@@ -82,12 +76,28 @@ impl PoolState {
                 )))
             })
             .collect();
+        let pct = u64::from(spec.outlier.max_ejection_percent.min(100));
+        let max_ejected = u32::try_from(backends.len() as u64 * pct / 100).unwrap_or(u32::MAX);
         PoolState {
-            name: pool.name.clone(),
+            name: spec.name.clone(),
             backends,
-            connect_timeout: pool.connect_timeout,
+            connect_timeout: spec.connect_timeout,
+            outlier: spec.outlier,
+            retry: spec.retry,
+            shared,
+            max_ejected,
             selectors,
         }
+    }
+
+    /// A pool with fresh backend states and no control plane attached.
+    pub fn build(spec: &model::Pool, workers: usize) -> Self {
+        let backends = spec
+            .backends
+            .iter()
+            .map(|b| BackendState::new(b.address, b.weight))
+            .collect();
+        Self::new(spec, backends, PoolShared::new(None), workers)
     }
 
     /// Choose a backend for a client whose address hashes to `key`, on worker `worker`.
@@ -98,6 +108,65 @@ impl PoolState {
             Err(poisoned) => poisoned.into_inner().pick(key, self),
         }?;
         self.backends.get(i)
+    }
+
+    /// Choose a backend other than `not` (for a retry): the balancer's next choice, or the
+    /// first other eligible backend when it keeps choosing `not`.
+    pub fn pick_other(
+        &self,
+        worker: usize,
+        key: u64,
+        not: &BackendState,
+    ) -> Option<&Arc<BackendState>> {
+        for attempt in 0..3u64 {
+            let b = self.pick(worker, key ^ fulcrum_balance::mix64(attempt + 1))?;
+            if !std::ptr::eq(Arc::as_ptr(b), not) {
+                return Some(b);
+            }
+        }
+        self.backends
+            .iter()
+            .find(|b| !std::ptr::eq(Arc::as_ptr(b), not) && b.effective.load(Ordering::Relaxed) > 0)
+    }
+
+    /// Passive health: the outcome of one request to `b`. Enough consecutive failures eject
+    /// it at once (within the pool's ejection budget); the control plane brings it back.
+    pub fn report(&self, b: &Arc<BackendState>, failure: bool) {
+        b.requests.fetch_add(1, Ordering::Relaxed);
+        if !failure {
+            if b.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                b.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        b.failures.fetch_add(1, Ordering::Relaxed);
+        let n = b.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let threshold = self.outlier.consecutive_failures;
+        if threshold == 0 || n < threshold {
+            return;
+        }
+        if b.ejected
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let budget = self
+            .shared
+            .ejected
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < self.max_ejected).then_some(n + 1)
+            });
+        if budget.is_err() {
+            b.ejected.store(false, Ordering::Release);
+            return;
+        }
+        b.effective.store(0, Ordering::Relaxed);
+        b.consecutive_failures.store(0, Ordering::Relaxed);
+        tracing::warn!(pool = %self.name, backend = %b.label, failures = n, "backend ejected");
+        if let Some(tx) = &self.shared.events {
+            let _ = tx.send(HealthEvent::Ejected(b.clone()));
+        }
     }
 }
 

@@ -85,9 +85,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(path: std::path::PathBuf) -> anyhow::Result<()> {
     let cfg = fulcrum_config::load_file(&path)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
-    let running = Running::start(&cfg)?;
+    let running = Running::start_with_path(&cfg, Some(path.clone()))?;
     tracing::info!(config = %path.display(), workers = cfg.runtime.workers, "fulcrum started");
-    runtime()?.block_on(wait_for_stop())?;
+    runtime()?.block_on(wait_for_stop(Some(&running)))?;
     tracing::info!("shutting down: finishing in-flight requests");
     running.shutdown();
     tracing::info!("stopped");
@@ -107,13 +107,13 @@ fn demo(bind: std::net::SocketAddr, admin: std::net::SocketAddr) -> anyhow::Resu
         fulcrum::demo::banner(lb, running.admin_addr, &backends)
     );
     let _ = std::io::stdout().flush();
-    rt.block_on(wait_for_stop())?;
+    rt.block_on(wait_for_stop(None))?;
     running.shutdown();
     Ok(())
 }
 
-/// Wait for SIGTERM or SIGINT. SIGHUP (reload) is acknowledged in the log.
-async fn wait_for_stop() -> anyhow::Result<()> {
+/// Wait for SIGTERM or SIGINT; SIGHUP reloads the configuration file.
+async fn wait_for_stop(running: Option<&Running>) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -122,7 +122,11 @@ async fn wait_for_stop() -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
-            _ = hup.recv() => tracing::warn!("SIGHUP: configuration reload is not supported yet; the running configuration is unchanged"),
+            _ = hup.recv() => match running {
+                // Errors are logged, counted and audited by the control plane.
+                Some(r) => { let _ = r.reload("signal"); }
+                None => tracing::warn!("SIGHUP: the demo has no configuration file to reload"),
+            },
         }
     }
 }

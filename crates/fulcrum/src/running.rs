@@ -1,127 +1,178 @@
-//! A running Fulcrum: listeners bound, workers started, admin serving. Configuration flows in
-//! here once, as a validated model, and is turned into the snapshots the workers read.
+//! A running Fulcrum: the control plane (listeners bound, workers started) plus the control
+//! thread, which runs the control plane's timers, the admin listener and the file watcher.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
-use fulcrum_admin::AdminState;
+use fulcrum_admin::AdminOps;
 use fulcrum_config::model::Config;
-use fulcrum_http::state::Snapshot;
-use fulcrum_http::worker::{self, WorkerListener};
-use tokio::sync::{watch, Semaphore};
+use fulcrum_control::{Control, ReloadError};
 
-/// A started instance. Dropping it does not stop it; call [`Running::shutdown`].
+/// A started instance. Call [`Running::shutdown`] to stop it.
 pub struct Running {
-    /// Per listener name, the addresses actually bound (ports resolved when 0 was asked).
-    pub bound: HashMap<String, Vec<SocketAddr>>,
+    pub control: Arc<Control>,
     pub admin_addr: Option<SocketAddr>,
-    pub admin: Arc<AdminState>,
-    shutdown: watch::Sender<bool>,
-    threads: Vec<JoinHandle<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The admin API's view of the control plane.
+struct Ops(Arc<Control>);
+
+impl AdminOps for Ops {
+    fn ready(&self) -> bool {
+        self.0.ready()
+    }
+    fn pools(&self) -> serde_json::Value {
+        self.0.pools_json()
+    }
+    fn reload(&self, client: &str) -> Result<(), String> {
+        self.0.reload(client).map_err(|e| e.to_string())
+    }
+    fn add_backend(
+        &self,
+        client: &str,
+        pool: &str,
+        address: &str,
+        weight: u32,
+    ) -> Result<(), (u16, String)> {
+        self.0
+            .add_backend(client, pool, address, weight)
+            .map_err(|e| (e.status, e.message))
+    }
+    fn remove_backend(&self, client: &str, pool: &str, address: &str) -> Result<(), (u16, String)> {
+        self.0
+            .remove_backend(client, pool, address)
+            .map_err(|e| (e.status, e.message))
+    }
+    fn metrics(&self) -> String {
+        self.0.metrics_text()
+    }
 }
 
 impl Running {
-    /// Bind every listener and start the workers and the admin listener. Fails, with nothing
-    /// left running, when an address cannot be bound.
+    /// Start from a configuration that has no file behind it (tests, the demo).
     pub fn start(cfg: &Config) -> anyhow::Result<Running> {
-        let workers = cfg.runtime.workers.max(1);
-        let snapshot = Snapshot::build(cfg);
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        Self::start_with_path(cfg, None)
+    }
 
-        let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
-        let mut bound = HashMap::new();
-        for (l, state) in cfg.listeners.iter().zip(&snapshot.listeners) {
-            let state = Arc::new(ArcSwap::new(state.clone()));
-            let limit = Arc::new(Semaphore::new(l.limits.max_connections));
-            let mut addrs = Vec::new();
-            for addr in &l.binds {
-                let set = fulcrum_net::bind_set(*addr, workers)
-                    .with_context(|| format!("listener \"{}\"", l.name))?;
-                addrs.push(set.local_addr);
-                for (w, socket) in set.sockets.into_iter().enumerate() {
-                    per_worker[w].push(WorkerListener {
-                        socket,
-                        state: state.clone(),
-                        limit: limit.clone(),
-                    });
-                }
+    /// Start; `path` is the file that reloads read.
+    pub fn start_with_path(cfg: &Config, path: Option<PathBuf>) -> anyhow::Result<Running> {
+        let control = Control::start(cfg.clone(), path.clone()).map_err(anyhow::Error::msg)?;
+        let admin = match &cfg.admin {
+            Some(a) => {
+                let socket = std::net::TcpListener::bind(a.bind)
+                    .with_context(|| format!("admin: cannot bind {}", a.bind));
+                let socket = match socket {
+                    Ok(s) => s,
+                    Err(e) => {
+                        control.shutdown();
+                        return Err(e);
+                    }
+                };
+                socket.set_nonblocking(true)?;
+                Some((socket, a.token.clone(), a.watch_config))
             }
-            bound.insert(l.name.clone(), addrs);
-        }
-
-        let admin = Arc::new(AdminState::default());
-        let mut admin_addr = None;
-        let mut threads = Vec::new();
-        if let Some(a) = &cfg.admin {
-            let socket = std::net::TcpListener::bind(a.bind)
-                .with_context(|| format!("admin: cannot bind {}", a.bind))?;
-            socket.set_nonblocking(true)?;
-            admin_addr = Some(socket.local_addr()?);
-            let state = admin.clone();
-            let rx = shutdown_rx.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("fulcrum-admin".into())
-                    .spawn(move || {
-                        let rt = match tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                        {
-                            Ok(rt) => rt,
-                            Err(e) => return tracing::error!(error = %e, "admin runtime"),
-                        };
-                        rt.block_on(async move {
-                            match tokio::net::TcpListener::from_std(socket) {
-                                Ok(l) => fulcrum_admin::serve(l, state, rx).await,
-                                Err(e) => tracing::error!(error = %e, "admin listener"),
+            None => None,
+        };
+        let admin_addr = match &admin {
+            Some((s, _, _)) => Some(s.local_addr()?),
+            None => None,
+        };
+        let ctl = control.clone();
+        let thread = std::thread::Builder::new()
+            .name("fulcrum-control".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => return tracing::error!(error = %e, "control runtime"),
+                };
+                rt.block_on(async move {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    tasks.spawn(ctl.clone().run());
+                    if let Some((socket, token, watch)) = admin {
+                        match tokio::net::TcpListener::from_std(socket) {
+                            Ok(l) => {
+                                let ops: Arc<dyn AdminOps> = Arc::new(Ops(ctl.clone()));
+                                tasks.spawn(fulcrum_admin::serve(
+                                    l,
+                                    ops,
+                                    token,
+                                    ctl.shutdown_signal(),
+                                ));
                             }
-                        });
-                    })?,
-            );
-        }
-
-        for (id, listeners) in per_worker.into_iter().enumerate() {
-            threads.push(worker::spawn(
-                id,
-                listeners,
-                &cfg.access_log,
-                shutdown_rx.clone(),
-            )?);
-        }
-        admin.ready.store(true, Ordering::Release);
-        for (name, addrs) in &bound {
-            for a in addrs {
-                tracing::info!(listener = %name, address = %a, "listening");
-            }
-        }
+                            Err(e) => tracing::error!(error = %e, "admin listener"),
+                        }
+                        if watch {
+                            tasks.spawn(watch_file(ctl.clone()));
+                        }
+                    }
+                    while tasks.join_next().await.is_some() {}
+                });
+            })?;
         if let Some(a) = admin_addr {
             tracing::info!(address = %a, "admin listening");
         }
         Ok(Running {
-            bound,
+            control,
             admin_addr,
-            admin,
-            shutdown,
-            threads,
+            thread: Some(thread),
         })
     }
 
     /// The first bound address of listener `name`.
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
-        self.bound.get(name).and_then(|a| a.first().copied())
+        self.control.bound(name).first().copied()
+    }
+
+    /// Every bound address of listener `name`.
+    pub fn bound(&self, name: &str) -> Vec<SocketAddr> {
+        self.control.bound(name)
+    }
+
+    /// Re-read the configuration file (SIGHUP).
+    pub fn reload(&self, client: &str) -> Result<(), ReloadError> {
+        self.control.reload(client)
     }
 
     /// Stop accepting, let in-flight requests finish, and wait for every thread to end.
-    pub fn shutdown(self) {
-        self.admin.ready.store(false, Ordering::Release);
-        let _ = self.shutdown.send(true);
-        for t in self.threads {
+    pub fn shutdown(mut self) {
+        self.control.shutdown();
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// `[admin] watch_config = true`: reload when the file's modification time or size changes.
+/// Polled once a second: portable, and a config file does not change often.
+async fn watch_file(control: Arc<Control>) {
+    let Some(path) = control.config_path().cloned() else {
+        return;
+    };
+    let stamp = |p: &PathBuf| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+    };
+    let mut last = stamp(&path);
+    let mut shutdown = control.shutdown_signal();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = stamp(&path);
+        if now.is_some() && now != last {
+            last = now;
+            let _ = control.reload("file-watch");
         }
     }
 }

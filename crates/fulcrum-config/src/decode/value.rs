@@ -88,6 +88,29 @@ pub(crate) fn u32_at_least(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, min: u32
     u32::try_from(n).ok()
 }
 
+/// An integer in `min..=max` that fits a `u32`.
+pub(crate) fn u32_in(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    min: u32,
+    max: u32,
+) -> Option<u32> {
+    let n = integer(ctx, v, at, i64::from(min), i64::from(max))?;
+    u32::try_from(n).ok()
+}
+
+/// `true` or `false`.
+pub(crate) fn boolean(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<bool> {
+    match v.get_ref() {
+        DeValue::Boolean(b) => Some(*b),
+        _ => {
+            wrong_type(ctx, v, &at, "a boolean (true or false)");
+            None
+        }
+    }
+}
+
 /// A number (integer or float) in `0.0..=1.0`.
 pub(crate) fn fraction(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<f64> {
     let n = match v.get_ref() {

@@ -18,7 +18,7 @@ protocl = "http"
 
 [pool.api]
 balance = "round-robbin"
-backends = [{ address = "127.0.0.1:9001" }, { address = "db.internal:5432" }]
+backends = [{ address = "127.0.0.1:9001" }, { address = "db_1.internal:5432" }]
 "#;
     assert_eq!(
         errors(src),
@@ -29,8 +29,8 @@ backends = [{ address = "127.0.0.1:9001" }, { address = "db.internal:5432" }]
             "11:10: listener \"web\": route \"api\": pool: unknown pool \"apii\" (defined pools: api)",
             "14:11: pool \"api\": unknown balance \"round-robbin\" (expected one of: round_robin, \
              least_request, random, ip_hash, ring_hash)",
-            "15:57: pool \"api\": backends[1].address: DNS names are not supported yet \
-             (\"db.internal:5432\"); use an IP address such as \"10.0.0.5:8080\"",
+            "15:57: pool \"api\": backends[1].address: invalid host name \"db_1.internal\": \
+             label \"db_1\" may only contain letters, digits and \"-\" (e.g. \"app.internal:9001\")",
         ]
     );
 }

@@ -79,6 +79,44 @@ fn admin_is_optional_and_bind_defaults() {
 }
 
 #[test]
+fn admin_watch_config_and_audit_log() {
+    let admin = ok("[admin]\n").admin.unwrap();
+    assert!(!admin.watch_config);
+    assert_eq!(admin.audit_log, LogTarget::Stderr);
+    let admin = ok("[admin]\nwatch_config = true\naudit_log = \"/var/log/fulcrum/audit.log\"\n")
+        .admin
+        .unwrap();
+    assert!(admin.watch_config);
+    assert_eq!(
+        admin.audit_log,
+        LogTarget::File(PathBuf::from("/var/log/fulcrum/audit.log"))
+    );
+    let admin = ok("[admin]\nwatch_config = false\naudit_log = \"off\"\n")
+        .admin
+        .unwrap();
+    assert!(!admin.watch_config);
+    assert_eq!(admin.audit_log, LogTarget::Off);
+    assert_eq!(
+        ok("[admin]\naudit_log = \"stderr\"\n")
+            .admin
+            .unwrap()
+            .audit_log,
+        LogTarget::Stderr
+    );
+    assert_eq!(
+        errors("[admin]\nwatch_config = \"yes\"\naudit_log = \"\"\n"),
+        [
+            "2:16: admin.watch_config: expected a boolean (true or false), found a string",
+            "3:13: admin.audit_log: must be \"stderr\", \"off\" or a file path",
+        ]
+    );
+    assert_eq!(
+        error("[admin]\naudit_log = 1\n"),
+        "2:13: admin.audit_log: expected a string, found an integer"
+    );
+}
+
+#[test]
 fn admin_errors() {
     assert_eq!(
         errors("[admin]\nbind = \"localhost:9900\"\ntoken = \"${EMPTY}\"\nuser = \"x\"\n"),
@@ -86,7 +124,7 @@ fn admin_errors() {
             "2:8: admin.bind: invalid address \"localhost:9900\" (expected IP:PORT, e.g. \
              \"0.0.0.0:8080\" or \"[::]:8080\")",
             "3:9: admin.token: must not be empty (remove the key to run the admin API without a token)",
-            "4:1: admin: unknown key \"user\" (expected one of: bind, token)",
+            "4:1: admin: unknown key \"user\" (expected one of: bind, token, watch_config, audit_log)",
         ]
     );
 }

@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use super::{ok, POOL_API};
 use crate::model::*;
 
-/// The SPEC example, without the `[pool.api.health]` table that is not supported yet.
+/// The SPEC example, with every table it shows (and a few values changed from their defaults).
 const SPEC_EXAMPLE: &str = r#"
 [runtime]
 workers = 2                      # worker threads; 0 = one per CPU this process may run on
@@ -64,15 +64,35 @@ connect_timeout = "2s"
 drain_timeout = "30s"
 slow_start = "0s"
 
+  [pool.api.health]
+  path = "/healthz"
+  interval = "2s"
+  timeout = "1s"
+  healthy_threshold = 2
+  unhealthy_threshold = 3
+
 [pool.api-v1]
 balance = "least_request"
 backends = [{ address = "10.0.0.1:${API_PORT}" }]
 connect_timeout = "500ms"
 drain_timeout = "1m"
-slow_start = "0s"
+
+slow_start = "30s"
+
+  [pool.api-v1.outlier]
+  consecutive_failures = 3
+  base_ejection_time = "5s"
+  max_ejection_time = "1m"
+  max_ejection_percent = 25
+
+  [pool.api-v1.retry]
+  attempts = 2
+  budget_percent = 10
 
 [pool.api-v2]
-backends = [{ address = "10.0.0.2:80" }]
+backends = [{ address = "10.0.0.2:80" }, { address = "app.internal:8080", weight = 3 }]
+dns_refresh = "30s"
+health = {}
 "#;
 
 fn addr(s: &str) -> SocketAddr {
@@ -91,6 +111,8 @@ fn spec_example_parses_into_the_model() {
         admin: Some(Admin {
             bind: addr("127.0.0.1:9900"),
             token: Some("t0ken".into()),
+            watch_config: false,
+            audit_log: LogTarget::Stderr,
         }),
         listeners: vec![Listener {
             name: "web".into(),
@@ -173,9 +195,20 @@ fn spec_example_parses_into_the_model() {
                         weight: 1,
                     },
                 ],
+                dns: vec![],
+                dns_refresh: Duration::from_secs(5),
                 connect_timeout: Duration::from_secs(2),
                 drain_timeout: Duration::from_secs(30),
                 slow_start: Duration::ZERO,
+                health: Some(HealthCheck {
+                    path: Some("/healthz".into()),
+                    interval: Duration::from_secs(2),
+                    timeout: Duration::from_secs(1),
+                    healthy_threshold: 2,
+                    unhealthy_threshold: 3,
+                }),
+                outlier: Outlier::default(),
+                retry: Retry::default(),
             },
             Pool {
                 name: "api-v1".into(),
@@ -184,9 +217,22 @@ fn spec_example_parses_into_the_model() {
                     address: addr("10.0.0.1:9001"),
                     weight: 1,
                 }],
+                dns: vec![],
+                dns_refresh: Duration::from_secs(5),
                 connect_timeout: Duration::from_millis(500),
                 drain_timeout: Duration::from_secs(60),
-                slow_start: Duration::ZERO,
+                slow_start: Duration::from_secs(30),
+                health: None,
+                outlier: Outlier {
+                    consecutive_failures: 3,
+                    base_ejection_time: Duration::from_secs(5),
+                    max_ejection_time: Duration::from_secs(60),
+                    max_ejection_percent: 25,
+                },
+                retry: Retry {
+                    attempts: 2,
+                    budget_percent: 10,
+                },
             },
             Pool {
                 name: "api-v2".into(),
@@ -195,9 +241,24 @@ fn spec_example_parses_into_the_model() {
                     address: addr("10.0.0.2:80"),
                     weight: 1,
                 }],
+                dns: vec![DnsBackend {
+                    host: "app.internal".into(),
+                    port: 8080,
+                    weight: 3,
+                }],
+                dns_refresh: Duration::from_secs(30),
                 connect_timeout: Duration::from_secs(2),
                 drain_timeout: Duration::from_secs(30),
                 slow_start: Duration::ZERO,
+                health: Some(HealthCheck {
+                    path: None,
+                    interval: Duration::from_secs(2),
+                    timeout: Duration::from_secs(1),
+                    healthy_threshold: 2,
+                    unhealthy_threshold: 3,
+                }),
+                outlier: Outlier::default(),
+                retry: Retry::default(),
             },
         ],
     };
@@ -256,7 +317,13 @@ fn summary_shows_listeners_routes_and_pools() {
         "pool \"api\" round_robin (connect 2s, drain 30s, slow start 0s)",
         "  127.0.0.1:9001 weight 2",
         "  [::1]:9003 weight 1",
-        "pool \"api-v1\" least_request (connect 500ms, drain 1m, slow start 0s)",
+        "  audit log: stderr; watch config file: off",
+        "pool \"api-v1\" least_request (connect 500ms, drain 1m, slow start 30s)",
+        "  health: GET /healthz every 2s (timeout 1s, up 2, down 3)\n",
+        "  outlier: eject after 5 failures for 10s to 5m, at most 50%; retry: 1 more attempt, budget 20%\n",
+        "  health: no active checks\n",
+        "  outlier: eject after 3 failures for 5s to 1m, at most 25%; retry: 2 more attempts, budget 10%\n",
+        "  10.0.0.2:80 weight 1\n  app.internal:8080 (dns, refresh 30s) weight 3\n  health: tcp every 2s (timeout 1s, up 2, down 3)\n",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
@@ -265,4 +332,15 @@ fn summary_shows_listeners_routes_and_pools() {
         no_routes.contains("no routes: every request gets 404"),
         "{no_routes}"
     );
+    let off = crate::summary(&ok(
+        "[admin]\nwatch_config = true\naudit_log = \"/var/log/audit.log\"\n\
+         [pool.a]\nbackends = [{ address = \"127.0.0.1:1\" }]\n\
+         outlier = { consecutive_failures = 0 }\nretry = { attempts = 0 }\n",
+    ));
+    for expected in [
+        "admin: 127.0.0.1:9900 (no token)\n  audit log: /var/log/audit.log; watch config file: on\n",
+        "  outlier: off; retry: off\n",
+    ] {
+        assert!(off.contains(expected), "missing {expected:?} in:\n{off}");
+    }
 }

@@ -33,7 +33,7 @@ impl Lb {
     }
 
     pub fn all_addrs(&self, name: &str) -> Vec<SocketAddr> {
-        self.running.as_ref().unwrap().bound[name].clone()
+        self.running.as_ref().unwrap().bound(name)
     }
 }
 

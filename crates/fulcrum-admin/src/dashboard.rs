@@ -1,0 +1,56 @@
+//! The dashboard: one self-contained page that polls the admin API and `/metrics`.
+
+pub const PAGE: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Fulcrum</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
+  h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 1.5em; }
+  table { border-collapse: collapse; min-width: 40em; }
+  th, td { text-align: left; padding: 4px 10px; border-bottom: 1px solid #ddd; }
+  .healthy, .unknown { color: #176b1c; } .unhealthy, .ejected { color: #b00020; } .draining { color: #a66300; }
+  #err { color: #b00020; } input { width: 22em; }
+</style>
+</head>
+<body>
+<h1>Fulcrum</h1>
+<p>Live view of pools and backends, refreshed every second. <span id="err"></span></p>
+<p><label>Admin token (only if one is configured): <input id="token" type="password"></label></p>
+<div id="pools">loading…</div>
+<script>
+const tokenInput = document.getElementById('token');
+tokenInput.value = localStorage.getItem('fulcrum-token') || '';
+tokenInput.onchange = () => localStorage.setItem('fulcrum-token', tokenInput.value);
+function esc(s) { return String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c])); }
+async function refresh() {
+  const headers = tokenInput.value ? { 'Authorization': 'Bearer ' + tokenInput.value } : {};
+  try {
+    const r = await fetch('/api/v1/pools', { headers });
+    if (!r.ok) throw new Error('admin API answered ' + r.status);
+    const data = await r.json();
+    let html = '';
+    for (const p of data.pools) {
+      html += '<h2>pool ' + esc(p.name) + ' <small>(' + esc(p.balance) + ')</small></h2>';
+      html += '<table><tr><th>backend</th><th>state</th><th>health</th><th>weight</th><th>effective</th><th>in flight</th><th>requests</th><th>failures</th></tr>';
+      for (const b of p.backends) {
+        const health = b.ejected ? 'ejected' : b.health;
+        html += '<tr><td>' + esc(b.address) + '</td><td class="' + esc(b.state) + '">' + esc(b.state) +
+          '</td><td class="' + esc(health) + '">' + esc(health) + '</td><td>' + b.weight + '</td><td>' +
+          b.effective_weight + '</td><td>' + b.inflight + '</td><td>' + b.requests + '</td><td>' + b.failures + '</td></tr>';
+      }
+      html += '</table>';
+    }
+    document.getElementById('pools').innerHTML = html || 'no pools';
+    document.getElementById('err').textContent = '';
+  } catch (e) {
+    document.getElementById('err').textContent = e.message;
+  }
+}
+refresh();
+setInterval(refresh, 1000);
+</script>
+</body>
+</html>
+"##;

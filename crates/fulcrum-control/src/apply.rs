@@ -1,0 +1,254 @@
+//! Turning a validated configuration into running state, and a new one into a diff.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use fulcrum_config::model::{self, Config};
+use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
+use fulcrum_http::worker::{WorkerCmd, WorkerListener};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::{Control, Draining, Inner, ListenerRt};
+
+/// Socket-set names are `listener#generation`, so a listener whose addresses change can get
+/// its new sockets before the old ones are removed.
+fn socket_set_name(listener: &str, generation: u64) -> String {
+    format!("{listener}#{generation}")
+}
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Bind `rt`'s addresses, one socket per worker each; returns them per worker index.
+pub(crate) fn bind_listener(
+    rt: &mut ListenerRt,
+    workers: usize,
+) -> Result<Vec<(usize, WorkerListener)>, String> {
+    let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+    rt.generation = generation;
+    let mut out = Vec::new();
+    rt.bound.clear();
+    for addr in &rt.spec.binds {
+        let set = fulcrum_net::bind_set(*addr, workers)
+            .map_err(|e| format!("listener \"{}\": {e}", rt.spec.name))?;
+        rt.bound.push(set.local_addr);
+        for (w, socket) in set.sockets.into_iter().enumerate() {
+            out.push((
+                w,
+                WorkerListener {
+                    name: socket_set_name(&rt.spec.name, generation),
+                    socket,
+                    state: rt.state.clone(),
+                    limit: rt.limit.clone(),
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The backends a pool should have now: the file's, plus the API's additions, minus the API's
+/// removals.
+fn wanted_backends(inner: &Inner, p: &model::Pool) -> Vec<model::Backend> {
+    let mut list: Vec<model::Backend> = p.backends.clone();
+    if let Some(added) = inner.overlay.added.get(&p.name) {
+        for b in added {
+            if !list.iter().any(|x| x.address == b.address) {
+                list.push(b.clone());
+            }
+        }
+    }
+    list.retain(|b| !inner.overlay.removed.contains(&(p.name.clone(), b.address)));
+    list
+}
+
+/// Build every pool's snapshot, reusing the live state of backends that stay. Backends that
+/// are gone start draining; their addresses are returned so workers close idle connections.
+pub(crate) fn build_pools(
+    inner: &mut Inner,
+    cfg: &Config,
+    events: &mpsc::UnboundedSender<HealthEvent>,
+    now: Instant,
+) -> (Vec<Arc<PoolState>>, Vec<SocketAddr>) {
+    let first_build = inner.pools.is_empty() && inner.backends.is_empty();
+    let workers = cfg.runtime.workers.max(1);
+    let mut keep = HashSet::new();
+    let mut pools = Vec::with_capacity(cfg.pools.len());
+    for p in &cfg.pools {
+        let shared = inner
+            .shared
+            .entry(p.name.clone())
+            .or_insert_with(|| PoolShared::new(Some(events.clone())))
+            .clone();
+        let wanted = wanted_backends(inner, p);
+        let mut states = Vec::with_capacity(wanted.len());
+        for b in wanted {
+            let key = (p.name.clone(), b.address);
+            let st = match inner.backends.get(&key) {
+                Some(st) => st.clone(),
+                None => {
+                    // Slow start applies to backends added to a running pool, not at startup.
+                    let since = if first_build {
+                        now.checked_sub(p.slow_start).unwrap_or(now)
+                    } else {
+                        now
+                    };
+                    inner.usable_since.insert(key.clone(), since);
+                    let st = BackendState::new(b.address, b.weight);
+                    inner.backends.insert(key.clone(), st.clone());
+                    st
+                }
+            };
+            st.weight.store(b.weight, Ordering::Relaxed);
+            keep.insert(key);
+            states.push(st);
+        }
+        pools.push(Arc::new(PoolState::new(p, states, shared, workers)));
+    }
+    // What is no longer wanted drains.
+    let mut removed = Vec::new();
+    let gone: Vec<(String, SocketAddr)> = inner
+        .backends
+        .keys()
+        .filter(|k| !keep.contains(*k))
+        .cloned()
+        .collect();
+    for key in gone {
+        let Some(st) = inner.backends.remove(&key) else {
+            continue;
+        };
+        inner.usable_since.remove(&key);
+        if let Some(e) = inner.ejections.remove(&key) {
+            if e.counted {
+                if let Some(shared) = inner.shared.get(&key.0) {
+                    shared.ejected.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+        st.draining.store(true, Ordering::Relaxed);
+        st.refresh(|w| w);
+        let drain = inner
+            .config
+            .pool(&key.0)
+            .or_else(|| cfg.pool(&key.0))
+            .map_or(std::time::Duration::from_secs(30), |p| p.drain_timeout);
+        tracing::info!(pool = %key.0, backend = %st.label, "backend draining");
+        removed.push(st.addr);
+        inner.draining.push(Draining {
+            pool: key.0,
+            backend: st,
+            since: now,
+            deadline: now + drain,
+        });
+    }
+    inner.shared.retain(|name, _| cfg.pool(name).is_some());
+    (pools, removed)
+}
+
+impl Control {
+    /// Make `cfg` (already valid) the running configuration. Nothing changes unless every new
+    /// listener address could be bound.
+    pub(crate) fn apply(&self, cfg: Config) -> Result<(), String> {
+        let now = Instant::now();
+        let workers = self.workers.len().max(1);
+        let mut inner = self.lock();
+
+        // 1. Bind what is new first: a failure here leaves everything as it was.
+        let mut fresh: Vec<(ListenerRt, Vec<(usize, WorkerListener)>)> = Vec::new();
+        for l in &cfg.listeners {
+            let unchanged = inner
+                .listeners
+                .get(&l.name)
+                .is_some_and(|old| old.spec.binds == l.binds && old.spec.protocol == l.protocol);
+            if unchanged {
+                continue;
+            }
+            let mut rt = ListenerRt {
+                spec: l.clone(),
+                bound: Vec::new(),
+                generation: 0,
+                state: Arc::new(ArcSwap::new(Arc::new(ListenerState::build(l, &[])))),
+                limit: Arc::new(Semaphore::new(l.limits.max_connections)),
+            };
+            let sockets = bind_listener(&mut rt, workers)?;
+            fresh.push((rt, sockets));
+        }
+
+        // 2. Pools, reusing live backend state.
+        let (pools, removed) = build_pools(&mut inner, &cfg, &self.events, now);
+        inner.pools = pools;
+
+        // 3. Listener snapshots: swap in place for unchanged listeners, start new ones, stop
+        //    the ones that went away (their open connections finish).
+        for l in &cfg.listeners {
+            let state = Arc::new(ListenerState::build(l, &inner.pools));
+            if let Some(rt) = inner.listeners.get_mut(&l.name) {
+                if rt.spec.binds == l.binds && rt.spec.protocol == l.protocol {
+                    rt.state.store(state);
+                    resize_limit(
+                        &rt.limit,
+                        rt.spec.limits.max_connections,
+                        l.limits.max_connections,
+                    );
+                    rt.spec = l.clone();
+                    continue;
+                }
+            }
+            if let Some(pos) = fresh.iter().position(|(rt, _)| rt.spec.name == l.name) {
+                let (rt, sockets) = fresh.swap_remove(pos);
+                rt.state.store(state);
+                for (w, socket) in sockets {
+                    if let Some(worker) = self.workers.get(w) {
+                        worker.send(WorkerCmd::AddListener(socket));
+                    }
+                }
+                if let Some(old) = inner.listeners.insert(l.name.clone(), rt) {
+                    self.remove_sockets(&old);
+                }
+                for a in &inner.listeners[&l.name].bound {
+                    tracing::info!(listener = %l.name, address = %a, "listening");
+                }
+            }
+        }
+        let gone: Vec<String> = inner
+            .listeners
+            .keys()
+            .filter(|n| !cfg.listeners.iter().any(|l| &l.name == *n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(old) = inner.listeners.remove(&name) {
+                tracing::info!(listener = %name, "listener removed");
+                self.remove_sockets(&old);
+            }
+        }
+
+        // 4. Drained backends: no pooled idle connection may be reused.
+        for addr in removed {
+            for w in &self.workers {
+                w.send(WorkerCmd::CloseIdle(addr));
+            }
+        }
+        inner.config = cfg;
+        Ok(())
+    }
+
+    fn remove_sockets(&self, old: &ListenerRt) {
+        let name = socket_set_name(&old.spec.name, old.generation);
+        for w in &self.workers {
+            w.send(WorkerCmd::RemoveListener(name.clone()));
+        }
+    }
+}
+
+/// Grow or shrink a listener's connection limit in place.
+fn resize_limit(limit: &Semaphore, old: usize, new: usize) {
+    if new > old {
+        limit.add_permits(new - old);
+    } else if new < old {
+        limit.forget_permits(old - new);
+    }
+}

@@ -1,0 +1,89 @@
+//! The audit log: one JSON line per change made through the admin API or a reload.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::sync::Mutex;
+
+use fulcrum_config::model::LogTarget;
+use serde::Serialize;
+
+/// Where audit lines go. Changes are rare, so each line is written (and flushed) at once.
+pub struct Audit {
+    target: Mutex<Target>,
+}
+
+enum Target {
+    Off,
+    Stderr,
+    File(File),
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    ts: f64,
+    audit: bool,
+    client: &'a str,
+    action: &'a str,
+    object: &'a str,
+    result: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+}
+
+impl Audit {
+    pub fn open(target: &LogTarget) -> io::Result<Audit> {
+        let t = match target {
+            LogTarget::Off => Target::Off,
+            LogTarget::Stderr => Target::Stderr,
+            LogTarget::File(p) => Target::File(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("audit log {}: {e}", p.display()))
+                    })?,
+            ),
+        };
+        Ok(Audit {
+            target: Mutex::new(t),
+        })
+    }
+
+    /// Record one change: who (`client`: an address, `signal` or `file-watch`), what
+    /// (`action` on `object`), and how it ended (`result`: `ok` or `error`, with `detail`).
+    pub fn record(
+        &self,
+        client: &str,
+        action: &str,
+        object: &str,
+        result: &str,
+        detail: Option<&str>,
+    ) {
+        let line = Line {
+            ts: fulcrum_http::access_log::now_ts(),
+            audit: true,
+            client,
+            action,
+            object,
+            result,
+            detail,
+        };
+        let Ok(mut text) = serde_json::to_vec(&line) else {
+            return;
+        };
+        text.push(b'\n');
+        let mut t = match self.target.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        };
+        let res = match &mut *t {
+            Target::Off => Ok(()),
+            Target::Stderr => io::stderr().lock().write_all(&text),
+            Target::File(f) => f.write_all(&text),
+        };
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "audit log write failed");
+        }
+    }
+}

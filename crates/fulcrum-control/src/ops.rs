@@ -1,0 +1,230 @@
+//! The changes the admin API and signals ask for: reload, add and remove backends, and the
+//! read-only view of pools. Every change writes one audit line.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use fulcrum_config::model;
+use serde_json::{json, Value};
+
+use crate::Control;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("no configuration file to reload (started without one)")]
+    NoFile,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Apply(String),
+}
+
+/// An admin API failure: an HTTP status and a message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+fn api_err(status: u16, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
+    }
+}
+
+impl Control {
+    /// Re-read the configuration file; on any error the running configuration stays.
+    /// `client` names who asked (an address, `signal`, `file-watch`) for the audit line.
+    pub fn reload(&self, client: &str) -> Result<(), ReloadError> {
+        let result = match self.config_path() {
+            None => Err(ReloadError::NoFile),
+            Some(path) => match fulcrum_config::load_file(path) {
+                Err(errors) => Err(ReloadError::Invalid(errors.to_string())),
+                Ok(cfg) => self.apply(cfg).map_err(ReloadError::Apply),
+            },
+        };
+        let object = self
+            .config_path()
+            .map_or_else(|| "<none>".to_string(), |p| p.display().to_string());
+        match &result {
+            Ok(()) => {
+                tracing::info!(by = client, "configuration reloaded");
+                self.audit.record(client, "reload", &object, "ok", None);
+            }
+            Err(e) => {
+                tracing::error!(by = client, error = %e, "configuration reload failed; the running configuration stays");
+                self.audit
+                    .record(client, "reload", &object, "error", Some(&e.to_string()));
+            }
+        }
+        self.count_reload(result.is_ok());
+        result
+    }
+
+    fn count_reload(&self, ok: bool) {
+        let mut inner = self.lock();
+        if ok {
+            inner.reloads_ok += 1;
+        } else {
+            inner.reloads_error += 1;
+        }
+    }
+
+    /// Reload counters: (ok, error).
+    pub fn reload_counts(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.reloads_ok, inner.reloads_error)
+    }
+
+    /// Add a backend to a pool (the autoscaler hook). It joins with slow start.
+    pub fn add_backend(
+        &self,
+        client: &str,
+        pool: &str,
+        address: &str,
+        weight: u32,
+    ) -> Result<(), ApiError> {
+        let object = format!("pool {pool} backend {address}");
+        let res = (|| {
+            let addr: SocketAddr = address.parse().map_err(|_| {
+                api_err(
+                    400,
+                    format!("invalid address {address:?} (expected IP:PORT)"),
+                )
+            })?;
+            if addr.port() == 0 {
+                return Err(api_err(400, "port 0 cannot be connected to"));
+            }
+            if weight == 0 {
+                return Err(api_err(400, "weight must be greater than 0"));
+            }
+            let cfg = {
+                let mut inner = self.lock();
+                let Some(p) = inner.config.pool(pool).cloned() else {
+                    return Err(api_err(404, format!("no pool {pool:?}")));
+                };
+                let exists = p.backends.iter().any(|b| b.address == addr)
+                    && !inner.overlay.removed.contains(&(pool.to_string(), addr));
+                let added = inner
+                    .overlay
+                    .added
+                    .get(pool)
+                    .is_some_and(|l| l.iter().any(|b| b.address == addr));
+                if exists || added {
+                    return Err(api_err(
+                        409,
+                        format!("backend {addr} is already in pool {pool:?}"),
+                    ));
+                }
+                inner.overlay.removed.remove(&(pool.to_string(), addr));
+                if !p.backends.iter().any(|b| b.address == addr) {
+                    inner
+                        .overlay
+                        .added
+                        .entry(pool.to_string())
+                        .or_default()
+                        .push(model::Backend {
+                            address: addr,
+                            weight,
+                        });
+                }
+                inner.config.clone()
+            };
+            self.apply(cfg).map_err(|e| api_err(500, e))
+        })();
+        self.audit_result(client, "add_backend", &object, &res);
+        res
+    }
+
+    /// Drain a backend and remove it from its pool.
+    pub fn remove_backend(&self, client: &str, pool: &str, address: &str) -> Result<(), ApiError> {
+        let object = format!("pool {pool} backend {address}");
+        let res = (|| {
+            let addr: SocketAddr = address.parse().map_err(|_| {
+                api_err(
+                    400,
+                    format!("invalid address {address:?} (expected IP:PORT)"),
+                )
+            })?;
+            let cfg = {
+                let mut inner = self.lock();
+                if inner.config.pool(pool).is_none() {
+                    return Err(api_err(404, format!("no pool {pool:?}")));
+                }
+                if !inner.backends.contains_key(&(pool.to_string(), addr)) {
+                    return Err(api_err(404, format!("no backend {addr} in pool {pool:?}")));
+                }
+                if let Some(list) = inner.overlay.added.get_mut(pool) {
+                    list.retain(|b| b.address != addr);
+                }
+                inner.overlay.removed.insert((pool.to_string(), addr));
+                inner.config.clone()
+            };
+            self.apply(cfg).map_err(|e| api_err(500, e))
+        })();
+        self.audit_result(client, "remove_backend", &object, &res);
+        res
+    }
+
+    fn audit_result(&self, client: &str, action: &str, object: &str, res: &Result<(), ApiError>) {
+        match res {
+            Ok(()) => self.audit.record(client, action, object, "ok", None),
+            Err(e) => self
+                .audit
+                .record(client, action, object, "error", Some(&e.message)),
+        }
+    }
+
+    /// Every pool with its backends: health, weights, in-flight requests, draining ones.
+    pub fn pools_json(&self) -> Value {
+        let inner = self.lock();
+        let mut pools = Vec::new();
+        for p in &inner.pools {
+            let spec = inner.config.pool(&p.name);
+            let mut backends: Vec<Value> = p
+                .backends
+                .iter()
+                .map(|b| {
+                    json!({
+                        "address": b.label,
+                        "state": "active",
+                        "health": b.health().as_str(),
+                        "ejected": b.ejected.load(Ordering::Relaxed),
+                        "weight": b.weight.load(Ordering::Relaxed),
+                        "effective_weight": b.effective.load(Ordering::Relaxed),
+                        "inflight": b.inflight.load(Ordering::Relaxed),
+                        "requests": b.requests.load(Ordering::Relaxed),
+                        "failures": b.failures.load(Ordering::Relaxed),
+                    })
+                })
+                .collect();
+            for d in inner.draining.iter().filter(|d| d.pool == p.name) {
+                backends.push(json!({
+                    "address": d.backend.label,
+                    "state": "draining",
+                    "health": d.backend.health().as_str(),
+                    "ejected": d.backend.ejected.load(Ordering::Relaxed),
+                    "weight": d.backend.weight.load(Ordering::Relaxed),
+                    "effective_weight": 0,
+                    "inflight": d.backend.inflight.load(Ordering::Relaxed),
+                    "requests": d.backend.requests.load(Ordering::Relaxed),
+                    "failures": d.backend.failures.load(Ordering::Relaxed),
+                }));
+            }
+            pools.push(json!({
+                "name": p.name,
+                "balance": spec.map(|s| s.balance.as_str()),
+                "health_check": spec.map(|s| s.health.is_some()),
+                "backends": backends,
+            }));
+        }
+        json!({ "pools": pools })
+    }
+
+    /// Whether every listener is bound (true once started).
+    pub fn ready(&self) -> bool {
+        !*self.shutdown.borrow()
+    }
+}
