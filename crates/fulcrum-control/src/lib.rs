@@ -13,6 +13,7 @@
 
 mod apply;
 mod audit;
+mod checks;
 mod ops;
 mod tick;
 
@@ -81,6 +82,7 @@ pub struct Control {
     joins: Mutex<Vec<std::thread::JoinHandle<()>>>,
     events: mpsc::UnboundedSender<HealthEvent>,
     events_rx: Mutex<Option<mpsc::UnboundedReceiver<HealthEvent>>>,
+    checkers: Mutex<checks::Checkers>,
     shutdown: watch::Sender<bool>,
     pub audit: Audit,
 }
@@ -161,6 +163,7 @@ impl Control {
             joins: Mutex::new(joins),
             events,
             events_rx: Mutex::new(Some(events_rx)),
+            checkers: Mutex::new(Default::default()),
             shutdown,
             audit,
         }))

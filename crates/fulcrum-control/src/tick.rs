@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use fulcrum_health::{ramp_weight, OutlierState};
 use fulcrum_http::state::HealthEvent;
 
 use crate::Control;
@@ -12,36 +13,12 @@ use crate::Control;
 /// How often the control plane looks at its timers.
 pub const TICK: Duration = Duration::from_millis(100);
 
-/// Passive-health bookkeeping of one ejected (or once-ejected) backend.
-#[derive(Debug, Clone)]
+/// Passive-health timing of one ejected (or once-ejected) backend: the doubling ejection
+/// time and its decay come from [`OutlierState`]; `counted` says it holds one of the pool's
+/// ejection-budget slots.
 pub(crate) struct Ejection {
-    /// Ejections so far (the next one lasts `base * 2^count`, capped).
-    pub count: u32,
-    /// While ejected: when it returns.
-    pub until: Option<Instant>,
-    /// It holds one of the pool's ejection-budget slots.
+    pub state: OutlierState,
     pub counted: bool,
-    /// When it last returned (its count decays after a quiet period).
-    pub returned: Option<Instant>,
-}
-
-/// The ejection time for the `count`-th repeat: base doubled each time, capped at `max`.
-pub(crate) fn ejection_time(base: Duration, max: Duration, count: u32) -> Duration {
-    let factor = 1u32.checked_shl(count.min(20)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(max)
-}
-
-/// Slow start: the weight for a backend usable since `since`, ramping linearly over `window`.
-pub(crate) fn ramp(weight: u32, since: Instant, now: Instant, window: Duration) -> u32 {
-    if window.is_zero() {
-        return weight;
-    }
-    let elapsed = now.saturating_duration_since(since);
-    if elapsed >= window {
-        return weight;
-    }
-    let share = elapsed.as_secs_f64() / window.as_secs_f64();
-    ((f64::from(weight) * share).ceil() as u32).clamp(1, weight.max(1))
 }
 
 impl Control {
@@ -58,65 +35,49 @@ impl Control {
         else {
             return;
         };
-        let e = inner.ejections.entry(key.clone()).or_insert(Ejection {
-            count: 0,
-            until: None,
-            counted: false,
-            returned: None,
-        });
-        let t = ejection_time(
-            pool.outlier.base_ejection_time,
-            pool.outlier.max_ejection_time,
-            e.count,
-        );
-        e.count = e.count.saturating_add(1);
-        e.until = Some(now + t);
+        let e = inner
+            .ejections
+            .entry(key.clone())
+            .or_insert_with(|| Ejection {
+                state: OutlierState::new(&pool.outlier),
+                counted: false,
+            });
+        let until = e.state.eject(now);
         e.counted = true;
-        tracing::warn!(pool = %key.0, backend = %b.label, seconds = t.as_secs_f64(), "backend ejected");
+        tracing::warn!(
+            pool = %key.0,
+            backend = %b.label,
+            seconds = until.saturating_duration_since(now).as_secs_f64(),
+            "backend ejected"
+        );
     }
 
     /// Advance every timer to `now`.
     pub fn tick(&self, now: Instant, decay_retries: bool) {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        // Ejected backends whose time is up return; the ejection count decays after a quiet
-        // period as long as the last ejection lasted.
+        // Ejected backends whose time is up return; the ejection count decays while they
+        // stay out of trouble.
         for (key, e) in inner.ejections.iter_mut() {
-            let Some(pool) = inner.config.pool(&key.0) else {
-                continue;
-            };
-            if let Some(until) = e.until {
-                if now >= until {
-                    e.until = None;
-                    e.returned = Some(now);
-                    if e.counted {
-                        e.counted = false;
-                        if let Some(shared) = inner.shared.get(&key.0) {
-                            shared.ejected.fetch_sub(1, Ordering::AcqRel);
-                        }
+            if e.state.maybe_return(now) {
+                if e.counted {
+                    e.counted = false;
+                    if let Some(shared) = inner.shared.get(&key.0) {
+                        shared.ejected.fetch_sub(1, Ordering::AcqRel);
                     }
-                    if let Some(st) = inner.backends.get(key) {
-                        st.ejected.store(false, Ordering::Release);
-                        st.consecutive_failures.store(0, Ordering::Relaxed);
-                        tracing::info!(pool = %key.0, backend = %st.label, "backend returned from ejection");
-                    }
-                    inner.usable_since.insert(key.clone(), now);
                 }
-            } else if let Some(back) = e.returned {
-                let quiet = ejection_time(
-                    pool.outlier.base_ejection_time,
-                    pool.outlier.max_ejection_time,
-                    e.count,
-                );
-                if e.count > 0 && now.saturating_duration_since(back) >= quiet {
-                    e.count -= 1;
-                    e.returned = Some(now);
+                if let Some(st) = inner.backends.get(key) {
+                    st.ejected.store(false, Ordering::Release);
+                    st.consecutive_failures.store(0, Ordering::Relaxed);
+                    tracing::info!(pool = %key.0, backend = %st.label, "backend returned from ejection");
                 }
+                inner.usable_since.insert(key.clone(), now);
             }
+            e.state.decay(now);
         }
         inner
             .ejections
-            .retain(|_, e| e.until.is_some() || e.count > 0);
+            .retain(|_, e| e.state.is_ejected() || e.state.ejections() > 0);
 
         // Effective weights: health, ejection, draining and slow start in one place.
         for ((pool_name, addr), st) in &inner.backends {
@@ -126,7 +87,7 @@ impl Control {
                 .map_or(Duration::ZERO, |p| p.slow_start);
             let since = inner.usable_since.get(&(pool_name.clone(), *addr)).copied();
             st.refresh(|w| match since {
-                Some(s) => ramp(w, s, now, window),
+                Some(s) => ramp_weight(w, s, now, window),
                 None => w,
             });
         }
@@ -168,38 +129,11 @@ impl Control {
                 _ = tick.tick() => {
                     n = n.wrapping_add(1);
                     self.tick(Instant::now(), n.is_multiple_of(10));
+                    self.reconcile_checkers();
                 }
                 Some(ev) = rx.recv() => self.on_event(ev, Instant::now()),
                 _ = shutdown.changed() => return,
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ejection_time_doubles_and_caps() {
-        let base = Duration::from_secs(10);
-        let max = Duration::from_secs(60);
-        let got: Vec<u64> = (0..5)
-            .map(|c| ejection_time(base, max, c).as_secs())
-            .collect();
-        assert_eq!(got, vec![10, 20, 40, 60, 60]);
-        assert_eq!(ejection_time(base, max, 1000), max);
-    }
-
-    #[test]
-    fn slow_start_ramps_linearly() {
-        let t0 = Instant::now();
-        let w = Duration::from_secs(10);
-        assert_eq!(ramp(100, t0, t0, w), 1);
-        assert_eq!(ramp(100, t0, t0 + Duration::from_millis(2500), w), 25);
-        assert_eq!(ramp(100, t0, t0 + Duration::from_secs(5), w), 50);
-        assert_eq!(ramp(100, t0, t0 + Duration::from_secs(10), w), 100);
-        assert_eq!(ramp(100, t0, t0 + Duration::from_secs(99), w), 100);
-        assert_eq!(ramp(3, t0, t0, Duration::ZERO), 3);
     }
 }

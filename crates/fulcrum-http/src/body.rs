@@ -31,7 +31,8 @@ pub enum BodyError {
 /// The client's request body on its way to the backend, cut off past `limit` bytes (this is
 /// what enforces `max_body_bytes` for chunked bodies, whose size is not announced).
 pub struct RequestBody {
-    inner: Incoming,
+    /// `None`: an empty body (a retry of a bodiless request).
+    inner: Option<Incoming>,
     limit: u64,
     seen: u64,
     fate: Rc<Cell<BodyFate>>,
@@ -40,8 +41,18 @@ pub struct RequestBody {
 impl RequestBody {
     pub fn new(inner: Incoming, limit: u64, fate: Rc<Cell<BodyFate>>) -> Self {
         RequestBody {
-            inner,
+            inner: Some(inner),
             limit,
+            seen: 0,
+            fate,
+        }
+    }
+
+    /// An empty body.
+    pub fn empty(fate: Rc<Cell<BodyFate>>) -> Self {
+        RequestBody {
+            inner: None,
+            limit: 0,
             seen: 0,
             fate,
         }
@@ -57,7 +68,10 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(Pin::new(inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(d) = frame.data_ref() {
                     this.seen += d.len() as u64;
@@ -77,11 +91,13 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 

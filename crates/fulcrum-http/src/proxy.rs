@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
@@ -192,6 +192,21 @@ fn local(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
     resp
 }
 
+/// A bodiless request again, from the copy kept for retries.
+fn rebuild(
+    copy: &http::request::Builder,
+    fate: &Rc<Cell<BodyFate>>,
+) -> Option<Request<RequestBody>> {
+    let mut b = Request::builder()
+        .method(copy.method_ref()?.clone())
+        .uri(copy.uri_ref()?.clone())
+        .version(copy.version_ref().copied().unwrap_or(Version::HTTP_11));
+    if let (Some(dst), Some(src)) = (b.headers_mut(), copy.headers_ref()) {
+        *dst = src.clone();
+    }
+    b.body(RequestBody::empty(fate.clone())).ok()
+}
+
 async fn route_and_forward(
     cx: &Rc<ConnCtx>,
     listener: &ListenerState,
@@ -265,30 +280,85 @@ async fn route_and_forward(
     };
     parts.version = Version::HTTP_11;
     let fate = Rc::new(Cell::new(BodyFate::Fine));
-    let upstream_req = Request::from_parts(parts, RequestBody::new(body, limit, fate.clone()));
-
-    let sent = tokio::time::timeout(
-        listener.timeouts.request,
-        cx.worker
-            .upstream
-            .send(backend.addr, pool.connect_timeout, upstream_req),
-    )
-    .await;
+    // Retries (RFC 9110 §9.2.2): only idempotent requests, only on another backend, only when
+    // the body was not streamed. A request refused at connect comes back unsent; one reset
+    // before any response byte is rebuilt from a copy, kept only for bodiless requests.
+    let idempotent = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    );
+    let can_retry = idempotent && pool.retry.attempts > 0 && pool.backends.len() > 1;
+    let spare = (can_retry && http_body::Body::is_end_stream(&body)).then(|| {
+        let mut b = Request::builder()
+            .method(parts.method.clone())
+            .uri(parts.uri.clone())
+            .version(parts.version);
+        if let Some(h) = b.headers_mut() {
+            *h = parts.headers.clone();
+        }
+        b
+    });
+    pool.shared
+        .recent_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut req = Request::from_parts(parts, RequestBody::new(body, limit, fate.clone()));
     let body_error = || match fate.get() {
         BodyFate::TooLarge => Some(ProxyError::BodyTooLarge),
         BodyFate::ClientError => Some(ProxyError::BadRequestBody),
         BodyFate::Fine => None,
     };
-    let (mut resp, sender) = match sent {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let e = body_error().unwrap_or(e);
-            if e.source_side() == crate::error::ErrorSource::Upstream {
-                tracing::debug!(backend = %backend.label, error = %e, "backend failed");
+    let deadline = tokio::time::Instant::now() + listener.timeouts.request;
+    let mut backend = backend;
+    let mut attempts = 0;
+    let (mut resp, sender) = loop {
+        let sent = tokio::time::timeout_at(
+            deadline,
+            cx.worker
+                .upstream
+                .send(backend.addr, pool.connect_timeout, req),
+        )
+        .await;
+        match sent {
+            Ok(Ok((resp, sender))) => {
+                pool.report(&backend, resp.status().is_server_error());
+                break (resp, sender);
             }
-            return Err(e);
+            Ok(Err(failed)) => {
+                if let Some(e) = body_error() {
+                    return Err(e);
+                }
+                pool.report(&backend, true);
+                tracing::debug!(backend = %backend.label, error = %failed.error, "backend failed");
+                let again = match (failed.unsent, &spare) {
+                    (Some(unsent), _) => Some(unsent),
+                    (None, Some(copy)) if matches!(failed.error, ProxyError::UpstreamReset(_)) => {
+                        rebuild(copy, &fate)
+                    }
+                    _ => None,
+                };
+                let next = match again {
+                    Some(r)
+                        if can_retry
+                            && attempts < pool.retry.attempts
+                            && pool.shared.try_retry(pool.retry.budget_percent) =>
+                    {
+                        pool.pick_other(cx.worker.id, key, &backend)
+                            .cloned()
+                            .map(|b| (r, b))
+                    }
+                    _ => None,
+                };
+                let Some((r, b)) = next else {
+                    return Err(failed.error);
+                };
+                tracing::debug!(from = %backend.label, to = %b.label, "retrying on another backend");
+                attempts += 1;
+                fin.backend = Some(BackendInflight::new(&b));
+                backend = b;
+                req = r;
+            }
+            Err(_elapsed) => return Err(body_error().unwrap_or(ProxyError::UpstreamTimeout)),
         }
-        Err(_elapsed) => return Err(body_error().unwrap_or(ProxyError::UpstreamTimeout)),
     };
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {

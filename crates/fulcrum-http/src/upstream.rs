@@ -22,6 +22,21 @@ const MAX_IDLE_PER_BACKEND: usize = 256;
 /// An idle connection unused for this long is closed (backends commonly close at 60s+).
 pub const IDLE_EXPIRY: Duration = Duration::from_secs(50);
 
+/// A failed send: the error, and the request when it never left.
+pub struct SendError {
+    pub error: ProxyError,
+    pub unsent: Option<Request<RequestBody>>,
+}
+
+impl SendError {
+    fn new(error: ProxyError) -> Self {
+        SendError {
+            error,
+            unsent: None,
+        }
+    }
+}
+
 struct Idle {
     sender: Sender,
     since: Instant,
@@ -85,25 +100,39 @@ impl UpstreamPool {
     /// Send `req` to the backend at `addr`, on a pooled connection when one is idle. A pooled
     /// connection that turns out to be closed before the request was written is retried on a
     /// new one: that race (the backend closing an idle connection) must cost no request.
+    ///
+    /// On failure the request comes back when it was never handed to a connection (connect
+    /// refused or timed out), so the caller may try another backend with it.
     pub async fn send(
         &self,
         addr: SocketAddr,
         connect_timeout: Duration,
         mut req: Request<RequestBody>,
-    ) -> Result<(Response<Incoming>, Sender), ProxyError> {
+    ) -> Result<(Response<Incoming>, Sender), SendError> {
         while let Some(mut sender) = self.checkout(addr) {
             match sender.try_send_request(req).await {
                 Ok(resp) => return Ok((resp, sender)),
                 Err(mut e) => match e.take_message() {
                     Some(r) => req = r,
-                    None => return Err(ProxyError::UpstreamReset(e.into_error())),
+                    None => return Err(SendError::new(ProxyError::UpstreamReset(e.into_error()))),
                 },
             }
         }
-        let mut sender = connect(addr, connect_timeout).await?;
+        let mut sender = match connect(addr, connect_timeout).await {
+            Ok(s) => s,
+            Err(error) => {
+                return Err(SendError {
+                    error,
+                    unsent: Some(req),
+                })
+            }
+        };
         match sender.try_send_request(req).await {
             Ok(resp) => Ok((resp, sender)),
-            Err(e) => Err(ProxyError::UpstreamReset(e.into_error())),
+            Err(mut e) => Err(SendError {
+                unsent: e.take_message(),
+                error: ProxyError::UpstreamReset(e.into_error()),
+            }),
         }
     }
 }

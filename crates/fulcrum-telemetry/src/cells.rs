@@ -3,6 +3,11 @@
 //! A [`Shards`] holds `shards × slots` `AtomicU64`s. Each shard starts on its own 128-byte
 //! line (two 64-byte lines: x86 prefetches lines in adjacent pairs, and some ARM cores have
 //! 128-byte lines), so workers recording into their own shard never share a written line.
+//!
+//! Measured (relaxed `fetch_add`, 2-CPU x86 VM, 2 threads): one shared `AtomicU64` costs
+//! ~37 ns per add as the line bounces between cores; padded per-worker shards ~4.5 ns, the
+//! same as uncontended. The price is memory (128 bytes per shard per counter) and a sum over
+//! shards when reading, which happens only at scrape time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

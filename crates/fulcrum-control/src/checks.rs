@@ -1,0 +1,103 @@
+//! Active health checks: one checker task per backend per process (not per worker), started
+//! and stopped as backends and pools' `[health]` tables come and go.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fulcrum_config::model::HealthCheck;
+use fulcrum_health::{ActiveHealth, Verdict};
+use fulcrum_http::state::{BackendState, Health};
+use tokio::sync::watch;
+
+use crate::Control;
+
+/// Running checkers by (pool, backend address): the spec they run with and their stop switch.
+pub(crate) type Checkers = HashMap<(String, SocketAddr), (HealthCheck, watch::Sender<bool>)>;
+
+fn health_of(v: Verdict) -> Health {
+    match v {
+        Verdict::Unknown => Health::Unknown,
+        Verdict::Healthy => Health::Healthy,
+        Verdict::Unhealthy => Health::Unhealthy,
+    }
+}
+
+impl Control {
+    /// Start checkers for backends that need one, stop those whose backend or `[health]` table
+    /// went away (or changed). Must run inside the control runtime.
+    pub(crate) fn reconcile_checkers(self: &Arc<Self>) {
+        let desired: Vec<((String, SocketAddr), Arc<BackendState>, HealthCheck)> = {
+            let inner = self.lock();
+            inner
+                .backends
+                .iter()
+                .filter_map(|(key, st)| {
+                    let spec = inner.config.pool(&key.0)?.health.clone()?;
+                    Some((key.clone(), st.clone(), spec))
+                })
+                .collect()
+        };
+        let mut checkers = match self.checkers.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        checkers.retain(|key, (spec, stop)| {
+            let keep = desired.iter().any(|(k, _, s)| k == key && s == spec);
+            if !keep {
+                let _ = stop.send(true);
+            }
+            keep
+        });
+        // Backends that lost their checks go back to "unknown" (usable).
+        {
+            let inner = self.lock();
+            for (key, st) in &inner.backends {
+                if !desired.iter().any(|(k, _, _)| k == key) && st.health() != Health::Unknown {
+                    st.set_health(Health::Unknown);
+                }
+            }
+        }
+        for (key, st, spec) in desired {
+            if checkers.contains_key(&key) {
+                continue;
+            }
+            let (stop, stopped) = watch::channel(false);
+            checkers.insert(key.clone(), (spec.clone(), stop));
+            let ctl = Arc::downgrade(self);
+            tokio::spawn(async move {
+                let mut active = ActiveHealth::new(&spec);
+                let addr = st.addr;
+                fulcrum_health::run_checks(
+                    addr,
+                    &spec,
+                    |ok, now| {
+                        let Some(t) = active.record(ok) else { return };
+                        let h = health_of(t.to);
+                        st.set_health(h);
+                        if h == Health::Unhealthy {
+                            st.effective.store(0, Ordering::Relaxed);
+                            tracing::warn!(pool = %key.0, backend = %st.label, "backend unhealthy");
+                        } else {
+                            tracing::info!(pool = %key.0, backend = %st.label, health = h.as_str(), "backend health");
+                            if t.from == Verdict::Unhealthy {
+                                if let Some(ctl) = ctl.upgrade() {
+                                    ctl.mark_usable(&key, now);
+                                }
+                            }
+                        }
+                    },
+                    stopped,
+                )
+                .await;
+            });
+        }
+    }
+
+    /// A backend became usable again: slow start ramps from `now`.
+    fn mark_usable(&self, key: &(String, SocketAddr), now: Instant) {
+        self.lock().usable_since.insert(key.clone(), now);
+    }
+}
