@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
 use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
 use fulcrum_http::worker::{WorkerCmd, WorkerListener};
+use fulcrum_telemetry::FulcrumMetrics;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::{Control, Draining, Inner, ListenerRt};
@@ -71,6 +72,7 @@ pub(crate) fn build_pools(
     inner: &mut Inner,
     cfg: &Config,
     events: &mpsc::UnboundedSender<HealthEvent>,
+    metrics: &FulcrumMetrics,
     now: Instant,
 ) -> (Vec<Arc<PoolState>>, Vec<SocketAddr>) {
     let first_build = inner.pools.is_empty() && inner.backends.is_empty();
@@ -99,6 +101,20 @@ pub(crate) fn build_pools(
                     inner.usable_since.insert(key.clone(), since);
                     let st = BackendState::new(b.address, b.weight);
                     inner.backends.insert(key.clone(), st.clone());
+                    let (up, inflight) = (Arc::downgrade(&st), Arc::downgrade(&st));
+                    metrics
+                        .backend_up
+                        .with_fn(&[p.name.as_str(), st.label.as_str()], move || {
+                            up.upgrade().map_or(0, |b| i64::from(b.usable()))
+                        });
+                    metrics.backend_inflight.with_fn(
+                        &[p.name.as_str(), st.label.as_str()],
+                        move || {
+                            inflight
+                                .upgrade()
+                                .map_or(0, |b| i64::from(b.inflight.load(Ordering::Relaxed)))
+                        },
+                    );
                     st
                 }
             };
@@ -178,13 +194,17 @@ impl Control {
         }
 
         // 2. Pools, reusing live backend state.
-        let (pools, removed) = build_pools(&mut inner, &cfg, &self.events, now);
+        let (pools, removed) = build_pools(&mut inner, &cfg, &self.events, &self.metrics, now);
         inner.pools = pools;
 
         // 3. Listener snapshots: swap in place for unchanged listeners, start new ones, stop
         //    the ones that went away (their open connections finish).
         for l in &cfg.listeners {
-            let state = Arc::new(ListenerState::build(l, &inner.pools));
+            let state = Arc::new(ListenerState::build_with_metrics(
+                l,
+                &inner.pools,
+                Some(&self.metrics),
+            ));
             if let Some(rt) = inner.listeners.get_mut(&l.name) {
                 if rt.spec.binds == l.binds && rt.spec.protocol == l.protocol {
                     rt.state.store(state);

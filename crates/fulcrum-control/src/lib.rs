@@ -27,6 +27,7 @@ use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
 use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
 use fulcrum_http::worker::WorkerHandle;
+use fulcrum_telemetry::{FulcrumMetrics, Registry, ReloadResult};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 pub use audit::Audit;
@@ -70,13 +71,13 @@ struct Inner {
     /// When a backend became usable (for slow start), by (pool, address).
     usable_since: HashMap<(String, SocketAddr), Instant>,
     ejections: HashMap<(String, SocketAddr), tick::Ejection>,
-    reloads_ok: u64,
-    reloads_error: u64,
 }
 
 /// The control plane of one running Fulcrum.
 pub struct Control {
     inner: Mutex<Inner>,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<FulcrumMetrics>,
     path: Option<PathBuf>,
     workers: Vec<WorkerHandle>,
     joins: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -117,17 +118,23 @@ impl Control {
             draining: Vec::new(),
             usable_since: HashMap::new(),
             ejections: HashMap::new(),
-            reloads_ok: 0,
-            reloads_error: 0,
         };
-        let (pools, _) = apply::build_pools(&mut inner, &cfg, &events, Instant::now());
+        let registry = Arc::new(Registry::new());
+        let metrics =
+            Arc::new(FulcrumMetrics::register(&registry, workers).map_err(|e| e.to_string())?);
+        for r in [ReloadResult::Success, ReloadResult::Failure] {
+            // Present from the start, at 0.
+            let _ = metrics.config_reloads_total.with(&[r.as_str()]);
+        }
+        let (pools, _) = apply::build_pools(&mut inner, &cfg, &events, &metrics, Instant::now());
         inner.pools = pools;
         let mut per_worker: Vec<Vec<fulcrum_http::worker::WorkerListener>> =
             (0..workers).map(|_| Vec::new()).collect();
         for l in &cfg.listeners {
-            let state = Arc::new(ArcSwap::new(Arc::new(ListenerState::build(
+            let state = Arc::new(ArcSwap::new(Arc::new(ListenerState::build_with_metrics(
                 l,
                 &inner.pools,
+                Some(&metrics),
             ))));
             let limit = Arc::new(Semaphore::new(l.limits.max_connections));
             let mut rt = ListenerRt {
@@ -158,6 +165,8 @@ impl Control {
         }
         Ok(Arc::new(Control {
             inner: Mutex::new(inner),
+            registry,
+            metrics,
             path,
             workers: handles,
             joins: Mutex::new(joins),
@@ -206,54 +215,8 @@ impl Control {
 }
 
 impl Control {
-    /// Prometheus text for what the control plane knows directly.
+    /// `GET /metrics`: everything registered, in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        use std::fmt::Write as _;
-        let (ok, err) = self.reload_counts();
-        let inner = self.lock();
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP fulcrum_config_reloads_total Configuration reloads by result."
-        );
-        let _ = writeln!(out, "# TYPE fulcrum_config_reloads_total counter");
-        let _ = writeln!(out, "fulcrum_config_reloads_total{{result=\"ok\"}} {ok}");
-        let _ = writeln!(
-            out,
-            "fulcrum_config_reloads_total{{result=\"error\"}} {err}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP fulcrum_backend_up Whether a backend is usable (1) or not (0)."
-        );
-        let _ = writeln!(out, "# TYPE fulcrum_backend_up gauge");
-        for p in &inner.pools {
-            for b in &p.backends {
-                let _ = writeln!(
-                    out,
-                    "fulcrum_backend_up{{pool=\"{}\",backend=\"{}\"}} {}",
-                    p.name,
-                    b.label,
-                    u8::from(b.usable())
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP fulcrum_backend_inflight Requests in flight to a backend."
-        );
-        let _ = writeln!(out, "# TYPE fulcrum_backend_inflight gauge");
-        for p in &inner.pools {
-            for b in &p.backends {
-                let _ = writeln!(
-                    out,
-                    "fulcrum_backend_inflight{{pool=\"{}\",backend=\"{}\"}} {}",
-                    p.name,
-                    b.label,
-                    b.inflight.load(std::sync::atomic::Ordering::Relaxed)
-                );
-            }
-        }
-        out
+        self.registry.render()
     }
 }

@@ -64,18 +64,15 @@ impl Control {
     }
 
     fn count_reload(&self, ok: bool) {
-        let mut inner = self.lock();
-        if ok {
-            inner.reloads_ok += 1;
+        let result = if ok {
+            fulcrum_telemetry::ReloadResult::Success
         } else {
-            inner.reloads_error += 1;
-        }
-    }
-
-    /// Reload counters: (ok, error).
-    pub fn reload_counts(&self) -> (u64, u64) {
-        let inner = self.lock();
-        (inner.reloads_ok, inner.reloads_error)
+            fulcrum_telemetry::ReloadResult::Failure
+        };
+        self.metrics
+            .config_reloads_total
+            .with(&[result.as_str()])
+            .inc(0);
     }
 
     /// Add a backend to a pool (the autoscaler hook). It joins with slow start.

@@ -14,6 +14,7 @@ pub mod body;
 pub mod error;
 pub mod guard;
 pub mod headers;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod state;

@@ -182,6 +182,13 @@ pub async fn handle(
         }
     };
     fin.status = resp.status();
+    if let Some(m) = &listener.metrics {
+        let series = m.series(fin.route, fin.pool.as_ref());
+        series.status.inc(cx.worker.id, fin.status.as_u16());
+        series
+            .duration
+            .observe_duration(cx.worker.id, start.elapsed());
+    }
     resp.body_mut().set_on_end(Box::new(fin));
     Ok(resp)
 }

@@ -15,7 +15,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::guard::{ConnActivity, GuardedIo};
+use crate::guard::{ByteCounters, ConnActivity, GuardedIo};
 use crate::proxy::{self, ConnCtx, Worker};
 use crate::state::ListenerState;
 
@@ -48,6 +48,17 @@ pub async fn serve(
     let l = listener.load_full();
     let timeouts = l.timeouts;
     let max_head = l.limits.max_header_bytes.max(8 * 1024);
+    let counters = l.metrics.as_ref().map(|m| {
+        m.connections_total.inc(worker.id);
+        m.connections_active.inc();
+        ByteCounters {
+            worker: worker.id,
+            bytes_in: m.bytes_in.clone(),
+            bytes_out: m.bytes_out.clone(),
+        }
+    });
+    // Decrements `connections_active` however the connection ends.
+    let _active = ActiveGuard(l.metrics.as_ref().map(|m| m.connections_active.clone()));
     drop(l);
     let activity = ConnActivity::new(Instant::now());
     let cx = Rc::new(ConnCtx {
@@ -58,7 +69,7 @@ pub async fn serve(
         activity: activity.clone(),
         proto: http::HeaderValue::from_static("http"),
     });
-    let io = TokioIo::new(GuardedIo::new(stream, activity.clone()));
+    let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));
     let service = service_fn(move |req| proxy::handle(cx.clone(), req));
 
     let mut builder = auto::Builder::new(LocalExec);
@@ -156,6 +167,16 @@ pub async fn serve(
                     conn.as_mut().graceful_shutdown();
                 }
             }
+        }
+    }
+}
+
+struct ActiveGuard(Option<fulcrum_telemetry::Gauge>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        if let Some(g) = &self.0 {
+            g.dec();
         }
     }
 }

@@ -227,10 +227,20 @@ pub struct ListenerState {
     pub route_names: Vec<String>,
     pub timeouts: model::Timeouts,
     pub limits: model::Limits,
+    /// Metric handles; `None` when nothing collects metrics (some tests).
+    pub metrics: Option<crate::metrics::ListenerMetrics>,
 }
 
 impl ListenerState {
     pub fn build(l: &model::Listener, pools: &[Arc<PoolState>]) -> Self {
+        Self::build_with_metrics(l, pools, None)
+    }
+
+    pub fn build_with_metrics(
+        l: &model::Listener,
+        pools: &[Arc<PoolState>],
+        metrics: Option<&fulcrum_telemetry::FulcrumMetrics>,
+    ) -> Self {
         let find = |name: &str| pools.iter().find(|p| p.name == name).cloned();
         let mut specs = Vec::with_capacity(l.routes.len());
         let mut names = Vec::with_capacity(l.routes.len());
@@ -269,12 +279,22 @@ impl ListenerState {
             });
             names.push(r.name.clone());
         }
+        let routes = RouteTable::new(specs);
+        let metrics = metrics.map(|m| {
+            let list: Vec<(String, &RouteAction)> = names
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| routes.get(i).map(|a| (n.clone(), a)))
+                .collect();
+            crate::metrics::ListenerMetrics::new(m, &l.name, &list)
+        });
         ListenerState {
             name: l.name.clone(),
-            routes: RouteTable::new(specs),
+            routes,
             route_names: names,
             timeouts: l.timeouts,
             limits: l.limits,
+            metrics,
         }
     }
 }

@@ -61,9 +61,9 @@ impl Direction {
 /// The `result` label of `fulcrum_config_reloads_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReloadResult {
-    /// The new configuration was applied: `"success"`.
+    /// The new configuration was applied: `"ok"`.
     Success,
-    /// The new configuration was rejected and the old one kept: `"failure"`.
+    /// The new configuration was rejected and the old one kept: `"error"`.
     Failure,
 }
 
@@ -71,8 +71,8 @@ impl ReloadResult {
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            ReloadResult::Success => "success",
-            ReloadResult::Failure => "failure",
+            ReloadResult::Success => "ok",
+            ReloadResult::Failure => "error",
         }
     }
 }

@@ -111,10 +111,18 @@ pub struct GuardedIo<T> {
     read_waker: Option<Waker>,
     /// Whether `activity.head_since` is currently set (it starts set: nothing came yet).
     in_head: bool,
+    counters: Option<ByteCounters>,
+}
+
+/// `fulcrum_bytes_total{direction}` handles and the worker recording into them.
+pub struct ByteCounters {
+    pub worker: usize,
+    pub bytes_in: fulcrum_telemetry::Counter,
+    pub bytes_out: fulcrum_telemetry::Counter,
 }
 
 impl<T> GuardedIo<T> {
-    pub fn new(inner: T, activity: Arc<ConnActivity>) -> Self {
+    pub fn new(inner: T, activity: Arc<ConnActivity>, counters: Option<ByteCounters>) -> Self {
         GuardedIo {
             inner,
             scanner: Scanner::new(),
@@ -124,6 +132,7 @@ impl<T> GuardedIo<T> {
             held: Vec::new(),
             read_waker: None,
             in_head: true,
+            counters,
         }
     }
 
@@ -215,6 +224,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
         }
         let now = Instant::now();
         this.activity.touch(now);
+        if let Some(c) = &this.counters {
+            c.bytes_in.add(c.worker, (buf.filled().len() - from) as u64);
+        }
         this.judge(buf, from, now);
         Poll::Ready(Ok(()))
     }
@@ -230,6 +242,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         this.saw_response(buf);
         let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
         this.activity.touch(Instant::now());
+        if let Some(c) = &this.counters {
+            c.bytes_out.add(c.worker, n as u64);
+        }
         Poll::Ready(Ok(n))
     }
 
@@ -244,6 +259,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         }
         let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
         this.activity.touch(Instant::now());
+        if let Some(c) = &this.counters {
+            c.bytes_out.add(c.worker, n as u64);
+        }
         Poll::Ready(Ok(n))
     }
 

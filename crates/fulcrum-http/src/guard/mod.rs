@@ -8,5 +8,5 @@
 mod io;
 pub mod scan;
 
-pub use io::{ConnActivity, GuardedIo};
+pub use io::{ByteCounters, ConnActivity, GuardedIo};
 pub use scan::{Scan, Scanner, Violation};
