@@ -62,6 +62,17 @@ fn wanted_backends(inner: &Inner, p: &model::Pool) -> Vec<model::Backend> {
             }
         }
     }
+    for d in &p.dns {
+        let key = (p.name.clone(), d.host.clone(), d.port);
+        for addr in inner.resolved.get(&key).into_iter().flatten() {
+            if !list.iter().any(|x| x.address == *addr) {
+                list.push(model::Backend {
+                    address: *addr,
+                    weight: d.weight,
+                });
+            }
+        }
+    }
     list.retain(|b| !inner.overlay.removed.contains(&(p.name.clone(), b.address)));
     list
 }

@@ -14,6 +14,7 @@
 mod apply;
 mod audit;
 mod checks;
+mod dns;
 mod ops;
 mod tick;
 
@@ -31,6 +32,7 @@ use fulcrum_telemetry::{FulcrumMetrics, Registry, ReloadResult};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 pub use audit::Audit;
+pub use dns::{Resolve, SystemResolver};
 pub use ops::{ApiError, ReloadError};
 
 /// A listener as the control plane tracks it.
@@ -71,6 +73,8 @@ struct Inner {
     /// When a backend became usable (for slow start), by (pool, address).
     usable_since: HashMap<(String, SocketAddr), Instant>,
     ejections: HashMap<(String, SocketAddr), tick::Ejection>,
+    /// The latest answers for DNS-named backends.
+    resolved: HashMap<dns::DnsKey, Vec<SocketAddr>>,
 }
 
 /// The control plane of one running Fulcrum.
@@ -84,6 +88,7 @@ pub struct Control {
     events: mpsc::UnboundedSender<HealthEvent>,
     events_rx: Mutex<Option<mpsc::UnboundedReceiver<HealthEvent>>>,
     checkers: Mutex<checks::Checkers>,
+    resolver: Arc<dyn Resolve>,
     shutdown: watch::Sender<bool>,
     pub audit: Audit,
 }
@@ -99,6 +104,15 @@ impl Control {
     /// Bind every listener, start the workers and return the control plane. `path` is the
     /// file reloads read (none for the demo).
     pub fn start(cfg: Config, path: Option<PathBuf>) -> Result<Arc<Control>, String> {
+        Self::start_with_resolver(cfg, path, Arc::new(SystemResolver))
+    }
+
+    /// [`Control::start`] with a chosen name resolver for DNS-named backends.
+    pub fn start_with_resolver(
+        cfg: Config,
+        path: Option<PathBuf>,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Arc<Control>, String> {
         let workers = cfg.runtime.workers.max(1);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (events, events_rx) = mpsc::unbounded_channel();
@@ -118,6 +132,7 @@ impl Control {
             draining: Vec::new(),
             usable_since: HashMap::new(),
             ejections: HashMap::new(),
+            resolved: dns::resolve_all(&*resolver, &cfg),
         };
         let registry = Arc::new(Registry::new());
         let metrics =
@@ -173,6 +188,7 @@ impl Control {
             events,
             events_rx: Mutex::new(Some(events_rx)),
             checkers: Mutex::new(Default::default()),
+            resolver,
             shutdown,
             audit,
         }))

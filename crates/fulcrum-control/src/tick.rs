@@ -124,12 +124,16 @@ impl Control {
         let mut shutdown = self.shutdown_signal();
         let mut tick = tokio::time::interval(TICK);
         let mut n: u32 = 0;
+        let mut dns_due = std::collections::HashMap::new();
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     n = n.wrapping_add(1);
                     self.tick(Instant::now(), n.is_multiple_of(10));
                     self.reconcile_checkers();
+                    if n.is_multiple_of(5) {
+                        self.refresh_dns(&mut dns_due).await;
+                    }
                 }
                 Some(ev) = rx.recv() => self.on_event(ev, Instant::now()),
                 _ = shutdown.changed() => return,

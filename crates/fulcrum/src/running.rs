@@ -61,7 +61,17 @@ impl Running {
 
     /// Start; `path` is the file that reloads read.
     pub fn start_with_path(cfg: &Config, path: Option<PathBuf>) -> anyhow::Result<Running> {
-        let control = Control::start(cfg.clone(), path.clone()).map_err(anyhow::Error::msg)?;
+        Self::start_with_resolver(cfg, path, Arc::new(fulcrum_control::SystemResolver))
+    }
+
+    /// Start with a chosen resolver for DNS-named backends (tests control what names mean).
+    pub fn start_with_resolver(
+        cfg: &Config,
+        path: Option<PathBuf>,
+        resolver: Arc<dyn fulcrum_control::Resolve>,
+    ) -> anyhow::Result<Running> {
+        let control = Control::start_with_resolver(cfg.clone(), path, resolver)
+            .map_err(anyhow::Error::msg)?;
         let admin = match &cfg.admin {
             Some(a) => {
                 let socket = std::net::TcpListener::bind(a.bind)

@@ -6,6 +6,7 @@ mod support;
 mod balancing;
 mod cli;
 mod corpus;
+mod dns;
 mod hostile;
 mod limits;
 mod proxy;
