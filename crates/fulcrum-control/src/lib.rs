@@ -18,6 +18,9 @@ mod dns;
 mod ops;
 mod tick;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -100,7 +100,8 @@ impl Control {
                 return false;
             }
             if now >= d.deadline {
-                tracing::warn!(pool = %d.pool, backend = %d.backend.label, inflight, "drain timeout: removed with requests still in flight");
+                d.backend.drain_expired.store(true, Ordering::Relaxed);
+                tracing::warn!(pool = %d.pool, backend = %d.backend.label, inflight, "drain timeout: cutting off the requests still in flight");
                 return false;
             }
             true

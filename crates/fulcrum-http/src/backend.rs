@@ -59,6 +59,8 @@ pub struct BackendState {
     health: AtomicU8,
     pub ejected: AtomicBool,
     pub draining: AtomicBool,
+    /// Draining ran past `drain_timeout`: responses still streaming from it are cut off.
+    pub drain_expired: AtomicBool,
     /// Consecutive failures seen on real traffic (passive health).
     pub consecutive_failures: AtomicU32,
     pub requests: AtomicU64,
@@ -76,6 +78,7 @@ impl BackendState {
             health: AtomicU8::new(Health::Unknown as u8),
             ejected: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            drain_expired: AtomicBool::new(false),
             consecutive_failures: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),

@@ -4,11 +4,15 @@
 use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+
+use crate::backend::BackendState;
 
 /// How the client's request body ended, for choosing the error response when forwarding
 /// failed because of it.
@@ -113,7 +117,11 @@ pub struct ProxyBody {
     kind: Kind,
     bytes: u64,
     end: Option<Box<dyn OnEnd>>,
+    /// The backend streaming this body: when its drain times out, the body is cut off.
+    backend: Option<Arc<BackendState>>,
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 enum Kind {
     Full(Option<Bytes>),
@@ -126,14 +134,16 @@ impl ProxyBody {
             kind: Kind::Full((!b.is_empty()).then_some(b)),
             bytes: 0,
             end: None,
+            backend: None,
         }
     }
 
-    pub fn upstream(b: Incoming) -> Self {
+    pub fn upstream(b: Incoming, backend: Arc<BackendState>) -> Self {
         ProxyBody {
             kind: Kind::Upstream(b),
             bytes: 0,
             end: None,
+            backend: Some(backend),
         }
     }
 
@@ -165,16 +175,26 @@ impl Drop for ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let polled = match &mut this.kind {
+        if this
+            .backend
+            .as_ref()
+            .is_some_and(|b| b.drain_expired.load(Ordering::Relaxed))
+        {
+            this.finish(false);
+            return Poll::Ready(Some(Err("backend drain timed out".into())));
+        }
+        let polled: Option<Result<Frame<Bytes>, BoxError>> = match &mut this.kind {
             Kind::Full(b) => b.take().map(|b| Ok(Frame::data(b))),
-            Kind::Upstream(inner) => ready!(Pin::new(inner).poll_frame(cx)),
+            Kind::Upstream(inner) => {
+                ready!(Pin::new(inner).poll_frame(cx)).map(|r| r.map_err(BoxError::from))
+            }
         };
         match &polled {
             Some(Ok(frame)) => {

@@ -99,7 +99,8 @@ struct Finisher {
 impl OnEnd for Finisher {
     fn on_end(&mut self, complete: bool, bytes: u64) {
         if let (Some(sender), Some(b)) = (self.sender.take(), &self.backend) {
-            if complete {
+            // A draining backend's connections are not pooled again.
+            if complete && !b.0.draining.load(Ordering::Relaxed) {
                 self.cx.worker.upstream.release(b.0.addr, sender);
             }
         }
@@ -390,5 +391,8 @@ async fn route_and_forward(
     let (mut parts, incoming) = resp.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, false);
     fin.sender = Some(sender);
-    Ok(Response::from_parts(parts, ProxyBody::upstream(incoming)))
+    Ok(Response::from_parts(
+        parts,
+        ProxyBody::upstream(incoming, backend),
+    ))
 }
