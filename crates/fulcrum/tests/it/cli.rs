@@ -241,3 +241,17 @@ fn access_log_writes_one_json_object_per_request() {
     assert_eq!(first["bytes_out"], 2);
     assert_eq!(first["client"], "127.0.0.1");
 }
+
+/// The README's quick-start configuration stays valid.
+#[test]
+fn readme_quick_start_config_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("README has a toml block") + 8;
+    let len = readme[start..].find("```").unwrap();
+    let toml = &readme[start..start + len];
+    let env = |v: &str| (v == "FULCRUM_ADMIN_TOKEN").then(|| "t0ken".to_string());
+    if let Err(e) = fulcrum_config::parse_str(toml, "README.md", &env) {
+        panic!("README quick start is invalid:\n{e}");
+    }
+}
