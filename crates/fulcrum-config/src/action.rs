@@ -58,7 +58,12 @@ pub(crate) fn action(ctx: &mut Ctx<'_>, route: &Table<'_, '_>, pools: &[String])
 }
 
 /// A pool name that must be defined in the file.
-fn pool_ref(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, pools: &[String]) -> Option<String> {
+pub(crate) fn pool_ref(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    pools: &[String],
+) -> Option<String> {
     let name = decode::non_empty(ctx, v, at.clone())?;
     if pools.contains(&name) {
         return Some(name);

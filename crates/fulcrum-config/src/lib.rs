@@ -6,8 +6,10 @@
 //! document tree by hand rather than through serde, so that one bad value does not hide the next.
 //! `${ENV_VAR}` references in string values are resolved here, through a caller-supplied lookup.
 //!
-//! This crate must not do I/O beyond reading the file, bind sockets, resolve names or start
-//! anything: a [`model::Config`] is plain data that the control plane diffs and applies.
+//! This crate must not do I/O beyond reading the file and checking that the files it names
+//! (TLS certificates, keys and CA bundles) exist and can be opened — their content is parsed
+//! where TLS is set up. It binds no sockets, resolves no names and starts nothing: a
+//! [`model::Config`] is plain data that the control plane diffs and applies.
 
 pub mod model;
 
@@ -20,6 +22,7 @@ mod pool;
 mod root;
 mod route;
 mod summary;
+mod tls;
 mod units;
 
 #[cfg(test)]

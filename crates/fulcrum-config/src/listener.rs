@@ -1,4 +1,6 @@
-//! `[[listener]]`: name, binds, protocol, timeouts and limits. Routes are in `route.rs`.
+//! `[[listener]]`: name, binds, protocol, timeouts, limits, and which of the TLS-related
+//! options (`tls`, `https_redirect`, `hsts`) the protocol allows. Routes are in `route.rs`,
+//! the TLS tables themselves in `tls.rs`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,10 +10,21 @@ use toml::de::DeValue;
 
 use crate::decode::{self, Ctx, Table, Value, Where, Zero};
 use crate::model::{Limits, Listener, Protocol, Timeouts};
-use crate::route;
+use crate::route::{self, RouteRules};
+use crate::tls;
 
 const LISTENER_KEYS: &[&str] = &[
-    "name", "bind", "protocol", "pool", "timeouts", "limits", "tls", "route",
+    "name",
+    "bind",
+    "protocol",
+    "pool",
+    "timeouts",
+    "limits",
+    "tls",
+    "https_redirect",
+    "https_port",
+    "hsts",
+    "route",
 ];
 const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request"];
 const LIMIT_KEYS: &[&str] = &["max_header_bytes", "max_body_bytes", "max_connections"];
@@ -20,6 +33,17 @@ pub(crate) const PROTOCOLS: &[&str] = &["http", "https", "tcp", "udp", "tls_pass
 pub(crate) const MIN_HEADER_BYTES: u64 = 8 * 1024;
 pub(crate) const MAX_HEADER_BYTES: u64 = 1024 * 1024;
 pub(crate) const MAX_CONNECTIONS: i64 = u32::MAX as i64;
+/// `https_port` when `https_redirect = true` leaves it out.
+pub(crate) const DEFAULT_HTTPS_PORT: u16 = 443;
+
+/// The protocol's name as written in the file.
+pub(crate) fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Http => "http",
+        Protocol::Https => "https",
+        Protocol::TlsPassthrough => "tls_passthrough",
+    }
+}
 
 /// Addresses already bound by the admin API or an earlier listener.
 #[derive(Default)]
@@ -112,6 +136,8 @@ fn listener(
         let s = decode::string(ctx, v, at)?;
         match s.as_str() {
             "http" => Some(Protocol::Http),
+            "https" => Some(Protocol::Https),
+            "tls_passthrough" => Some(Protocol::TlsPassthrough),
             known if PROTOCOLS.contains(&known) => {
                 ctx.error(
                     &v.span(),
@@ -132,13 +158,39 @@ fn listener(
         ctx,
         "pool",
         "pool is for tcp and udp listeners, which are not supported yet; \
-         http listeners name their pools in [[listener.route]]",
+         http, https and tls_passthrough listeners name their pools in [[listener.route]]",
     );
-    t.not_supported(ctx, "tls", "tls is not supported yet");
+    let tls = listener_tls(ctx, &t, protocol);
+    let https_redirect = https_redirect(ctx, &t, protocol);
+    let hsts = match (t.get("hsts"), t.key_span("hsts"), protocol) {
+        (Some(_), Some(span), Some(p)) if p != Protocol::Https => {
+            let why = match p {
+                Protocol::TlsPassthrough => {
+                    "a tls_passthrough listener does not see the HTTP inside; the backends \
+                     send their own headers"
+                }
+                _ => "browsers ignore Strict-Transport-Security over plain http",
+            };
+            let msg = format!(
+                "[listener.hsts] is only for https listeners (this one is {}); {why}",
+                protocol_name(p)
+            );
+            ctx.error(&span, &t.at, msg);
+            None
+        }
+        (Some(v), _, _) => tls::hsts(ctx, v, t.at("hsts")).map(Some),
+        _ => Some(None),
+    };
     let timeouts = t.or(ctx, "timeouts", Timeouts::default(), timeouts);
     let limits = t.or(ctx, "limits", Limits::default(), limits);
+    let rules = RouteRules {
+        protocol,
+        client_auth: tls
+            .as_ref()
+            .map(|tls| tls.as_ref().is_some_and(|tls| tls.client_auth.is_some())),
+    };
     let routes = t.or(ctx, "route", Vec::new(), |ctx, v, key_at| {
-        route::routes(ctx, v, key_at, &t.at, pools)
+        route::routes(ctx, v, key_at, &t.at, pools, &rules)
     });
     Some(Listener {
         name: name?,
@@ -147,7 +199,83 @@ fn listener(
         timeouts: timeouts?,
         limits: limits?,
         routes: routes?,
+        tls: tls?,
+        https_redirect: https_redirect?,
+        hsts: hsts?,
     })
+}
+
+/// `[listener.tls]`: required for https, refused for every other protocol. `protocol` is
+/// `None` when it is itself in error: the table is then checked on its own.
+fn listener_tls(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    protocol: Option<Protocol>,
+) -> Option<Option<crate::model::ListenerTls>> {
+    match (t.get("tls"), t.key_span("tls"), protocol) {
+        (Some(_), Some(span), Some(p)) if p != Protocol::Https => {
+            let why = match p {
+                Protocol::TlsPassthrough => {
+                    "tls_passthrough listeners do not terminate TLS: the backends present \
+                     their own certificates"
+                }
+                _ => "set protocol = \"https\" to terminate TLS here",
+            };
+            let msg = format!(
+                "[listener.tls] is only for https listeners (this one is {}); {why}",
+                protocol_name(p)
+            );
+            ctx.error(&span, &t.at, msg);
+            None
+        }
+        (Some(v), _, _) => tls::listener_tls(ctx, v, t.at("tls")).map(Some),
+        (None, _, Some(Protocol::Https)) => {
+            let span = t.get("protocol").map_or(t.span.clone(), Value::span);
+            ctx.error(
+                &span,
+                &t.at,
+                "protocol \"https\" needs a [listener.tls] table with at least one \
+                 [[listener.tls.cert]] (cert and key files)",
+            );
+            None
+        }
+        (None, _, _) => Some(None),
+    }
+}
+
+/// `https_redirect` and `https_port`: `Some(port)` when the listener redirects to https.
+fn https_redirect(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    protocol: Option<Protocol>,
+) -> Option<Option<u16>> {
+    let redirect = t.or(ctx, "https_redirect", false, decode::boolean);
+    let port = t.or(ctx, "https_port", DEFAULT_HTTPS_PORT, |ctx, v, at| {
+        let n = decode::integer(ctx, v, at, 1, i64::from(u16::MAX))?;
+        u16::try_from(n).ok()
+    });
+    if let (Some(true), Some(span), Some(p)) = (redirect, t.key_span("https_redirect"), protocol) {
+        if p != Protocol::Http {
+            let msg = format!(
+                "https_redirect is only for http listeners (this one is {})",
+                protocol_name(p)
+            );
+            ctx.error(&span, &t.at, msg);
+            return None;
+        }
+    }
+    if let (Some(false), Some(span)) = (redirect, t.key_span("https_port")) {
+        ctx.error(
+            &span,
+            &t.at,
+            "https_port is only used with https_redirect = true",
+        );
+        return None;
+    }
+    match redirect? {
+        true => port.map(Some),
+        false => Some(None),
+    }
 }
 
 /// `bind`: one address or a non-empty list, each with its span and path.

@@ -70,13 +70,92 @@ pub struct Listener {
     pub limits: Limits,
     /// First match wins, in file order.
     pub routes: Vec<Route>,
+    /// `[listener.tls]`: required for `https`, refused for other protocols.
+    pub tls: Option<ListenerTls>,
+    /// `https_redirect = true` (http listeners): answer every request with a 308 to the same
+    /// URL on https (routes are not consulted). `https_port` (default 443) is the port in the
+    /// `Location` (omitted when 443).
+    pub https_redirect: Option<u16>,
+    /// `[listener.hsts]` (https listeners): add `Strict-Transport-Security` to responses.
+    pub hsts: Option<Hsts>,
 }
 
-/// Only `Http` is supported so far; the others are rejected by validation with
-/// "protocol \"tcp\" is not supported yet" until their issue lands.
+/// `tcp` and `udp` are rejected by validation with "protocol \"tcp\" is not supported yet"
+/// until their issue lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
+    /// HTTP over TLS terminated here.
+    Https,
+    /// TLS routed by the ClientHello's SNI without decrypting; routes use `sni` and `pool`.
+    TlsPassthrough,
+}
+
+/// TLS termination settings of an `https` listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// At least one. The certificate whose names (SAN, read from the certificate itself) match
+    /// the client's SNI is served; the first is the default (no SNI, or no match).
+    pub certs: Vec<CertKey>,
+    /// Lowest TLS version accepted (default 1.2; 1.3 allowed). Never below 1.2.
+    pub min_version: TlsVersion,
+    /// Mutual TLS: verify client certificates against a CA bundle.
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertKey {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+/// `[listener.tls.client_auth]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// PEM bundle of CA certificates that client certificates must chain to.
+    pub ca: PathBuf,
+    /// `required` (default): handshake fails without a valid certificate; `optional`: a
+    /// client without one is let through (routes may require one with `client_cert = true`).
+    pub mode: ClientAuthMode,
+    /// Header carrying the verified client's subject DN to backends (e.g. `x-client-subject`).
+    pub subject_header: Option<HeaderName>,
+    /// Header carrying the verified client's SAN entries, comma-separated.
+    pub san_header: Option<HeaderName>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMode {
+    Required,
+    Optional,
+}
+
+/// `[listener.hsts]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hsts {
+    /// `max_age` (default 1 year, > 0).
+    pub max_age: Duration,
+    pub include_subdomains: bool,
+    pub preload: bool,
+}
+
+/// `[pool.NAME.tls]`: TLS to the backends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolTls {
+    /// Verify the backend's certificate (default true).
+    pub verify: bool,
+    /// CA bundle to verify against (default: the system's roots).
+    pub ca: Option<PathBuf>,
+    /// Server name to send and verify (default: the backend's host name or IP).
+    pub sni: Option<String>,
+    /// Client certificate for backend mTLS (both or neither).
+    pub client_cert: Option<CertKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +206,12 @@ pub struct Route {
     pub path_prefix: Option<String>,
     /// Exact value matches; names are lowercase (as `HeaderName` is).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `tls_passthrough` listeners: match the ClientHello's SNI (exact or `*.` wildcard). Only
+    /// `sni` and `pool` are allowed in passthrough routes; a route without `sni` is the default.
+    pub sni: Option<HostMatch>,
+    /// `client_cert = true` (https listeners with optional client auth): match only requests
+    /// whose connection presented a verified client certificate.
+    pub client_cert: bool,
     pub action: Action,
 }
 
@@ -182,6 +267,8 @@ pub struct Pool {
     pub outlier: Outlier,
     /// `[pool.X.retry]`.
     pub retry: Retry,
+    /// `[pool.X.tls]`: TLS (and HTTP/2 by ALPN) to the backends; `None` is cleartext HTTP/1.1.
+    pub tls: Option<PoolTls>,
 }
 
 /// Active health checks of every backend of a pool.

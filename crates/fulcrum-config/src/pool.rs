@@ -1,5 +1,5 @@
 //! `[pool.NAME]`: balance, backends (by IP or by DNS name), the pool's timeouts, and its
-//! `health`, `outlier` and `retry` tables.
+//! `health`, `outlier`, `retry` and `tls` tables (the last is read in `tls.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +22,7 @@ const POOL_KEYS: &[&str] = &[
     "health",
     "outlier",
     "retry",
+    "tls",
 ];
 const BACKEND_KEYS: &[&str] = &["address", "weight"];
 const HEALTH_KEYS: &[&str] = &[
@@ -121,6 +122,9 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
     });
     let outlier = t.or(ctx, "outlier", Outlier::default(), outlier);
     let retry = t.or(ctx, "retry", Retry::default(), retry);
+    let tls = t.or(ctx, "tls", None, |ctx, v, at| {
+        crate::tls::pool_tls(ctx, v, at).map(Some)
+    });
     let (backends, dns) = backends?;
     Some(Pool {
         name: name.to_owned(),
@@ -134,6 +138,7 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
         health: health?,
         outlier: outlier?,
         retry: retry?,
+        tls: tls?,
     })
 }
 
@@ -406,7 +411,7 @@ fn parse_address(s: &str) -> Result<Address, String> {
 
 /// A DNS name: dot-separated labels of 1 to 63 letters, digits and `-` (not first or last),
 /// at most 253 characters in all.
-fn check_dns_name(host: &str) -> Result<(), String> {
+pub(crate) fn check_dns_name(host: &str) -> Result<(), String> {
     if host.len() > 253 {
         return Err(format!(
             "is {} characters long, at most 253 are allowed",

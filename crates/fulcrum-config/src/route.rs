@@ -1,25 +1,42 @@
-//! `[[listener.route]]`: the match (host, path prefix, headers) and its one action.
+//! `[[listener.route]]`: the match (host, path prefix, headers, client certificate) and its
+//! one action; on `tls_passthrough` listeners only `sni` and a pool.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use http::{HeaderName, HeaderValue};
 use toml::de::DeValue;
 
 use crate::action;
 use crate::decode::{self, Ctx, Table, Value, Where};
-use crate::model::{HostMatch, Route};
+use crate::model::{Action, HostMatch, Protocol, Route};
 
 const ROUTE_KEYS: &[&str] = &[
     "name",
     "host",
     "path_prefix",
     "headers",
+    "sni",
+    "client_cert",
     "pool",
     "split",
     "redirect",
     "respond",
 ];
+/// The keys of a route on a `tls_passthrough` listener.
+const PASSTHROUGH_ROUTE_KEYS: &[&str] = &["name", "sni", "pool"];
+const PASSTHROUGH_ONLY: &str =
+    "passthrough routes only route by sni to a pool (keys: name, sni, pool)";
 pub(crate) const ACTIONS: &[&str] = &["pool", "split", "redirect", "respond"];
+
+/// What the listener allows in its routes.
+pub(crate) struct RouteRules {
+    /// `None` when the listener's protocol is itself in error: no protocol rules are applied.
+    pub(crate) protocol: Option<Protocol>,
+    /// Whether the listener verifies client certificates (`[listener.tls.client_auth]`);
+    /// `None` when unknown (its TLS table is in error).
+    pub(crate) client_auth: Option<bool>,
+}
 
 /// The `route` array of one listener; `listener` is the listener's path.
 pub(crate) fn routes(
@@ -28,15 +45,44 @@ pub(crate) fn routes(
     at: Where,
     listener: &Where,
     pools: &[String],
+    rules: &RouteRules,
 ) -> Option<Vec<Route>> {
     let items = decode::array(ctx, v, &at, "an array of tables ([[listener.route]])")?;
     let mut names = HashSet::new();
+    // Passthrough routes: the sni (or its absence) of every earlier route, and its name.
+    let mut snis: Vec<(Option<HostMatch>, String)> = Vec::new();
     let mut out = Some(Vec::with_capacity(items.len()));
     for (i, item) in items.iter().enumerate() {
         let default_name = format!("#{}", i + 1);
         let label = Table::peek_str(item, "name").unwrap_or(&default_name);
         let at = listener.entity(format!("route {label:?}"));
-        let r = route(ctx, item, at.clone(), default_name.clone(), pools);
+        let r = if rules.protocol == Some(Protocol::TlsPassthrough) {
+            passthrough_route(ctx, item, at.clone(), default_name.clone(), pools)
+        } else {
+            route(ctx, item, at.clone(), default_name.clone(), pools, rules)
+        };
+        if let (Some(r), Some(Protocol::TlsPassthrough)) = (&r, rules.protocol) {
+            if let Some((_, first)) = snis.iter().find(|(sni, _)| *sni == r.sni) {
+                let quiet = Table::open_quiet(item);
+                let msg = match &r.sni {
+                    Some(sni) => format!(
+                        "sni {} is already routed by route {first:?}; this route would never match",
+                        show_host(sni)
+                    ),
+                    None => format!(
+                        "route {first:?} is already the default route (no sni); only one \
+                         passthrough route may leave out sni"
+                    ),
+                };
+                let span = quiet
+                    .as_ref()
+                    .and_then(|t| t.get("sni"))
+                    .map_or(item.span(), Value::span);
+                ctx.error(&span, &at, msg);
+            } else {
+                snis.push((r.sni.clone(), r.name.clone()));
+            }
+        }
         if let Some(r) = &r {
             if !names.insert(r.name.clone()) {
                 let span = Table::open_quiet(item)
@@ -60,6 +106,7 @@ fn route(
     at: Where,
     default_name: String,
     pools: &[String],
+    rules: &RouteRules,
 ) -> Option<Route> {
     let t = Table::open(ctx, v, at, ROUTE_KEYS)?;
     let name = t.or(ctx, "name", default_name, decode::non_empty);
@@ -68,14 +115,122 @@ fn route(
         path_prefix(ctx, v, at).map(Some)
     });
     let headers = t.or(ctx, "headers", Vec::new(), headers);
+    let sni = match (t.key_span("sni"), rules.protocol) {
+        (Some(span), Some(p)) => {
+            let msg = format!(
+                "sni is only for routes of tls_passthrough listeners (this one is {}); \
+                 match the Host header with host",
+                crate::listener::protocol_name(p)
+            );
+            ctx.error(&span, &t.at("sni"), msg);
+            None
+        }
+        _ => t.or(ctx, "sni", None, |ctx, v, at| sni(ctx, v, at).map(Some)),
+    };
+    let client_cert = t.or(ctx, "client_cert", false, decode::boolean);
+    if let (Some(true), Some(span)) = (client_cert, t.key_span("client_cert")) {
+        let why = match (rules.protocol, rules.client_auth) {
+            (Some(Protocol::Https), Some(false)) => Some(
+                "client_cert = true needs [listener.tls.client_auth] on this listener \
+                 (mode \"optional\" lets clients without a certificate use other routes)"
+                    .to_owned(),
+            ),
+            (Some(p), _) if p != Protocol::Https => Some(format!(
+                "client_cert = true is only for https listeners with \
+                 [listener.tls.client_auth] (this one is {})",
+                crate::listener::protocol_name(p)
+            )),
+            _ => None,
+        };
+        if let Some(why) = why {
+            ctx.error(&span, &t.at("client_cert"), why);
+        }
+    }
     let action = action::action(ctx, &t, pools);
     Some(Route {
         name: name?,
         host: host?,
         path_prefix: path_prefix?,
         headers: headers?,
+        sni: sni?,
+        client_cert: client_cert?,
         action: action?,
     })
+}
+
+/// A route of a `tls_passthrough` listener: `name`, `sni` (none: the default route) and
+/// `pool`; every other route key is refused with the reason.
+fn passthrough_route(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    default_name: String,
+    pools: &[String],
+) -> Option<Route> {
+    let t = Table::open_restricted(
+        ctx,
+        v,
+        at,
+        PASSTHROUGH_ROUTE_KEYS,
+        ROUTE_KEYS,
+        PASSTHROUGH_ONLY,
+    )?;
+    let name = t.or(ctx, "name", default_name, decode::non_empty);
+    let sni = t.or(ctx, "sni", None, |ctx, v, at| sni(ctx, v, at).map(Some));
+    let pool = match t.get("pool") {
+        Some(v) => action::pool_ref(ctx, v, t.at("pool"), pools),
+        None => {
+            // Another action was written instead: already reported as not allowed.
+            if !ACTIONS.iter().any(|a| t.get(a).is_some()) {
+                let msg = format!("missing required key \"pool\" ({PASSTHROUGH_ONLY})");
+                ctx.error(&t.span, &t.at, msg);
+            }
+            None
+        }
+    };
+    Some(Route {
+        name: name?,
+        host: None,
+        path_prefix: None,
+        headers: Vec::new(),
+        sni: sni?,
+        client_cert: false,
+        action: Action::Pool(pool?),
+    })
+}
+
+/// `sni`: a server name as in `host` (exact or `*.` wildcard, lowercased); never an IP
+/// address, which clients do not send as SNI.
+fn sni(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<HostMatch> {
+    let raw = decode::string(ctx, v, at.clone())?;
+    let unbracketed = raw.trim_start_matches('[').trim_end_matches(']');
+    let parsed = if unbracketed.parse::<IpAddr>().is_ok() {
+        Err(
+            "clients never send an IP address as SNI; a route without sni catches \
+             connections that send none",
+        )
+    } else {
+        parse_host(&raw)
+    };
+    match parsed {
+        Ok(h) => Some(h),
+        Err(why) => {
+            let msg = format!(
+                "invalid sni {raw:?}: {why} (expected a server name such as \"db.example.com\" \
+                 or a wildcard such as \"*.example.com\")"
+            );
+            ctx.error(&v.span(), &at, msg);
+            None
+        }
+    }
+}
+
+/// `api.example.com` or `*.example.com`, as written in the file.
+pub(crate) fn show_host(h: &HostMatch) -> String {
+    match h {
+        HostMatch::Exact(name) => name.clone(),
+        HostMatch::Wildcard(suffix) => format!("*{suffix}"),
+    }
 }
 
 /// `host`: `api.example.com` or `*.example.com`, lowercased; no port.

@@ -4,10 +4,16 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::decode::human_size;
-use crate::model::{Action, Config, HostMatch, LogTarget, Route};
+use crate::listener::protocol_name;
+use crate::model::{
+    Action, CertKey, ClientAuthMode, Config, Listener, LogTarget, PoolTls, Protocol, Route,
+    TlsVersion,
+};
+use crate::route::show_host;
 
-/// Listeners (binds, protocol, routes with their match and action) and pools (balance,
-/// backends with weights, health checks, outlier ejection and retries), one line each.
+/// Listeners (binds, protocol, TLS, redirect and HSTS, routes with their match and action) and
+/// pools (balance, backends with weights, health checks, outlier ejection, retries and TLS),
+/// one line each.
 pub fn summary(cfg: &Config) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -42,7 +48,14 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
     }
     for l in &cfg.listeners {
         let binds: Vec<String> = l.binds.iter().map(|b| b.to_string()).collect();
-        writeln!(out, "listener {:?} http on {}", l.name, binds.join(", "))?;
+        writeln!(
+            out,
+            "listener {:?} {} on {}",
+            l.name,
+            protocol_name(l.protocol),
+            binds.join(", ")
+        )?;
+        write_listener_tls(out, l)?;
         let (t, lim) = (&l.timeouts, &l.limits);
         writeln!(
             out,
@@ -54,15 +67,20 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
             human_size(lim.max_body_bytes),
             lim.max_connections,
         )?;
-        if l.routes.is_empty() {
-            writeln!(out, "  no routes: every request gets 404")?;
+        if l.routes.is_empty() && l.https_redirect.is_none() {
+            match l.protocol {
+                Protocol::TlsPassthrough => {
+                    writeln!(out, "  no routes: every connection is closed")?;
+                }
+                _ => writeln!(out, "  no routes: every request gets 404")?,
+            }
         }
         for r in &l.routes {
             writeln!(
                 out,
                 "  route {:?}: {} -> {}",
                 r.name,
-                matcher(r),
+                matcher(r, l.protocol),
                 action(&r.action)
             )?;
         }
@@ -130,8 +148,77 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
             )
         };
         writeln!(out, "  outlier: {outlier}; retry: {retry}")?;
+        if let Some(tls) = &p.tls {
+            writeln!(out, "  tls: {}", pool_tls(tls))?;
+        }
     }
     Ok(())
+}
+
+/// The `tls`, `https_redirect` and `hsts` lines of a listener (none for plain http).
+fn write_listener_tls(out: &mut String, l: &Listener) -> std::fmt::Result {
+    if let Some(tls) = &l.tls {
+        let certs: Vec<String> = tls.certs.iter().map(cert_key).collect();
+        let min = match tls.min_version {
+            TlsVersion::V1_2 => "1.2",
+            TlsVersion::V1_3 => "1.3",
+        };
+        writeln!(out, "  tls: min version {min}; certs {}", certs.join(", "))?;
+        match &tls.client_auth {
+            Some(ca) => {
+                let mode = match ca.mode {
+                    ClientAuthMode::Required => "required",
+                    ClientAuthMode::Optional => "optional",
+                };
+                let mut line = format!("  client auth: {mode}, ca {}", ca.ca.display());
+                if let Some(h) = &ca.subject_header {
+                    line.push_str(&format!("; subject -> {h}"));
+                }
+                if let Some(h) = &ca.san_header {
+                    line.push_str(&format!("; san -> {h}"));
+                }
+                writeln!(out, "{line}")?;
+            }
+            None => writeln!(out, "  client auth: off")?,
+        }
+    }
+    if let Some(port) = l.https_redirect {
+        writeln!(
+            out,
+            "  https_redirect: every request -> 308 to https port {port} (routes unused)"
+        )?;
+    }
+    if let Some(h) = &l.hsts {
+        let mut line = format!("  hsts: max-age {}", duration(h.max_age));
+        if h.include_subdomains {
+            line.push_str(", includeSubDomains");
+        }
+        if h.preload {
+            line.push_str(", preload");
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn cert_key(c: &CertKey) -> String {
+    format!("{} + {}", c.cert.display(), c.key.display())
+}
+
+fn pool_tls(tls: &PoolTls) -> String {
+    let mut parts = Vec::new();
+    match (&tls.ca, tls.verify) {
+        (_, false) => parts.push("verify off".to_owned()),
+        (Some(ca), true) => parts.push(format!("verify against {}", ca.display())),
+        (None, true) => parts.push("verify against the system roots".to_owned()),
+    }
+    if let Some(sni) = &tls.sni {
+        parts.push(format!("sni {sni}"));
+    }
+    if let Some(c) = &tls.client_cert {
+        parts.push(format!("client cert {}", cert_key(c)));
+    }
+    parts.join(", ")
 }
 
 fn log_target(t: &LogTarget) -> String {
@@ -142,12 +229,13 @@ fn log_target(t: &LogTarget) -> String {
     }
 }
 
-fn matcher(r: &Route) -> String {
+fn matcher(r: &Route, protocol: Protocol) -> String {
     let mut parts = Vec::new();
-    match &r.host {
-        Some(HostMatch::Exact(h)) => parts.push(format!("host {h}")),
-        Some(HostMatch::Wildcard(suffix)) => parts.push(format!("host *{suffix}")),
-        None => {}
+    if let Some(sni) = &r.sni {
+        parts.push(format!("sni {}", show_host(sni)));
+    }
+    if let Some(h) = &r.host {
+        parts.push(format!("host {}", show_host(h)));
     }
     if let Some(p) = &r.path_prefix {
         parts.push(format!("path {p}*"));
@@ -158,7 +246,12 @@ fn matcher(r: &Route) -> String {
             String::from_utf8_lossy(value.as_bytes())
         ));
     }
-    if parts.is_empty() {
+    if r.client_cert {
+        parts.push("client certificate".to_owned());
+    }
+    if parts.is_empty() && protocol == Protocol::TlsPassthrough {
+        "any other sni (default)".to_owned()
+    } else if parts.is_empty() {
         "any request".to_owned()
     } else {
         parts.join(", ")

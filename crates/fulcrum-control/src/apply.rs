@@ -111,6 +111,11 @@ pub(crate) fn build_pools(
                     };
                     inner.usable_since.insert(key.clone(), since);
                     let st = BackendState::new(b.address, b.weight);
+                    // Start on the ramp at once, not at full weight until the next tick.
+                    st.effective.store(
+                        fulcrum_health::ramp_weight(b.weight, since, now, p.slow_start).max(1),
+                        Ordering::Relaxed,
+                    );
                     inner.backends.insert(key.clone(), st.clone());
                     let (up, inflight) = (Arc::downgrade(&st), Arc::downgrade(&st));
                     metrics

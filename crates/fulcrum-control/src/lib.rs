@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 pub use audit::Audit;
 pub use dns::{Resolve, SystemResolver};
-pub use ops::{ApiError, ReloadError};
+pub use ops::{file_stamp, ApiError, FileStamp, ReloadError};
 
 /// A listener as the control plane tracks it.
 struct ListenerRt {
@@ -92,6 +92,7 @@ pub struct Control {
     events_rx: Mutex<Option<mpsc::UnboundedReceiver<HealthEvent>>>,
     checkers: Mutex<checks::Checkers>,
     resolver: Arc<dyn Resolve>,
+    loaded_stamp: Mutex<Option<FileStamp>>,
     shutdown: watch::Sender<bool>,
     pub audit: Audit,
 }
@@ -192,6 +193,7 @@ impl Control {
             events_rx: Mutex::new(Some(events_rx)),
             checkers: Mutex::new(Default::default()),
             resolver,
+            loaded_stamp: Mutex::new(None),
             shutdown,
             audit,
         }))

@@ -19,6 +19,15 @@ pub enum ReloadError {
     Apply(String),
 }
 
+/// What identifies a version of a file cheaply: modification time and size.
+pub type FileStamp = (std::time::SystemTime, u64);
+
+/// The file's stamp now (`None` when it cannot be read).
+pub fn file_stamp(path: &std::path::Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
 /// An admin API failure: an HTTP status and a message.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -40,7 +49,11 @@ impl Control {
     pub fn reload(&self, client: &str) -> Result<(), ReloadError> {
         let result = match self.config_path() {
             None => Err(ReloadError::NoFile),
-            Some(path) => match fulcrum_config::load_file(path) {
+            Some(path) => match {
+                // Taken before reading: a change made while we read is seen by the watcher.
+                self.set_loaded_stamp(file_stamp(path));
+                fulcrum_config::load_file(path)
+            } {
                 Err(errors) => Err(ReloadError::Invalid(errors.to_string())),
                 Ok(cfg) => self.apply(cfg).map_err(ReloadError::Apply),
             },
@@ -218,6 +231,21 @@ impl Control {
             }));
         }
         json!({ "pools": pools })
+    }
+
+    /// The stamp of the configuration file as it was when last read.
+    pub fn loaded_stamp(&self) -> Option<FileStamp> {
+        *match self.loaded_stamp.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub fn set_loaded_stamp(&self, stamp: Option<FileStamp>) {
+        *match self.loaded_stamp.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        } = stamp;
     }
 
     /// Whether every listener is bound (true once started).

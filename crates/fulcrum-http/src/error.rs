@@ -25,6 +25,8 @@ pub enum ProxyError {
     ConnectRefused(#[source] std::io::Error),
     #[error("the backend did not accept the connection in time")]
     ConnectTimeout,
+    #[error("the TLS handshake with the backend failed")]
+    TlsHandshake(#[source] std::io::Error),
     #[error("the backend closed or reset the connection")]
     UpstreamReset(#[source] hyper::Error),
     #[error("the backend did not respond in time")]
@@ -40,7 +42,9 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::ConnectRefused(_) | ProxyError::UpstreamReset(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::ConnectRefused(_)
+            | ProxyError::UpstreamReset(_)
+            | ProxyError::TlsHandshake(_) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout | ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BadRequestBody => StatusCode::BAD_REQUEST,
@@ -53,6 +57,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge | ProxyError::BadRequestBody => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
             | ProxyError::ConnectTimeout
+            | ProxyError::TlsHandshake(_)
             | ProxyError::UpstreamReset(_)
             | ProxyError::UpstreamTimeout => ErrorSource::Upstream,
         }

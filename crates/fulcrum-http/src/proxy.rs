@@ -39,6 +39,15 @@ pub struct ConnCtx {
     pub activity: Arc<ConnActivity>,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub proto: HeaderValue,
+    /// The verified client certificate of a mutual-TLS connection.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// What a verified client certificate says, ready to forward in headers.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    pub subject: HeaderValue,
+    pub sans: HeaderValue,
 }
 
 /// Decrements the connection's in-flight count when the response is done or abandoned.
@@ -183,6 +192,10 @@ pub async fn handle(
         }
     };
     fin.status = resp.status();
+    if let Some(hsts) = &listener.hsts {
+        resp.headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
     if let Some(m) = &listener.metrics {
         let series = m.series(fin.route, fin.pool.as_ref());
         series.status.inc(cx.worker.id, fin.status.as_u16());
@@ -198,6 +211,26 @@ fn local(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::full(body));
     *resp.status_mut() = status;
     resp
+}
+
+/// `https_redirect`: 308 to the same URL on https (RFC 9110 §15.4.9 keeps method and body).
+fn https_redirect(req: &Request<Incoming>, port: u16) -> Result<Response<ProxyBody>, ProxyError> {
+    let host = authority(req).ok_or(ProxyError::NoRoute)?;
+    // The host without its port (IPv6 literals keep their brackets).
+    let name = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location = if port == 443 {
+        format!("https://{name}{path}")
+    } else {
+        format!("https://{name}:{port}{path}")
+    };
+    let location = HeaderValue::from_str(&location).map_err(|_| ProxyError::NoRoute)?;
+    let mut resp = local(StatusCode::PERMANENT_REDIRECT, Bytes::new());
+    resp.headers_mut().insert(header::LOCATION, location);
+    Ok(resp)
 }
 
 /// A bodiless request again, from the copy kept for retries.
@@ -221,9 +254,20 @@ async fn route_and_forward(
     mut req: Request<Incoming>,
     fin: &mut Finisher,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    if let Some(port) = listener.https_redirect {
+        return https_redirect(&req, port);
+    }
+    let has_cert = cx.client_cert.is_some();
     let (index, action) = listener
         .routes
-        .find(authority(&req), req.uri().path(), req.headers())
+        .find_where(authority(&req), req.uri().path(), req.headers(), |i| {
+            has_cert
+                || !listener
+                    .route_needs_client_cert
+                    .get(i)
+                    .copied()
+                    .unwrap_or(false)
+        })
         .ok_or(ProxyError::NoRoute)?;
     fin.route = Some(index);
     let pool = match action {
@@ -261,7 +305,19 @@ async fn route_and_forward(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
+    // gRPC needs `te: trailers` end to end; it is hop-by-hop, so it is re-added explicitly
+    // for TLS pools, where the backend connection may be HTTP/2 (RFC 9113 §8.2.2 allows it).
+    let te_trailers = pool.tls.is_some()
+        && parts
+            .headers
+            .get(header::TE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    if te_trailers {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     parts.headers.remove(header::EXPECT);
     // A body of unknown length goes on chunked, whatever the method: hyper's client would
     // otherwise send a GET's body as empty (it frames by method when no length is given),
@@ -279,6 +335,24 @@ async fn route_and_forward(
         }
     }
     headers::add_forwarded(&mut parts.headers, &cx.peer_ip, &cx.proto, host.as_ref());
+    // mTLS identity headers: only Fulcrum sets them, never the client.
+    for (name, value) in [
+        (
+            &listener.client_subject_header,
+            cx.client_cert.as_ref().map(|c| &c.subject),
+        ),
+        (
+            &listener.client_san_header,
+            cx.client_cert.as_ref().map(|c| &c.sans),
+        ),
+    ] {
+        if let Some(name) = name {
+            parts.headers.remove(name);
+            if let Some(v) = value {
+                parts.headers.insert(name.clone(), v.clone());
+            }
+        }
+    }
     parts
         .headers
         .insert(headers::X_REQUEST_ID, fin.request_id.clone());
@@ -323,7 +397,7 @@ async fn route_and_forward(
             deadline,
             cx.worker
                 .upstream
-                .send(backend.addr, pool.connect_timeout, req),
+                .send(backend.addr, pool.connect_timeout, pool.tls.as_ref(), req),
         )
         .await;
         match sent {

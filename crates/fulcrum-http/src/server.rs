@@ -47,6 +47,7 @@ pub async fn serve(
     fulcrum_net::tune_stream(&stream);
     let l = listener.load_full();
     let timeouts = l.timeouts;
+    let proto = l.proto.clone();
     let max_head = l.limits.max_header_bytes.max(8 * 1024);
     let counters = l.metrics.as_ref().map(|m| {
         m.connections_total.inc(worker.id);
@@ -67,7 +68,8 @@ pub async fn serve(
         peer,
         peer_ip: crate::headers::ip_value(peer.ip()),
         activity: activity.clone(),
-        proto: http::HeaderValue::from_static("http"),
+        proto,
+        client_cert: None,
     });
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));
     let service = service_fn(move |req| proxy::handle(cx.clone(), req));

@@ -30,6 +30,8 @@ pub struct PoolState {
     pub shared: Arc<PoolShared>,
     /// Most backends passive health may eject at once (`max_ejection_percent` of the pool).
     pub max_ejected: u32,
+    /// `[pool.X.tls]`: how to reach the backends over TLS; `None` is cleartext.
+    pub tls: Option<crate::upstream::UpstreamTls>,
     /// One selector per worker: the lock is only ever taken by its own worker, so it is never
     /// contended; it exists because the pool is shared across threads.
     selectors: Box<[SelectorSlot]>,
@@ -86,8 +88,15 @@ impl PoolState {
             retry: spec.retry,
             shared,
             max_ejected,
+            tls: None,
             selectors,
         }
+    }
+
+    /// The pool with TLS to its backends.
+    pub fn with_tls(mut self, tls: Option<crate::upstream::UpstreamTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// A pool with fresh backend states and no control plane attached.
@@ -229,6 +238,30 @@ pub struct ListenerState {
     pub limits: model::Limits,
     /// Metric handles; `None` when nothing collects metrics (some tests).
     pub metrics: Option<crate::metrics::ListenerMetrics>,
+    /// Per route (index-aligned): only connections with a verified client certificate match.
+    pub route_needs_client_cert: Vec<bool>,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub proto: HeaderValue,
+    /// http listeners with `https_redirect`: the https port for the 308's `Location`.
+    pub https_redirect: Option<u16>,
+    /// https listeners with `[listener.hsts]`: the `Strict-Transport-Security` value.
+    pub hsts: Option<HeaderValue>,
+    /// mTLS: headers that carry the verified client's subject and SANs to backends (and are
+    /// always removed from what clients send).
+    pub client_subject_header: Option<http::HeaderName>,
+    pub client_san_header: Option<http::HeaderName>,
+}
+
+/// The `Strict-Transport-Security` value for `hsts`.
+pub fn hsts_value(h: &model::Hsts) -> HeaderValue {
+    let mut v = format!("max-age={}", h.max_age.as_secs());
+    if h.include_subdomains {
+        v.push_str("; includeSubDomains");
+    }
+    if h.preload {
+        v.push_str("; preload");
+    }
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000"))
 }
 
 impl ListenerState {
@@ -244,6 +277,7 @@ impl ListenerState {
         let find = |name: &str| pools.iter().find(|p| p.name == name).cloned();
         let mut specs = Vec::with_capacity(l.routes.len());
         let mut names = Vec::with_capacity(l.routes.len());
+        let mut needs_cert = Vec::with_capacity(l.routes.len());
         for r in &l.routes {
             let action = match &r.action {
                 Action::Pool(p) => match find(p) {
@@ -278,6 +312,7 @@ impl ListenerState {
                 action,
             });
             names.push(r.name.clone());
+            needs_cert.push(r.client_cert);
         }
         let routes = RouteTable::new(specs);
         let metrics = metrics.map(|m| {
@@ -295,6 +330,23 @@ impl ListenerState {
             timeouts: l.timeouts,
             limits: l.limits,
             metrics,
+            route_needs_client_cert: needs_cert,
+            proto: HeaderValue::from_static(match l.protocol {
+                model::Protocol::Http | model::Protocol::TlsPassthrough => "http",
+                model::Protocol::Https => "https",
+            }),
+            https_redirect: l.https_redirect,
+            hsts: l.hsts.as_ref().map(hsts_value),
+            client_subject_header: l
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_auth.as_ref())
+                .and_then(|c| c.subject_header.clone()),
+            client_san_header: l
+                .tls
+                .as_ref()
+                .and_then(|t| t.client_auth.as_ref())
+                .and_then(|c| c.san_header.clone()),
         }
     }
 }

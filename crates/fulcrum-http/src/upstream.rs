@@ -1,21 +1,64 @@
 //! Connections to backends: one keep-alive pool per worker thread, so no lock is shared
 //! between workers and a connection's task always runs on the thread that uses it.
+//!
+//! Cleartext backends get HTTP/1.1 connections, one request at a time each, pooled while idle.
+//! TLS backends (`[pool.X.tls]`) offer ALPN `h2` and `http/1.1`: an HTTP/2 connection is shared
+//! by all of the worker's requests to that backend (multiplexed, kept while open), an HTTP/1.1
+//! one is pooled like a cleartext one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
 use crate::error::ProxyError;
+use crate::server::LocalExec;
 
-pub type Sender = http1::SendRequest<RequestBody>;
+/// How to reach a backend over TLS.
+#[derive(Clone)]
+pub struct UpstreamTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+/// A connection able to carry a request.
+pub enum Sender {
+    H1(http1::SendRequest<RequestBody>),
+    H2(http2::SendRequest<RequestBody>),
+}
+
+impl Sender {
+    /// Whether requests on it must be HTTP/2 shaped (absolute URI, no connection headers).
+    pub fn is_h2(&self) -> bool {
+        matches!(self, Sender::H2(_))
+    }
+
+    async fn try_send(
+        &mut self,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<RequestBody>>> {
+        match self {
+            Sender::H1(s) => s.try_send_request(req).await,
+            Sender::H2(s) => s.try_send_request(req).await,
+        }
+    }
+}
 
 /// Idle connections kept per backend per worker.
 const MAX_IDLE_PER_BACKEND: usize = 256;
@@ -38,14 +81,41 @@ impl SendError {
 }
 
 struct Idle {
-    sender: Sender,
+    sender: http1::SendRequest<RequestBody>,
     since: Instant,
 }
 
-/// A worker's pool of idle backend connections.
+/// A worker's connections to backends.
 #[derive(Default)]
 pub struct UpstreamPool {
     idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
+    h2: RefCell<HashMap<SocketAddr, http2::SendRequest<RequestBody>>>,
+}
+
+/// Adapt a request to the connection it goes on: HTTP/2 wants the absolute URI (its
+/// `:scheme` and `:authority`) and no `Transfer-Encoding`.
+fn shape_for(sender: &Sender, req: &mut Request<RequestBody>) {
+    if !sender.is_h2() {
+        return;
+    }
+    *req.version_mut() = http::Version::HTTP_2;
+    req.headers_mut().remove(http::header::TRANSFER_ENCODING);
+    let authority = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok());
+    if let Some(authority) = authority {
+        let mut parts = req.uri().clone().into_parts();
+        parts.scheme = Some(http::uri::Scheme::HTTPS);
+        parts.authority = Some(authority);
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
 }
 
 impl UpstreamPool {
@@ -54,11 +124,16 @@ impl UpstreamPool {
     }
 
     fn checkout(&self, addr: SocketAddr) -> Option<Sender> {
+        if let Some(h2) = self.h2.borrow().get(&addr) {
+            if !h2.is_closed() {
+                return Some(Sender::H2(h2.clone()));
+            }
+        }
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(c) = list.pop() {
             if !c.sender.is_closed() && c.since.elapsed() < IDLE_EXPIRY {
-                return Some(c.sender);
+                return Some(Sender::H1(c.sender));
             }
         }
         None
@@ -66,6 +141,10 @@ impl UpstreamPool {
 
     /// Give back a connection whose last response was read to the end.
     pub fn release(&self, addr: SocketAddr, sender: Sender) {
+        let Sender::H1(sender) = sender else {
+            // HTTP/2 connections stay shared in `h2`; nothing to give back.
+            return;
+        };
         if sender.is_closed() {
             return;
         }
@@ -86,11 +165,13 @@ impl UpstreamPool {
             list.retain(|c| !c.sender.is_closed() && c.since.elapsed() < IDLE_EXPIRY);
             !list.is_empty()
         });
+        self.h2.borrow_mut().retain(|_, s| !s.is_closed());
     }
 
     /// Close every idle connection to `addr` (a backend being drained or removed).
     pub fn close_idle(&self, addr: SocketAddr) {
         self.idle.borrow_mut().remove(&addr);
+        self.h2.borrow_mut().remove(&addr);
     }
 
     pub fn idle_count(&self, addr: SocketAddr) -> usize {
@@ -107,18 +188,25 @@ impl UpstreamPool {
         &self,
         addr: SocketAddr,
         connect_timeout: Duration,
+        tls: Option<&UpstreamTls>,
         mut req: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Sender), SendError> {
         while let Some(mut sender) = self.checkout(addr) {
-            match sender.try_send_request(req).await {
+            shape_for(&sender, &mut req);
+            match sender.try_send(req).await {
                 Ok(resp) => return Ok((resp, sender)),
                 Err(mut e) => match e.take_message() {
-                    Some(r) => req = r,
+                    Some(r) => {
+                        if sender.is_h2() {
+                            self.h2.borrow_mut().remove(&addr);
+                        }
+                        req = r;
+                    }
                     None => return Err(SendError::new(ProxyError::UpstreamReset(e.into_error()))),
                 },
             }
         }
-        let mut sender = match connect(addr, connect_timeout).await {
+        let mut sender = match connect(addr, connect_timeout, tls).await {
             Ok(s) => s,
             Err(error) => {
                 return Err(SendError {
@@ -127,7 +215,11 @@ impl UpstreamPool {
                 })
             }
         };
-        match sender.try_send_request(req).await {
+        if let Sender::H2(h2) = &sender {
+            self.h2.borrow_mut().insert(addr, h2.clone());
+        }
+        shape_for(&sender, &mut req);
+        match sender.try_send(req).await {
             Ok(resp) => Ok((resp, sender)),
             Err(mut e) => Err(SendError {
                 unsent: e.take_message(),
@@ -137,15 +229,49 @@ impl UpstreamPool {
     }
 }
 
-async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sender, ProxyError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(ProxyError::ConnectRefused(e)),
+async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    tls: Option<&UpstreamTls>,
+) -> Result<Sender, ProxyError> {
+    let connecting = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(ProxyError::ConnectRefused)?;
+        fulcrum_net::tune_stream(&stream);
+        match tls {
+            None => Ok((Box::new(stream) as BoxIo, false)),
+            Some(t) => {
+                let connector = tokio_rustls::TlsConnector::from(t.config.clone());
+                let s = connector
+                    .connect(t.server_name.clone(), stream)
+                    .await
+                    .map_err(ProxyError::TlsHandshake)?;
+                let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                Ok((Box::new(s) as BoxIo, h2))
+            }
+        }
+    };
+    let (io, h2) = match tokio::time::timeout(timeout, connecting).await {
+        Ok(r) => r?,
         Err(_) => return Err(ProxyError::ConnectTimeout),
     };
-    fulcrum_net::tune_stream(&stream);
+    if h2 {
+        let (sender, conn) = http2::Builder::new(LocalExec)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(30))
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(ProxyError::UpstreamReset)?;
+        tokio::task::spawn_local(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(backend = %addr, error = %e, "backend h2 connection ended with an error");
+            }
+        });
+        return Ok(Sender::H2(sender));
+    }
     let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+        .handshake(TokioIo::new(io))
         .await
         .map_err(ProxyError::UpstreamReset)?;
     tokio::task::spawn_local(async move {
@@ -153,5 +279,11 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sender, ProxyErr
             tracing::debug!(backend = %addr, error = %e, "backend connection ended with an error");
         }
     });
-    Ok(sender)
+    Ok(Sender::H1(sender))
 }
+
+/// A backend stream, cleartext or TLS.
+type BoxIo = Box<dyn IoStream>;
+
+trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> IoStream for T {}

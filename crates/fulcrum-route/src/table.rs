@@ -68,11 +68,23 @@ impl<A> RouteTable<A> {
     /// First match wins, in order. `host` is the request's Host header or URI authority (may
     /// contain a port, may be any case; may be None). Returns the route's index and action.
     pub fn find(&self, host: Option<&str>, path: &str, headers: &HeaderMap) -> Option<(usize, &A)> {
+        self.find_where(host, path, headers, |_| true)
+    }
+
+    /// [`RouteTable::find`] with one more condition a route must meet, judged by the caller
+    /// on the route's index (e.g. "requires a client certificate" against the connection).
+    pub fn find_where(
+        &self,
+        host: Option<&str>,
+        path: &str,
+        headers: &HeaderMap,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<(usize, &A)> {
         let host = host.and_then(request_host);
         self.routes
             .iter()
             .enumerate()
-            .find(|(_, route)| route.matches(host, path, headers))
+            .find(|(i, route)| route.matches(host, path, headers) && accept(*i))
             .map(|(i, route)| (i, &route.action))
     }
 

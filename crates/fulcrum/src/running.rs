@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use fulcrum_admin::AdminOps;
@@ -70,8 +70,18 @@ impl Running {
         path: Option<PathBuf>,
         resolver: Arc<dyn fulcrum_control::Resolve>,
     ) -> anyhow::Result<Running> {
+        // The file's stamp as of `cfg`: if the file already says something else (it changed
+        // after `cfg` was read), the stamp stays unset and the watcher reloads at once.
+        let stamp = path.as_deref().and_then(|p| {
+            let stamp = fulcrum_control::file_stamp(p);
+            match fulcrum_config::load_file(p) {
+                Ok(now) if now == *cfg => stamp,
+                _ => None,
+            }
+        });
         let control = Control::start_with_resolver(cfg.clone(), path, resolver)
             .map_err(anyhow::Error::msg)?;
+        control.set_loaded_stamp(stamp);
         let admin = match &cfg.admin {
             Some(a) => {
                 let socket = std::net::TcpListener::bind(a.bind)
@@ -160,18 +170,13 @@ impl Running {
     }
 }
 
-/// `[admin] watch_config = true`: reload when the file's modification time or size changes.
-/// Polled once a second: portable, and a config file does not change often.
+/// `[admin] watch_config = true`: reload when the file's modification time or size differs
+/// from what was last read. Polled once a second: portable, and a config file does not change
+/// often.
 async fn watch_file(control: Arc<Control>) {
     let Some(path) = control.config_path().cloned() else {
         return;
     };
-    let stamp = |p: &PathBuf| {
-        std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
-    };
-    let mut last = stamp(&path);
     let mut shutdown = control.shutdown_signal();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -179,9 +184,8 @@ async fn watch_file(control: Arc<Control>) {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let now = stamp(&path);
-        if now.is_some() && now != last {
-            last = now;
+        let now = fulcrum_control::file_stamp(&path);
+        if now.is_some() && now != control.loaded_stamp() {
             let _ = control.reload("file-watch");
         }
     }

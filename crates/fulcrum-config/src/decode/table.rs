@@ -42,20 +42,67 @@ impl<'a, 'i> Table<'a, 'i> {
         at: Where,
         allowed: &[&str],
     ) -> Self {
+        Table::check_keys(ctx, entries, &at, allowed, &[], "");
+        Table { entries, span, at }
+    }
+
+    /// As [`Table::open`], for a table of which only `allowed` keys may be used here although
+    /// the schema knows more: a key in `refused` is reported at its key as "not allowed" with
+    /// `why`; any other unknown key as unknown, listing `allowed`.
+    pub(crate) fn open_restricted(
+        ctx: &mut Ctx<'_>,
+        value: &'a Value<'i>,
+        at: Where,
+        allowed: &[&str],
+        refused: &[&str],
+        why: &str,
+    ) -> Option<Self> {
+        let DeValue::Table(entries) = value.get_ref() else {
+            ctx.error(
+                &value.span(),
+                &at,
+                format!("expected a table, found {}", kind(value)),
+            );
+            return None;
+        };
+        Table::check_keys(ctx, entries, &at, allowed, refused, why);
+        Some(Table {
+            entries,
+            span: value.span(),
+            at,
+        })
+    }
+
+    fn check_keys(
+        ctx: &mut Ctx<'_>,
+        entries: &DeTable<'_>,
+        at: &Where,
+        allowed: &[&str],
+        refused: &[&str],
+        why: &str,
+    ) {
         for (key, _) in entries.iter() {
-            if !allowed.contains(&key.get_ref().as_ref()) {
+            let name: &str = key.get_ref().as_ref();
+            if allowed.contains(&name) {
+                continue;
+            }
+            if refused.contains(&name) {
                 ctx.error(
                     &key.span(),
-                    &at,
+                    &at.key(name),
+                    format!("not allowed here: {why}"),
+                );
+            } else {
+                ctx.error(
+                    &key.span(),
+                    at,
                     format!(
-                        "unknown key \"{}\" (expected one of: {})",
-                        key.get_ref(),
+                        "unknown key \"{name}\" (expected one of: {})",
                         one_of(allowed)
                     ),
                 );
             }
         }
-        Table { entries, span, at }
     }
 
     /// A view of `value` if it is a table, without any checks or errors: for peeking at a

@@ -1,7 +1,9 @@
 //! Readers for scalar values. Each checks the type, reports a positioned error and returns
 //! `None` when the value is unusable. Every string goes through `${ENV}` interpolation.
 
+use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::de::DeValue;
@@ -250,4 +252,33 @@ pub(crate) fn array<'a, 'i>(
             None
         }
     }
+}
+
+/// A path to a file that must exist and be readable now (certificates, keys, CA bundles): a
+/// typo is reported by `fulcrum check`, not at the first handshake. The content is not read
+/// here. Relative paths are relative to the working directory, as the process will see them.
+pub(crate) fn file_path(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<PathBuf> {
+    let s = non_empty(ctx, v, at.clone())?;
+    let path = PathBuf::from(&s);
+    let problem = match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => format!("{s:?} is a directory, not a file"),
+        Ok(_) => match std::fs::File::open(&path) {
+            Ok(_) => return Some(path),
+            Err(e) => format!("cannot read {s:?}: {e}"),
+        },
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let relative = if path.is_relative() {
+                match std::env::current_dir() {
+                    Ok(dir) => format!(" (relative to the working directory {})", dir.display()),
+                    Err(_) => " (relative to the working directory)".to_owned(),
+                }
+            } else {
+                String::new()
+            };
+            format!("file {s:?} does not exist{relative}")
+        }
+        Err(e) => format!("cannot read {s:?}: {e}"),
+    };
+    ctx.error(&v.span(), &at, problem);
+    None
 }

@@ -1,4 +1,5 @@
-//! `[[listener]]`: names, binds, protocol, timeouts, limits, unsupported parts.
+//! `[[listener]]`: names, binds, protocol, timeouts, limits, unsupported parts. TLS is in
+//! `tls.rs`.
 
 use std::time::Duration;
 
@@ -70,8 +71,8 @@ fn duplicate_binds_are_errors() {
 }
 
 #[test]
-fn only_http_is_supported_so_far() {
-    for p in ["https", "tcp", "udp", "tls_passthrough"] {
+fn tcp_and_udp_are_not_supported_yet() {
+    for p in ["tcp", "udp"] {
         assert_eq!(
             error(&web(&format!("protocol = \"{p}\"\n"))),
             format!("4:12: listener \"web\": protocol \"{p}\" is not supported yet")
@@ -84,17 +85,14 @@ fn only_http_is_supported_so_far() {
 }
 
 #[test]
-fn pool_and_tls_are_not_supported_yet() {
-    let all = errors(&web("pool = \"db\"\n[listener.tls]\ncert = []\n"));
-    assert_eq!(all.len(), 2, "{all:#?}");
+fn listener_pool_is_not_supported_yet() {
+    let err = error(&web("pool = \"db\"\n"));
     assert!(
-        all[0].starts_with(
+        err.starts_with(
             "4:1: listener \"web\": pool is for tcp and udp listeners, which are not supported yet"
         ),
-        "{}",
-        all[0]
+        "{err}"
     );
-    assert_eq!(all[1], "5:11: listener \"web\": tls is not supported yet");
 }
 
 #[test]

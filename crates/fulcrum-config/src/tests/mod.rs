@@ -6,7 +6,10 @@ mod listener;
 mod pool;
 mod root;
 mod route;
+mod tls;
 mod valid;
+
+use std::sync::OnceLock;
 
 use crate::model::Config;
 use crate::{parse_str, ConfigErrors};
@@ -17,6 +20,7 @@ fn env(name: &str) -> Option<String> {
         "ADMIN_TOKEN" => Some("t0ken".into()),
         "API_PORT" => Some("9001".into()),
         "EMPTY" => Some(String::new()),
+        "TLS" => Some(tls_dir().to_owned()),
         _ => None,
     }
 }
@@ -65,4 +69,27 @@ fn with_route(route: &str) -> String {
     format!(
         "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:8080\"\n[[listener.route]]\n{route}\n{POOL_API}"
     )
+}
+
+/// A directory holding the files TLS settings name (`${TLS}/cert.pem` in test files): only
+/// their existence is checked, so any content does. `cert.pem`, `key.pem`, `ca.pem`,
+/// `other.pem`, `other.key`, `client.pem` and `client.key`; `nope.pem` never exists.
+fn tls_dir() -> &'static str {
+    static DIR: OnceLock<String> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join("fulcrum-config-tests-tls");
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "cert.pem",
+            "key.pem",
+            "ca.pem",
+            "other.pem",
+            "other.key",
+            "client.pem",
+            "client.key",
+        ] {
+            std::fs::write(dir.join(f), "not parsed by fulcrum-config\n").unwrap();
+        }
+        dir.to_str().unwrap().to_owned()
+    })
 }

@@ -137,6 +137,8 @@ fn spec_example_parses_into_the_model() {
                         HeaderName::from_static("x-canary"),
                         HeaderValue::from_static("1"),
                     )],
+                    sni: None,
+                    client_cert: false,
                     action: Action::Pool("api".into()),
                 },
                 Route {
@@ -144,6 +146,8 @@ fn spec_example_parses_into_the_model() {
                     host: Some(HostMatch::Wildcard(".example.com".into())),
                     path_prefix: None,
                     headers: vec![],
+                    sni: None,
+                    client_cert: false,
                     action: Action::Split(vec![
                         SplitTarget {
                             pool: "api-v1".into(),
@@ -160,6 +164,8 @@ fn spec_example_parses_into_the_model() {
                     host: None,
                     path_prefix: None,
                     headers: vec![],
+                    sni: None,
+                    client_cert: false,
                     action: Action::Redirect {
                         to: "https://example.com/".into(),
                         status: StatusCode::MOVED_PERMANENTLY,
@@ -170,12 +176,17 @@ fn spec_example_parses_into_the_model() {
                     host: None,
                     path_prefix: None,
                     headers: vec![],
+                    sni: None,
+                    client_cert: false,
                     action: Action::Respond {
                         status: StatusCode::SERVICE_UNAVAILABLE,
                         body: "maintenance".into(),
                     },
                 },
             ],
+            tls: None,
+            https_redirect: None,
+            hsts: None,
         }],
         pools: vec![
             Pool {
@@ -209,6 +220,7 @@ fn spec_example_parses_into_the_model() {
                 }),
                 outlier: Outlier::default(),
                 retry: Retry::default(),
+                tls: None,
             },
             Pool {
                 name: "api-v1".into(),
@@ -233,6 +245,7 @@ fn spec_example_parses_into_the_model() {
                     attempts: 2,
                     budget_percent: 10,
                 },
+                tls: None,
             },
             Pool {
                 name: "api-v2".into(),
@@ -259,6 +272,7 @@ fn spec_example_parses_into_the_model() {
                 }),
                 outlier: Outlier::default(),
                 retry: Retry::default(),
+                tls: None,
             },
         ],
     };

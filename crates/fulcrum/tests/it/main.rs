@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin_api;
 mod balancing;
 mod cli;
 mod corpus;
@@ -10,4 +11,6 @@ mod dns;
 mod hostile;
 mod limits;
 mod proxy;
+mod reload;
+mod resilience;
 mod streaming;

@@ -4,10 +4,12 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use fulcrum::running::Running;
-use fulcrum_testkit::Backend;
+use fulcrum_testkit::{Backend, Client, Reply};
 
 /// Fulcrum started in this process from a TOML text; shut down on drop.
 pub struct Lb {
@@ -15,6 +17,34 @@ pub struct Lb {
 }
 
 impl Lb {
+    /// Start from a file, as `fulcrum run -c FILE` would: reloads re-read it.
+    pub fn start_file(path: &std::path::Path) -> Lb {
+        let cfg =
+            fulcrum_config::load_file(path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        Self::start_loaded(&cfg, path)
+    }
+
+    /// Start `cfg`, already read from `path` (which reloads re-read).
+    pub fn start_loaded(cfg: &fulcrum_config::model::Config, path: &std::path::Path) -> Lb {
+        Lb {
+            running: Some(Running::start_with_path(cfg, Some(path.to_path_buf())).unwrap()),
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    /// Re-read the file (what SIGHUP does).
+    pub fn reload(&self) -> Result<(), String> {
+        self.running().reload("test").map_err(|e| e.to_string())
+    }
+
+    /// The admin listener's address (the config must have an `[admin]` table).
+    pub fn admin(&self) -> SocketAddr {
+        self.running().admin_addr.expect("no [admin] table")
+    }
+
     pub fn start(toml: &str) -> Lb {
         let cfg = fulcrum_config::parse_str(toml, "test.toml", &|v| std::env::var(v).ok())
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{toml}"));
@@ -188,4 +218,175 @@ impl Drop for Proc {
 pub fn field(line: &str, key: &str) -> Option<String> {
     let start = line.find(&format!("{key}="))? + key.len() + 1;
     Some(line[start..].split_whitespace().next()?.to_string())
+}
+
+/// One admin API request on a fresh connection.
+pub fn admin_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    let body = bytes::Bytes::from(body.unwrap_or("").to_string());
+    Client::http1(addr)
+        .send(b.body(http_body_util::Full::new(body)).unwrap())
+        .unwrap()
+}
+
+/// `GET /api/v1/pools` as JSON.
+pub fn pools_json(admin: SocketAddr, token: Option<&str>) -> serde_json::Value {
+    let r = admin_call(admin, "GET", "/api/v1/pools", token, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// The backend `address` of pool `pool` in the API listing, if listed.
+pub fn backend_entry(admin: SocketAddr, pool: &str, address: &str) -> Option<serde_json::Value> {
+    let v = pools_json(admin, None);
+    v["pools"].as_array()?.iter().find(|p| p["name"] == pool)?["backends"]
+        .as_array()?
+        .iter()
+        .find(|b| b["address"] == address)
+        .cloned()
+}
+
+/// A field of a listed backend, or `Null` when it is not listed.
+pub fn backend_field(admin: SocketAddr, pool: &str, address: &str, key: &str) -> serde_json::Value {
+    backend_entry(admin, pool, address).map_or(serde_json::Value::Null, |b| b[key].clone())
+}
+
+/// The outcome of one request of a load loop.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// When the response (or the error) was complete.
+    pub at: Instant,
+    pub path: String,
+    /// 0 when the exchange itself failed (`error` says why).
+    pub status: u16,
+    pub backend: Option<String>,
+    /// The body, or the error when `status` is 0.
+    pub body: String,
+}
+
+/// How to run a load loop: every thread keeps one keep-alive connection (reconnecting after a
+/// transport error) and cycles through `paths`; all bounded in time and count.
+pub struct LoadOpts {
+    pub threads: usize,
+    pub paths: Vec<String>,
+    /// Per thread, at most one request per `pace` (None: back to back).
+    pub pace: Option<Duration>,
+    pub max_time: Duration,
+    pub max_requests: usize,
+}
+
+/// A running load loop.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(addr: SocketAddr, opts: LoadOpts) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicUsize::new(0));
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let started = Instant::now();
+        let opts = Arc::new(opts);
+        let threads = (0..opts.threads)
+            .map(|t| {
+                let (stop, count, outcomes, opts) =
+                    (stop.clone(), count.clone(), outcomes.clone(), opts.clone());
+                std::thread::spawn(move || {
+                    let mut client = Client::http1(addr);
+                    let mut next = Instant::now();
+                    for i in 0.. {
+                        if stop.load(Ordering::Relaxed)
+                            || started.elapsed() >= opts.max_time
+                            || count.fetch_add(1, Ordering::Relaxed) >= opts.max_requests
+                        {
+                            break;
+                        }
+                        let path = &opts.paths[(t + i) % opts.paths.len()];
+                        let res = client.get("test.local", path, &[]);
+                        let o = match res {
+                            Ok(r) => Outcome {
+                                at: Instant::now(),
+                                path: path.clone(),
+                                status: r.status.as_u16(),
+                                backend: r.header("x-backend"),
+                                body: r.text(),
+                            },
+                            Err(e) => Outcome {
+                                at: Instant::now(),
+                                path: path.clone(),
+                                status: 0,
+                                backend: None,
+                                body: e,
+                            },
+                        };
+                        let reconnect = o.status == 0;
+                        outcomes.lock().unwrap().push(o);
+                        if reconnect {
+                            client = Client::http1(addr);
+                        }
+                        if let Some(p) = opts.pace {
+                            next += p;
+                            let now = Instant::now();
+                            if next > now {
+                                std::thread::sleep(next - now);
+                            } else {
+                                next = now;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            outcomes,
+            threads,
+        }
+    }
+
+    /// Requests completed so far (including failed ones).
+    pub fn completed(&self) -> usize {
+        self.outcomes.lock().unwrap().len()
+    }
+
+    /// Wait (up to `timeout`) until `n` more requests than now have completed.
+    pub fn wait_more(&self, n: usize, timeout: Duration) -> bool {
+        let target = self.completed() + n;
+        fulcrum_testkit::wait_until(timeout, || self.completed() >= target)
+    }
+
+    /// Stop, join every thread, return every outcome.
+    pub fn finish(mut self) -> Vec<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+        std::mem::take(&mut *self.outcomes.lock().unwrap())
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }

@@ -1,0 +1,537 @@
+//! Pools that heal themselves (issue 3): a backend killed under load with active checks only
+//! and with passive detection only, retries within their rules and budget, draining a backend
+//! in the middle of a streamed response, slow start of an added backend.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fulcrum_testkit::{closed_port, wait_until, Backend, Client, Reply};
+
+use crate::support::{admin_call, backend_entry, backend_field, Lb, Load, LoadOpts, Outcome};
+
+/// `web` → pool `app` over `backends` (address, weight), admin on a free port, `pool_extra`
+/// appended after `[pool.app]` (its sub-tables and keys).
+fn config(workers: usize, backends: &[(SocketAddr, u32)], pool_extra: &str) -> String {
+    let list: Vec<String> = backends
+        .iter()
+        .map(|(a, w)| format!("{{ address = \"{a}\", weight = {w} }}"))
+        .collect();
+    format!(
+        "[runtime]\nworkers = {workers}\n[access_log]\ntarget = \"off\"\n\
+         [admin]\nbind = \"127.0.0.1:0\"\naudit_log = \"off\"\n\
+         [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\
+         [[listener.route]]\npool = \"app\"\n\
+         [pool.app]\nbackends = [{}]\n{pool_extra}",
+        list.join(", ")
+    )
+}
+
+/// What killing one backend under load cost.
+struct KillReport {
+    requests: usize,
+    failures: usize,
+    /// From the kill to the last failed request.
+    last_failure: Option<Duration>,
+    /// From the kill to the API showing the backend out of rotation.
+    detected: Duration,
+    rate: f64,
+}
+
+const LOAD_THREADS: usize = 4;
+const PACE: Duration = Duration::from_millis(5);
+
+/// Run paced load over `lb`, stop `victim` once traffic flows, wait until `out_of_rotation`
+/// says (from its API entry) that it is out, run on a while, and count.
+fn kill_under_load(
+    lb: &Lb,
+    victim: &mut Backend,
+    out_of_rotation: impl Fn(&serde_json::Value) -> bool,
+) -> KillReport {
+    let admin = lb.admin();
+    let victim_addr = victim.addr.to_string();
+    let load = Load::start(
+        lb.addr(),
+        LoadOpts {
+            threads: LOAD_THREADS,
+            paths: vec!["/".into()],
+            pace: Some(PACE),
+            max_time: Duration::from_secs(15),
+            max_requests: 100_000,
+        },
+    );
+    assert!(load.wait_more(300, Duration::from_secs(5)), "no load");
+    let t0 = Instant::now();
+    victim.stop();
+    let mut detected = None;
+    let deadline = t0 + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let e = backend_entry(admin, "app", &victim_addr).unwrap_or_default();
+        if out_of_rotation(&e) {
+            detected = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let detected = detected.unwrap_or_else(|| {
+        panic!(
+            "backend never taken out of rotation: {:?}",
+            backend_entry(admin, "app", &victim_addr)
+        )
+    });
+    // Keep going for a while to see that nothing more fails.
+    assert!(load.wait_more(600, Duration::from_secs(5)), "load stalled");
+    let outcomes = load.finish();
+    let before: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.at < t0 && o.status != 200)
+        .collect();
+    assert!(before.is_empty(), "failures before the kill: {before:?}");
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.status != 200).collect();
+    for o in &failed {
+        assert!(
+            o.status == 502 || o.status == 0,
+            "a dead backend gives 502 (or a cut connection): {o:?}"
+        );
+    }
+    let span = outcomes.last().unwrap().at - outcomes[0].at;
+    KillReport {
+        requests: outcomes.len(),
+        failures: failed.len(),
+        last_failure: failed.iter().map(|o| o.at - t0).max(),
+        detected,
+        rate: outcomes.len() as f64 / span.as_secs_f64(),
+    }
+}
+
+#[test]
+fn active_checks_take_a_killed_backend_out_of_rotation() {
+    let (a, b, mut c) = (
+        Backend::start("a"),
+        Backend::start("b"),
+        Backend::start("c"),
+    );
+    let lb = Lb::start(&config(
+        2,
+        &[(a.addr, 1), (b.addr, 1), (c.addr, 1)],
+        "[pool.app.health]\npath = \"/\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\n\
+         healthy_threshold = 1\nunhealthy_threshold = 2\n\
+         [pool.app.outlier]\nconsecutive_failures = 0\n[pool.app.retry]\nattempts = 0\n",
+    ));
+    let admin = lb.admin();
+    assert!(
+        wait_until(Duration::from_secs(5), || [&a, &b, &c].iter().all(|x| {
+            backend_field(admin, "app", &x.addr.to_string(), "health") == "healthy"
+        })),
+        "never all healthy"
+    );
+    let r = kill_under_load(&lb, &mut c, |e| e["health"] == "unhealthy");
+    eprintln!(
+        "FIGURE active checks only (interval 200ms, unhealthy_threshold 2, {LOAD_THREADS} clients, \
+         {:.0} req/s): {} failed of {} requests; unhealthy in the API after {:?}; last failed \
+         request {:?} after the kill",
+        r.rate, r.failures, r.requests, r.detected, r.last_failure
+    );
+    // Two failed checks 200 ms (±10 %) apart, plus the time to the first one.
+    assert!(r.detected < Duration::from_secs(2), "{:?}", r.detected);
+    let last = r.last_failure.unwrap_or_default();
+    assert!(
+        last < Duration::from_secs(2),
+        "failures went on for {last:?}"
+    );
+    assert!(
+        last <= r.detected + Duration::from_millis(200),
+        "failures after the backend was marked unhealthy: last at {last:?}, unhealthy at {:?}",
+        r.detected
+    );
+    // At most a third of the traffic (round robin over 3) for at most ~2 s.
+    let bound = (r.rate * 2.0 / 3.0) as usize + 10;
+    assert!(r.failures <= bound, "{} failures > {bound}", r.failures);
+    assert_eq!(
+        backend_field(admin, "app", &a.addr.to_string(), "health"),
+        "healthy"
+    );
+}
+
+#[test]
+fn passive_detection_ejects_a_killed_backend_after_a_few_failures() {
+    let (a, b, mut c) = (
+        Backend::start("a"),
+        Backend::start("b"),
+        Backend::start("c"),
+    );
+    let workers = 2;
+    let threshold = 3;
+    let lb = Lb::start(&config(
+        workers,
+        &[(a.addr, 1), (b.addr, 1), (c.addr, 1)],
+        &format!(
+            "[pool.app.outlier]\nconsecutive_failures = {threshold}\n\
+             [pool.app.retry]\nattempts = 0\n"
+        ),
+    ));
+    let r = kill_under_load(&lb, &mut c, |e| e["ejected"] == true);
+    eprintln!(
+        "FIGURE passive detection only (consecutive_failures {threshold}, {workers} workers, \
+         {LOAD_THREADS} clients, {:.0} req/s): {} failed of {} requests; ejected (API) after \
+         {:?}; last failed request {:?} after the kill",
+        r.rate, r.failures, r.requests, r.detected, r.last_failure
+    );
+    // In flight at the kill (at most one per client) plus the failures that trip the
+    // threshold, counted per worker at worst.
+    let bound = LOAD_THREADS + threshold as usize * workers;
+    assert!(
+        r.failures <= bound,
+        "{} failures > {bound} (in flight {LOAD_THREADS} + {threshold} x {workers} workers)",
+        r.failures
+    );
+    let last = r.last_failure.unwrap_or_default();
+    assert!(
+        last < Duration::from_secs(1),
+        "failures went on for {last:?}"
+    );
+}
+
+fn post(addr: SocketAddr, body: &'static str) -> Reply {
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/upload")
+        .header("host", "t")
+        .body(http_body_util::Full::new(Bytes::from_static(
+            body.as_bytes(),
+        )))
+        .unwrap();
+    Client::http1(addr).send(req).unwrap()
+}
+
+#[test]
+fn idempotent_requests_are_retried_on_another_backend_and_posts_are_not() {
+    let a = Backend::start("a");
+    let dead = closed_port();
+    // One worker, so one round-robin sequence: dead and live alternate as first choice.
+    let pool_extra = "[pool.app.outlier]\nconsecutive_failures = 0\n\
+                      [pool.app.retry]\nattempts = 1\nbudget_percent = 100\n";
+    let lb = Lb::start(&config(1, &[(dead, 1), (a.addr, 1)], pool_extra));
+    let mut cl = Client::http1(lb.addr());
+    for i in 0..100 {
+        let r = cl.get("t", "/", &[]).unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.text()),
+            (200, "a".into()),
+            "GET {i} not retried"
+        );
+    }
+    // POSTs with a body, between GETs: the POSTs that meet the dead backend fail (502), the
+    // GETs never do.
+    let (mut post_502, mut post_ok) = (0, 0);
+    for i in 0..20 {
+        let r = post(lb.addr(), "hello");
+        match r.status.as_u16() {
+            502 => post_502 += 1,
+            200 => {
+                assert_eq!(r.text(), "5");
+                post_ok += 1;
+            }
+            s => panic!("POST {i}: {s} {}", r.text()),
+        }
+        let r = Client::http1(lb.addr()).get("t", "/", &[]).unwrap();
+        assert_eq!(r.status, 200, "GET {i}: {}", r.text());
+    }
+    eprintln!("retries on: 100/100 GETs ok; POSTs: {post_502} x 502, {post_ok} x 200");
+    assert!(
+        post_502 >= 5,
+        "POSTs that meet the dead backend must not be retried: {post_502} x 502, {post_ok} x 200"
+    );
+    assert!(
+        a.recorded()
+            .iter()
+            .filter(|r| r.method == http::Method::POST)
+            .all(|r| r.body_len == 5),
+        "a POST body was lost or doubled"
+    );
+}
+
+#[test]
+fn without_retries_requests_to_a_dead_backend_fail_with_502() {
+    let a = Backend::start("a");
+    let dead = closed_port();
+    let pool_extra = "[pool.app.outlier]\nconsecutive_failures = 0\n\
+                      [pool.app.retry]\nattempts = 0\n";
+    let lb = Lb::start(&config(1, &[(dead, 1), (a.addr, 1)], pool_extra));
+    let mut cl = Client::http1(lb.addr());
+    let mut codes = std::collections::BTreeMap::new();
+    for _ in 0..100 {
+        let r = cl.get("t", "/", &[]).unwrap();
+        *codes.entry(r.status.as_u16()).or_insert(0) += 1;
+    }
+    eprintln!("retries off: {codes:?}");
+    assert_eq!(
+        codes.keys().copied().collect::<Vec<_>>(),
+        [200, 502],
+        "{codes:?}"
+    );
+    assert!((40..=60).contains(&codes[&502]), "{codes:?}");
+}
+
+#[test]
+fn retry_budget_caps_retries_to_a_share_of_requests() {
+    let a = Backend::start("a");
+    let dead = closed_port();
+    let pool_extra = "[pool.app.outlier]\nconsecutive_failures = 0\n\
+                      [pool.app.retry]\nattempts = 1\nbudget_percent = 20\n";
+    let lb = Lb::start(&config(1, &[(dead, 1), (a.addr, 1)], pool_extra));
+    let mut cl = Client::http1(lb.addr());
+    let n = 200;
+    let mut failed = 0;
+    for _ in 0..n {
+        let r = cl.get("t", "/", &[]).unwrap();
+        match r.status.as_u16() {
+            200 => {}
+            502 => failed += 1,
+            s => panic!("{s}: {}", r.text()),
+        }
+    }
+    // Every first try at the dead backend that is not retried fails. Without a budget none
+    // would; without retries half would. With 20 %: retried R, failed F, and each failure is
+    // followed by one request that goes to the live backend first, so N = R + 2F and
+    // R ≈ 0.2 N, hence F ≈ 0.4 N.
+    eprintln!("retry budget 20%: {failed} of {n} failed");
+    assert!(
+        failed >= n / 4 && failed < n * 47 / 100,
+        "{failed} of {n} failed"
+    );
+}
+
+/// Read one response head from `s` (byte by byte: the body stays in the socket).
+fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+        assert!(head.len() < 64 * 1024, "head too long");
+    }
+    String::from_utf8(head).unwrap()
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Read a body (chunked or with a length) to its end; returns its length.
+fn read_body(head: &str, r: &mut impl BufRead) -> u64 {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut copy = |r: &mut dyn BufRead, mut n: u64| {
+        while n > 0 {
+            let k = (n as usize).min(buf.len());
+            r.read_exact(&mut buf[..k]).unwrap();
+            n -= k as u64;
+        }
+    };
+    if let Some(len) = header(head, "content-length") {
+        let n: u64 = len.parse().unwrap();
+        copy(r, n);
+        return n;
+    }
+    assert_eq!(header(head, "transfer-encoding"), Some("chunked"), "{head}");
+    let mut total = 0;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let size = u64::from_str_radix(line.trim().split(';').next().unwrap(), 16)
+            .unwrap_or_else(|e| panic!("bad chunk size {line:?}: {e}"));
+        if size == 0 {
+            loop {
+                line.clear();
+                r.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    return total;
+                }
+                assert!(!line.is_empty(), "cut before the end of the trailers");
+            }
+        }
+        copy(r, size);
+        total += size;
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, "\r\n");
+    }
+}
+
+#[test]
+fn draining_backend_finishes_a_slow_streaming_response() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let lb = Lb::start(&config(2, &[(a.addr, 1), (b.addr, 1)], ""));
+    let admin = lb.admin();
+    const SIZE: u64 = 32 * 1024 * 1024;
+
+    let mut s = TcpStream::connect(lb.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET /bytes/{SIZE} HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let serving = header(&head, "x-backend").unwrap().to_string();
+    let (victim, other) = if serving == "a" { (&a, &b) } else { (&b, &a) };
+    let victim_addr = victim.addr.to_string();
+
+    // The client reads nothing for now: the response is stuck mid-stream, held back by TCP.
+    let r = admin_call(
+        admin,
+        "DELETE",
+        &format!("/api/v1/pools/app/backends/{victim_addr}"),
+        None,
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let before = victim.request_count();
+    for _ in 0..10 {
+        let r = Client::http1(lb.addr()).get("t", "/", &[]).unwrap();
+        assert_eq!(r.header("x-backend").as_deref(), Some(other.name.as_str()));
+    }
+    assert_eq!(
+        victim.request_count(),
+        before,
+        "a draining backend got new requests"
+    );
+    // Time passes (several control ticks): still draining, still in flight.
+    std::thread::sleep(Duration::from_millis(500));
+    let e = backend_entry(admin, "app", &victim_addr).expect("removed while in flight");
+    assert_eq!(
+        (e["state"].as_str(), e["inflight"].as_u64()),
+        (Some("draining"), Some(1)),
+        "{e}"
+    );
+
+    let mut reader = BufReader::with_capacity(256 * 1024, s);
+    let got = read_body(&head, &mut reader);
+    assert_eq!(got, SIZE, "streamed response cut short");
+    assert!(
+        wait_until(Duration::from_secs(3), || backend_entry(
+            admin,
+            "app",
+            &victim_addr
+        )
+        .is_none()),
+        "drained backend still listed"
+    );
+}
+
+#[test]
+fn slow_start_ramps_an_added_backend_up() {
+    let (a, b, c) = (
+        Backend::start("a"),
+        Backend::start("b"),
+        Backend::start("c"),
+    );
+    let window = Duration::from_secs(2);
+    let lb = Lb::start(&config(
+        2,
+        &[(a.addr, 100), (b.addr, 100)],
+        "slow_start = \"2s\"\n",
+    ));
+    let admin = lb.admin();
+    let load = Load::start(
+        lb.addr(),
+        LoadOpts {
+            threads: 4,
+            paths: vec!["/".into()],
+            pace: Some(Duration::from_millis(2)),
+            max_time: Duration::from_secs(15),
+            max_requests: 100_000,
+        },
+    );
+    assert!(load.wait_more(200, Duration::from_secs(5)), "no load");
+    let t0 = Instant::now();
+    let r = admin_call(
+        admin,
+        "POST",
+        "/api/v1/pools/app/backends",
+        None,
+        Some(&format!("{{\"address\": \"{}\", \"weight\": 100}}", c.addr)),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let first_weight = backend_field(admin, "app", &c.addr.to_string(), "effective_weight");
+    let first_at = t0.elapsed();
+    // The ramp needs its time.
+    std::thread::sleep(
+        (t0 + window + Duration::from_millis(1000)).saturating_duration_since(Instant::now()),
+    );
+    let outcomes = load.finish();
+    assert!(outcomes.iter().all(|o| o.status == 200), "a request failed");
+    let share = |from: Duration, to: Duration| {
+        let w: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.at >= t0 + from && o.at < t0 + to)
+            .collect();
+        let c = w.iter().filter(|o| o.body == "c").count();
+        (c as f64 / w.len().max(1) as f64, w.len())
+    };
+    let buckets: Vec<String> = (0..6)
+        .map(|i| {
+            let from = Duration::from_millis(500 * i);
+            let (s, n) = share(from, from + Duration::from_millis(500));
+            format!(
+                "{:.1}-{:.1}s: {:.3} of {n}",
+                from.as_secs_f64(),
+                from.as_secs_f64() + 0.5,
+                s
+            )
+        })
+        .collect();
+    eprintln!(
+        "slow start 2s, newcomer's share per half second: {buckets:?}; effective_weight {first_weight} \
+         {first_at:?} after the POST"
+    );
+    let (early, n_early) = share(Duration::ZERO, Duration::from_millis(500));
+    let (late, n_late) = share(
+        window + Duration::from_millis(200),
+        window + Duration::from_millis(1000),
+    );
+    assert!(
+        n_early > 50 && n_late > 50,
+        "too few requests: {n_early}, {n_late}"
+    );
+    // Linear ramp: over the first quarter of the window its weight averages 1/8 of full, a
+    // share of about 6 %; a third once the ramp is done.
+    assert!(early < 0.2, "early share {early:.3}: {buckets:?}");
+    assert!(
+        (0.25..0.42).contains(&late),
+        "late share {late:.3}: {buckets:?}"
+    );
+}
+
+#[test]
+fn an_added_backend_starts_at_the_bottom_of_its_slow_start_ramp() {
+    let (a, c) = (Backend::start("a"), Backend::start("c"));
+    let lb = Lb::start(&config(1, &[(a.addr, 100)], "slow_start = \"10s\"\n"));
+    let admin = lb.admin();
+    let r = admin_call(
+        admin,
+        "POST",
+        "/api/v1/pools/app/backends",
+        None,
+        Some(&format!("{{\"address\": \"{}\", \"weight\": 100}}", c.addr)),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Right after the POST (well within the 10 s window) it must get a small share: no full
+    // weight until the control plane's next tick.
+    let e = backend_entry(admin, "app", &c.addr.to_string()).unwrap();
+    let w = e["effective_weight"].as_u64().unwrap();
+    assert!(
+        w <= 5,
+        "added backend starts at effective weight {w} of 100: {e}"
+    );
+    // And the first requests reflect it.
+    let mut cl = Client::http1(lb.addr());
+    let to_c = (0..20)
+        .filter(|_| cl.get("t", "/", &[]).unwrap().text() == "c")
+        .count();
+    assert!(
+        to_c <= 2,
+        "{to_c} of the first 20 requests went to the newcomer"
+    );
+}
