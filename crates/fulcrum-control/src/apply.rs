@@ -84,6 +84,7 @@ pub(crate) fn build_pools(
     cfg: &Config,
     events: &mpsc::UnboundedSender<HealthEvent>,
     metrics: &FulcrumMetrics,
+    pool_tls: &std::collections::HashMap<String, fulcrum_http::upstream::UpstreamTls>,
     now: Instant,
 ) -> (Vec<Arc<PoolState>>, Vec<SocketAddr>) {
     let first_build = inner.pools.is_empty() && inner.backends.is_empty();
@@ -138,7 +139,9 @@ pub(crate) fn build_pools(
             keep.insert(key);
             states.push(st);
         }
-        pools.push(Arc::new(PoolState::new(p, states, shared, workers)));
+        pools.push(Arc::new(
+            PoolState::new(p, states, shared, workers).with_tls(pool_tls.get(&p.name).cloned()),
+        ));
     }
     // What is no longer wanted drains.
     let mut removed = Vec::new();
@@ -188,6 +191,10 @@ impl Control {
         let workers = self.workers.len().max(1);
         let mut inner = self.lock();
 
+        // 0. TLS material first: a bad certificate, key or CA rejects the whole change.
+        let listener_tls = crate::tls::prepare_listeners(&inner.tls, &cfg)?;
+        let pool_tls = crate::tls::prepare_pools(&cfg)?;
+
         // 1. Bind what is new first: a failure here leaves everything as it was.
         let mut fresh: Vec<(ListenerRt, Vec<(usize, WorkerListener)>)> = Vec::new();
         for l in &cfg.listeners {
@@ -210,17 +217,24 @@ impl Control {
         }
 
         // 2. Pools, reusing live backend state.
-        let (pools, removed) = build_pools(&mut inner, &cfg, &self.events, &self.metrics, now);
+        let (pools, removed) = build_pools(
+            &mut inner,
+            &cfg,
+            &self.events,
+            &self.metrics,
+            &pool_tls,
+            now,
+        );
         inner.pools = pools;
+        inner.tls = listener_tls;
 
         // 3. Listener snapshots: swap in place for unchanged listeners, start new ones, stop
         //    the ones that went away (their open connections finish).
         for l in &cfg.listeners {
-            let state = Arc::new(ListenerState::build_with_metrics(
-                l,
-                &inner.pools,
-                Some(&self.metrics),
-            ));
+            let state = Arc::new(
+                ListenerState::build_with_metrics(l, &inner.pools, Some(&self.metrics))
+                    .with_tls(inner.tls.get(&l.name).map(|t| t.acceptor.clone())),
+            );
             if let Some(rt) = inner.listeners.get_mut(&l.name) {
                 if rt.spec.binds == l.binds && rt.spec.protocol == l.protocol {
                     rt.state.store(state);

@@ -17,6 +17,7 @@ mod checks;
 mod dns;
 mod ops;
 mod tick;
+mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -78,6 +79,8 @@ struct Inner {
     ejections: HashMap<(String, SocketAddr), tick::Ejection>,
     /// The latest answers for DNS-named backends.
     resolved: HashMap<dns::DnsKey, Vec<SocketAddr>>,
+    /// https listeners' certificate stores and acceptors, by listener name.
+    tls: HashMap<String, tls::ListenerTlsRt>,
 }
 
 /// The control plane of one running Fulcrum.
@@ -137,7 +140,10 @@ impl Control {
             usable_since: HashMap::new(),
             ejections: HashMap::new(),
             resolved: dns::resolve_all(&*resolver, &cfg),
+            tls: HashMap::new(),
         };
+        inner.tls = tls::prepare_listeners(&HashMap::new(), &cfg)?;
+        let pool_tls = tls::prepare_pools(&cfg)?;
         let registry = Arc::new(Registry::new());
         let metrics =
             Arc::new(FulcrumMetrics::register(&registry, workers).map_err(|e| e.to_string())?);
@@ -145,16 +151,22 @@ impl Control {
             // Present from the start, at 0.
             let _ = metrics.config_reloads_total.with(&[r.as_str()]);
         }
-        let (pools, _) = apply::build_pools(&mut inner, &cfg, &events, &metrics, Instant::now());
+        let (pools, _) = apply::build_pools(
+            &mut inner,
+            &cfg,
+            &events,
+            &metrics,
+            &pool_tls,
+            Instant::now(),
+        );
         inner.pools = pools;
         let mut per_worker: Vec<Vec<fulcrum_http::worker::WorkerListener>> =
             (0..workers).map(|_| Vec::new()).collect();
         for l in &cfg.listeners {
-            let state = Arc::new(ArcSwap::new(Arc::new(ListenerState::build_with_metrics(
-                l,
-                &inner.pools,
-                Some(&metrics),
-            ))));
+            let state = Arc::new(ArcSwap::new(Arc::new(
+                ListenerState::build_with_metrics(l, &inner.pools, Some(&metrics))
+                    .with_tls(inner.tls.get(&l.name).map(|t| t.acceptor.clone())),
+            )));
             let limit = Arc::new(Semaphore::new(l.limits.max_connections));
             let mut rt = ListenerRt {
                 spec: l.clone(),

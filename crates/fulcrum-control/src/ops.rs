@@ -49,14 +49,14 @@ impl Control {
     pub fn reload(&self, client: &str) -> Result<(), ReloadError> {
         let result = match self.config_path() {
             None => Err(ReloadError::NoFile),
-            Some(path) => match {
+            Some(path) => {
                 // Taken before reading: a change made while we read is seen by the watcher.
                 self.set_loaded_stamp(file_stamp(path));
-                fulcrum_config::load_file(path)
-            } {
-                Err(errors) => Err(ReloadError::Invalid(errors.to_string())),
-                Ok(cfg) => self.apply(cfg).map_err(ReloadError::Apply),
-            },
+                match fulcrum_config::load_file(path) {
+                    Err(errors) => Err(ReloadError::Invalid(errors.to_string())),
+                    Ok(cfg) => self.apply(cfg).map_err(ReloadError::Apply),
+                }
+            }
         };
         let object = self
             .config_path()

@@ -111,6 +111,8 @@ impl Control {
             for shared in inner.shared.values() {
                 shared.decay();
             }
+            // Once a second too: certificate files that changed on disk.
+            crate::tls::reload_changed(&inner.tls);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod guard;
 pub mod headers;
 pub mod metrics;
+pub mod passthrough;
 pub mod proxy;
 pub mod server;
 pub mod state;

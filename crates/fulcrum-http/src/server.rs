@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::guard::{ByteCounters, ConnActivity, GuardedIo};
-use crate::proxy::{self, ConnCtx, Worker};
+use crate::proxy::{self, ClientCert, ConnCtx, Worker};
 use crate::state::ListenerState;
 
 /// Runs futures on the current worker's `LocalSet`: connection state is `Rc`, never crosses
@@ -42,9 +42,39 @@ pub async fn serve(
     listener: Arc<ArcSwap<ListenerState>>,
     stream: TcpStream,
     peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     fulcrum_net::tune_stream(&stream);
+    let acceptor = listener.load().tls.clone();
+    let Some(acceptor) = acceptor else {
+        return serve_io(worker, listener, stream, peer, None, shutdown).await;
+    };
+    // The handshake is bounded by the acceptor's timeout (the listener's header timeout).
+    match acceptor.accept(stream).await {
+        Ok((tls, info)) => {
+            let client_cert = info.client.map(|c| ClientCert {
+                subject: http::HeaderValue::from_str(&c.subject)
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("")),
+                sans: http::HeaderValue::from_str(&c.san_string())
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("")),
+            });
+            serve_io(worker, listener, tls, peer, client_cert, shutdown).await;
+        }
+        Err(e) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
+    }
+}
+
+/// Serve HTTP on an accepted (and, for https, decrypted) stream.
+async fn serve_io<IO>(
+    worker: Rc<Worker>,
+    listener: Arc<ArcSwap<ListenerState>>,
+    stream: IO,
+    peer: SocketAddr,
+    client_cert: Option<ClientCert>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let l = listener.load_full();
     let timeouts = l.timeouts;
     let proto = l.proto.clone();
@@ -69,7 +99,7 @@ pub async fn serve(
         peer_ip: crate::headers::ip_value(peer.ip()),
         activity: activity.clone(),
         proto,
-        client_cert: None,
+        client_cert,
     });
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));
     let service = service_fn(move |req| proxy::handle(cx.clone(), req));

@@ -250,6 +250,18 @@ pub struct ListenerState {
     /// always removed from what clients send).
     pub client_subject_header: Option<http::HeaderName>,
     pub client_san_header: Option<http::HeaderName>,
+    /// `tls_passthrough` listeners: pools by the ClientHello's SNI.
+    pub passthrough: Option<fulcrum_l4::SniTable<Arc<PoolState>>>,
+    /// `https` listeners: the TLS acceptor (its certificates reload in place).
+    pub tls: Option<Arc<fulcrum_tls::TlsAcceptor>>,
+}
+
+impl ListenerState {
+    /// The listener with TLS termination.
+    pub fn with_tls(mut self, tls: Option<Arc<fulcrum_tls::TlsAcceptor>>) -> Self {
+        self.tls = tls;
+        self
+    }
 }
 
 /// The `Strict-Transport-Security` value for `hsts`.
@@ -347,6 +359,19 @@ impl ListenerState {
                 .as_ref()
                 .and_then(|t| t.client_auth.as_ref())
                 .and_then(|c| c.san_header.clone()),
+            passthrough: (l.protocol == model::Protocol::TlsPassthrough).then(|| {
+                fulcrum_l4::SniTable::new(l.routes.iter().filter_map(|r| {
+                    let Action::Pool(p) = &r.action else {
+                        return None;
+                    };
+                    let pattern = r.sni.as_ref().map(|h| match h {
+                        HostMatch::Exact(s) => fulcrum_l4::SniPattern::Exact(s.clone()),
+                        HostMatch::Wildcard(s) => fulcrum_l4::SniPattern::Wildcard(s.clone()),
+                    });
+                    find(p).map(|pool| (pattern, pool))
+                }))
+            }),
+            tls: None,
         }
     }
 }

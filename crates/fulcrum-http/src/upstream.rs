@@ -26,7 +26,8 @@ use crate::server::LocalExec;
 #[derive(Clone)]
 pub struct UpstreamTls {
     pub config: Arc<rustls::ClientConfig>,
-    pub server_name: rustls::pki_types::ServerName<'static>,
+    /// The name to send and verify; `None`: each backend's IP address.
+    pub server_name: Option<rustls::pki_types::ServerName<'static>>,
 }
 
 impl std::fmt::Debug for UpstreamTls {
@@ -243,8 +244,12 @@ async fn connect(
             None => Ok((Box::new(stream) as BoxIo, false)),
             Some(t) => {
                 let connector = tokio_rustls::TlsConnector::from(t.config.clone());
+                let name = t
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
                 let s = connector
-                    .connect(t.server_name.clone(), stream)
+                    .connect(name, stream)
                     .await
                     .map_err(ProxyError::TlsHandshake)?;
                 let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");

@@ -193,7 +193,13 @@ async fn accept_loop(
                 let state = l.state.clone();
                 let stop = conn_stop_rx.clone();
                 conns.spawn_local(async move {
-                    server::serve(worker, state, stream, peer, stop).await;
+                    let snapshot = state.load_full();
+                    if snapshot.passthrough.is_some() {
+                        crate::passthrough::serve(worker, snapshot, stream, peer).await;
+                    } else {
+                        drop(snapshot);
+                        server::serve(worker, state, stream, peer, stop).await;
+                    }
                     drop(permit);
                 });
             }

@@ -1,0 +1,80 @@
+//! `tls_passthrough` listeners: read the ClientHello's SNI without terminating TLS, route by
+//! it to a pool, and relay the bytes unchanged (the backend's own certificate is what the
+//! client sees).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+
+use crate::proxy::Worker;
+use crate::state::ListenerState;
+
+/// Largest ClientHello accepted (handshake message plus record headers).
+const MAX_HELLO: usize = fulcrum_l4::client_hello::MAX_CLIENT_HELLO;
+
+/// Serve one passthrough connection to its end.
+pub async fn serve(
+    worker: Rc<Worker>,
+    listener: Arc<ListenerState>,
+    mut client: TcpStream,
+    peer: SocketAddr,
+) {
+    fulcrum_net::tune_stream(&client);
+    let Some(table) = listener.passthrough.as_ref() else {
+        return;
+    };
+    let started = Instant::now();
+    let (hello, sni) =
+        match fulcrum_l4::read_client_hello(&mut client, listener.timeouts.header, MAX_HELLO).await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(client = %peer, error = %e, "passthrough: no usable ClientHello");
+                return;
+            }
+        };
+    let Some(pool) = table.find(sni.as_deref()) else {
+        tracing::debug!(client = %peer, sni = ?sni, "passthrough: no route for this server name");
+        return;
+    };
+    let key = fulcrum_balance::hash_ip(peer.ip());
+    let Some(backend) = pool.pick(worker.id, key).cloned() else {
+        tracing::debug!(client = %peer, pool = %pool.name, "passthrough: no usable backend");
+        return;
+    };
+    backend.inflight.fetch_add(1, Ordering::Relaxed);
+    let connected =
+        tokio::time::timeout(pool.connect_timeout, TcpStream::connect(backend.addr)).await;
+    let upstream = match connected {
+        Ok(Ok(s)) => {
+            pool.report(&backend, false);
+            s
+        }
+        Ok(Err(e)) => {
+            pool.report(&backend, true);
+            backend.inflight.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(backend = %backend.label, error = %e, "passthrough: backend refused");
+            return;
+        }
+        Err(_) => {
+            pool.report(&backend, true);
+            backend.inflight.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(backend = %backend.label, "passthrough: backend connect timeout");
+            return;
+        }
+    };
+    fulcrum_net::tune_stream(&upstream);
+    let result = fulcrum_l4::relay(client, hello, upstream).await;
+    backend.inflight.fetch_sub(1, Ordering::Relaxed);
+    if let Some(m) = &listener.metrics {
+        if let Ok((up, down)) = result {
+            m.bytes_in.add(worker.id, up);
+            m.bytes_out.add(worker.id, down);
+        }
+    }
+    tracing::trace!(client = %peer, sni = ?sni, backend = %backend.label, secs = started.elapsed().as_secs_f64(), "passthrough done");
+}

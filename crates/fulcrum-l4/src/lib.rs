@@ -1,0 +1,21 @@
+//! Fulcrum's layer-4 relaying: connections forwarded as bytes, not as requests.
+//!
+//! This crate owns TLS passthrough today — reading the server name from a client's ClientHello
+//! without terminating TLS ([`client_hello`]), choosing a route by that name ([`SniTable`]) and
+//! relaying the connection, ClientHello included, to a backend unchanged ([`passthrough`]).
+//! Plain TCP relaying and a UDP flow table belong here later.
+//!
+//! It must not terminate TLS (no keys, no rustls on the data path: the backend's certificate is
+//! what the client sees) and it knows nothing of HTTP. Parsers are socket-free and tested on
+//! their own; the tokio functions around them are thin. It depends on no other Fulcrum crate:
+//! configuration, pools and metrics are the caller's.
+
+pub mod client_hello;
+mod error;
+pub mod passthrough;
+mod sni_route;
+
+pub use client_hello::{parse, Parsed};
+pub use error::L4Error;
+pub use passthrough::{read_client_hello, relay};
+pub use sni_route::{SniPattern, SniTable};

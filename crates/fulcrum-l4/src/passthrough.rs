@@ -1,0 +1,92 @@
+//! The tokio shell of TLS passthrough: read the ClientHello, then relay bytes both ways.
+//!
+//! Routing sits between the two calls and is the caller's: [`read_client_hello`] gives the
+//! server name, the caller picks a backend (with [`crate::SniTable`]) and connects, and
+//! [`relay`] sends the bytes already read, then everything else, unchanged.
+
+use crate::client_hello::{parse_limited, Parsed};
+use crate::L4Error;
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes asked for per read while the ClientHello is incomplete; most hellos fit in one.
+const READ_CHUNK: usize = 2048;
+
+/// Reads from `stream` until the bytes read hold a whole ClientHello, and returns those bytes
+/// (which may run past the hello; they all belong to the backend) with the server name.
+///
+/// `timeout` bounds the whole read; `max` bounds the bytes read (a hello that needs more is
+/// [`L4Error::NotTls`], as is anything that is not a ClientHello). Works on any byte stream; a
+/// listener passes its `TcpStream`.
+pub async fn read_client_hello<S>(
+    stream: &mut S,
+    timeout: Duration,
+    max: usize,
+) -> Result<(Vec<u8>, Option<String>), L4Error>
+where
+    S: AsyncRead + Unpin + ?Sized,
+{
+    let mut buf = Vec::with_capacity(READ_CHUNK.min(max));
+    let sni = tokio::time::timeout(timeout, read_until_parsed(stream, &mut buf, max))
+        .await
+        .map_err(|_| L4Error::Timeout)??;
+    tracing::trace!(bytes = buf.len(), sni = sni.as_deref(), "client hello read");
+    Ok((buf, sni))
+}
+
+async fn read_until_parsed<S>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<Option<String>, L4Error>
+where
+    S: AsyncRead + Unpin + ?Sized,
+{
+    loop {
+        match parse_limited(buf, max) {
+            Parsed::Done { sni, .. } => return Ok(sni),
+            Parsed::NotTls(why) => return Err(L4Error::NotTls(why)),
+            Parsed::NeedMore => {}
+        }
+        // While the answer is NeedMore the buffer is shorter than `max`, so `room` > 0; the
+        // guard is for the reader, not for the parser.
+        let room = max.saturating_sub(buf.len()).min(READ_CHUNK);
+        if room == 0 {
+            return Err(L4Error::NotTls("client hello too large"));
+        }
+        let start = buf.len();
+        buf.resize(start + room, 0);
+        let read = stream.read(&mut buf[start..]).await;
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e.into());
+            }
+        };
+        buf.truncate(start + n);
+        if n == 0 {
+            return Err(L4Error::Closed(buf.len()));
+        }
+    }
+}
+
+/// Writes `initial` (the bytes [`read_client_hello`] returned) to `backend`, then copies bytes
+/// both ways until both directions have ended. When one side finishes sending, the other is
+/// shut down for writing and the opposite direction goes on (TCP half-close).
+///
+/// Returns the bytes sent client → backend (`initial` included) and backend → client.
+///
+/// `copy_bidirectional` moves bytes through user-space buffers; splice(2) through a pipe is a
+/// later optimisation for Linux.
+pub async fn relay<C, B>(mut client: C, initial: Vec<u8>, mut backend: B) -> io::Result<(u64, u64)>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    backend.write_all(&initial).await?;
+    let (up, down) = tokio::io::copy_bidirectional(&mut client, &mut backend).await?;
+    let initial = u64::try_from(initial.len()).unwrap_or(u64::MAX);
+    Ok((up.saturating_add(initial), down))
+}
