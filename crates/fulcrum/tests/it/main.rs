@@ -10,6 +10,7 @@ mod corpus;
 mod dns;
 mod hostile;
 mod limits;
+mod observability;
 mod proxy;
 mod reload;
 mod resilience;
