@@ -98,6 +98,15 @@ pub(crate) fn build_pools(
             .or_insert_with(|| PoolShared::new(Some(events.clone())))
             .clone();
         let wanted = wanted_backends(inner, p);
+        // Which addresses came from which name (the TLS server name of DNS backends).
+        let mut names: std::collections::HashMap<SocketAddr, String> =
+            std::collections::HashMap::new();
+        for d in &p.dns {
+            let key = (p.name.clone(), d.host.clone(), d.port);
+            for addr in inner.resolved.get(&key).into_iter().flatten() {
+                names.entry(*addr).or_insert_with(|| d.host.clone());
+            }
+        }
         let mut states = Vec::with_capacity(wanted.len());
         for b in wanted {
             let key = (p.name.clone(), b.address);
@@ -111,7 +120,8 @@ pub(crate) fn build_pools(
                         now
                     };
                     inner.usable_since.insert(key.clone(), since);
-                    let st = BackendState::new(b.address, b.weight);
+                    let st =
+                        BackendState::named(b.address, names.get(&b.address).cloned(), b.weight);
                     // Start on the ramp at once, not at full weight until the next tick.
                     st.effective.store(
                         fulcrum_health::ramp_weight(b.weight, since, now, p.slow_start).max(1),

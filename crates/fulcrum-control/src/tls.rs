@@ -63,6 +63,9 @@ pub(crate) fn prepare_listeners(
     Ok(out)
 }
 
+/// Ids for pools' TLS settings (0 is cleartext).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Client TLS for every pool with `[pool.X.tls]`.
 pub(crate) fn prepare_pools(cfg: &Config) -> Result<HashMap<String, UpstreamTls>, String> {
     let mut out = HashMap::new();
@@ -77,6 +80,7 @@ pub(crate) fn prepare_pools(cfg: &Config) -> Result<HashMap<String, UpstreamTls>
         out.insert(
             p.name.clone(),
             UpstreamTls {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 config,
                 server_name,
             },

@@ -48,6 +48,8 @@ pub enum HealthEvent {
 #[derive(Debug)]
 pub struct BackendState {
     pub addr: SocketAddr,
+    /// The name it was resolved from (DNS backends): the TLS server name by default.
+    pub host: Option<String>,
     /// `addr` as text, for logs, labels and the API.
     pub label: String,
     /// Configured weight (> 0).
@@ -69,8 +71,14 @@ pub struct BackendState {
 
 impl BackendState {
     pub fn new(addr: SocketAddr, weight: u32) -> Arc<Self> {
+        Self::named(addr, None, weight)
+    }
+
+    /// A backend found by resolving `host`.
+    pub fn named(addr: SocketAddr, host: Option<String>, weight: u32) -> Arc<Self> {
         Arc::new(BackendState {
             addr,
+            host,
             label: addr.to_string(),
             weight: AtomicU32::new(weight),
             effective: AtomicU32::new(weight),

@@ -110,7 +110,8 @@ impl OnEnd for Finisher {
         if let (Some(sender), Some(b)) = (self.sender.take(), &self.backend) {
             // A draining backend's connections are not pooled again.
             if complete && !b.0.draining.load(Ordering::Relaxed) {
-                self.cx.worker.upstream.release(b.0.addr, sender);
+                let tls = self.pool.as_ref().and_then(|p| p.tls.as_ref());
+                self.cx.worker.upstream.release(b.0.addr, tls, sender);
             }
         }
         if let Some(facts) = &self.log {
@@ -395,9 +396,13 @@ async fn route_and_forward(
     let (mut resp, sender) = loop {
         let sent = tokio::time::timeout_at(
             deadline,
-            cx.worker
-                .upstream
-                .send(backend.addr, pool.connect_timeout, pool.tls.as_ref(), req),
+            cx.worker.upstream.send(
+                backend.addr,
+                backend.host.as_deref(),
+                pool.connect_timeout,
+                pool.tls.as_ref(),
+                req,
+            ),
         )
         .await;
         match sent {

@@ -25,8 +25,11 @@ use crate::server::LocalExec;
 /// How to reach a backend over TLS.
 #[derive(Clone)]
 pub struct UpstreamTls {
+    /// Distinguishes pools' TLS settings: connections are only reused under the same one
+    /// (a connection verified for one pool must never carry another pool's requests).
+    pub id: u64,
     pub config: Arc<rustls::ClientConfig>,
-    /// The name to send and verify; `None`: each backend's IP address.
+    /// The name to send and verify; `None`: each backend's host name (DNS backends) or IP.
     pub server_name: Option<rustls::pki_types::ServerName<'static>>,
 }
 
@@ -81,6 +84,14 @@ impl SendError {
     }
 }
 
+/// What a pooled connection is for: the backend's address and the TLS settings it was made
+/// with (0: cleartext).
+type ConnKey = (SocketAddr, u64);
+
+fn key(addr: SocketAddr, tls: Option<&UpstreamTls>) -> ConnKey {
+    (addr, tls.map_or(0, |t| t.id))
+}
+
 struct Idle {
     sender: http1::SendRequest<RequestBody>,
     since: Instant,
@@ -89,8 +100,8 @@ struct Idle {
 /// A worker's connections to backends.
 #[derive(Default)]
 pub struct UpstreamPool {
-    idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
-    h2: RefCell<HashMap<SocketAddr, http2::SendRequest<RequestBody>>>,
+    idle: RefCell<HashMap<ConnKey, Vec<Idle>>>,
+    h2: RefCell<HashMap<ConnKey, http2::SendRequest<RequestBody>>>,
 }
 
 /// Adapt a request to the connection it goes on: HTTP/2 wants the absolute URI (its
@@ -124,7 +135,7 @@ impl UpstreamPool {
         Self::default()
     }
 
-    fn checkout(&self, addr: SocketAddr) -> Option<Sender> {
+    fn checkout(&self, addr: ConnKey) -> Option<Sender> {
         if let Some(h2) = self.h2.borrow().get(&addr) {
             if !h2.is_closed() {
                 return Some(Sender::H2(h2.clone()));
@@ -141,7 +152,8 @@ impl UpstreamPool {
     }
 
     /// Give back a connection whose last response was read to the end.
-    pub fn release(&self, addr: SocketAddr, sender: Sender) {
+    pub fn release(&self, addr: SocketAddr, tls: Option<&UpstreamTls>, sender: Sender) {
+        let addr = key(addr, tls);
         let Sender::H1(sender) = sender else {
             // HTTP/2 connections stay shared in `h2`; nothing to give back.
             return;
@@ -171,12 +183,17 @@ impl UpstreamPool {
 
     /// Close every idle connection to `addr` (a backend being drained or removed).
     pub fn close_idle(&self, addr: SocketAddr) {
-        self.idle.borrow_mut().remove(&addr);
-        self.h2.borrow_mut().remove(&addr);
+        self.idle.borrow_mut().retain(|k, _| k.0 != addr);
+        self.h2.borrow_mut().retain(|k, _| k.0 != addr);
     }
 
     pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        self.idle.borrow().get(&addr).map_or(0, Vec::len)
+        self.idle
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k.0 == addr)
+            .map(|(_, l)| l.len())
+            .sum()
     }
 
     /// Send `req` to the backend at `addr`, on a pooled connection when one is idle. A pooled
@@ -188,18 +205,20 @@ impl UpstreamPool {
     pub async fn send(
         &self,
         addr: SocketAddr,
+        host: Option<&str>,
         connect_timeout: Duration,
         tls: Option<&UpstreamTls>,
         mut req: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Sender), SendError> {
-        while let Some(mut sender) = self.checkout(addr) {
+        let conn_key = key(addr, tls);
+        while let Some(mut sender) = self.checkout(conn_key) {
             shape_for(&sender, &mut req);
             match sender.try_send(req).await {
                 Ok(resp) => return Ok((resp, sender)),
                 Err(mut e) => match e.take_message() {
                     Some(r) => {
                         if sender.is_h2() {
-                            self.h2.borrow_mut().remove(&addr);
+                            self.h2.borrow_mut().remove(&conn_key);
                         }
                         req = r;
                     }
@@ -207,7 +226,7 @@ impl UpstreamPool {
                 },
             }
         }
-        let mut sender = match connect(addr, connect_timeout, tls).await {
+        let mut sender = match connect(addr, host, connect_timeout, tls).await {
             Ok(s) => s,
             Err(error) => {
                 return Err(SendError {
@@ -217,7 +236,7 @@ impl UpstreamPool {
             }
         };
         if let Sender::H2(h2) = &sender {
-            self.h2.borrow_mut().insert(addr, h2.clone());
+            self.h2.borrow_mut().insert(conn_key, h2.clone());
         }
         shape_for(&sender, &mut req);
         match sender.try_send(req).await {
@@ -232,6 +251,7 @@ impl UpstreamPool {
 
 async fn connect(
     addr: SocketAddr,
+    host: Option<&str>,
     timeout: Duration,
     tls: Option<&UpstreamTls>,
 ) -> Result<Sender, ProxyError> {
@@ -247,6 +267,11 @@ async fn connect(
                 let name = t
                     .server_name
                     .clone()
+                    .or_else(|| {
+                        host.and_then(|h| {
+                            rustls::pki_types::ServerName::try_from(h.to_string()).ok()
+                        })
+                    })
                     .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
                 let s = connector
                     .connect(name, stream)

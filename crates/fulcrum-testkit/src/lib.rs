@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod client;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 

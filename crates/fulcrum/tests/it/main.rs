@@ -15,3 +15,4 @@ mod proxy;
 mod reload;
 mod resilience;
 mod streaming;
+mod tls;
