@@ -96,6 +96,19 @@ fn authorized(req: &Request<Incoming>, token: Option<&str>) -> bool {
     token_matches(presented, token.as_bytes())
 }
 
+/// No `Origin`, or one naming this very host.
+fn same_origin(req: &Request<Incoming>) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let host = req.headers().get(header::HOST).map(|h| h.as_bytes());
+    let origin = origin.as_bytes();
+    let authority = origin
+        .strip_prefix(b"http://")
+        .or_else(|| origin.strip_prefix(b"https://"));
+    matches!((authority, host), (Some(a), Some(h)) if a == h)
+}
+
 /// Percent-decode one path segment (`%5B%3A%3A1%5D%3A9003` → `[::1]:9003`).
 fn decode_segment(s: &str) -> Option<String> {
     let b = s.as_bytes();
@@ -155,6 +168,11 @@ pub async fn respond(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     }
+    // A browser on another site can send "simple" cross-site requests to a loopback admin
+    // port: changes are refused when they come with a foreign Origin.
+    if method != Method::GET && method != Method::HEAD && !same_origin(&req) {
+        return error(403, "cross-origin request refused");
+    }
     let who = client.to_string();
     let segments: Vec<&str> = api.split('/').collect();
     match (&method, segments.as_slice()) {
@@ -165,6 +183,17 @@ pub async fn respond(
         },
         (&Method::POST, ["pools", pool, "backends"]) => {
             let pool = decode_segment(pool).unwrap_or_default();
+            let json = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().starts_with("application/json"));
+            if !json {
+                return error(
+                    415,
+                    "send the backend as JSON, with Content-Type: application/json",
+                );
+            }
             let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(_) => return error(413, "request body too large or cut short"),
@@ -241,6 +270,8 @@ pub async fn serve(
                 async move { Ok::<_, Infallible>(respond(&*ops, token.as_deref(), peer, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });

@@ -88,7 +88,8 @@ pub(crate) fn build_pools(
     now: Instant,
 ) -> (Vec<Arc<PoolState>>, Vec<SocketAddr>) {
     let first_build = inner.pools.is_empty() && inner.backends.is_empty();
-    let workers = cfg.runtime.workers.max(1);
+    // Selector slots follow the running worker threads (a reload cannot change their number).
+    let workers = inner.workers.max(1);
     let mut keep = HashSet::new();
     let mut pools = Vec::with_capacity(cfg.pools.len());
     for p in &cfg.pools {
@@ -197,9 +198,27 @@ impl Control {
     /// Make `cfg` (already valid) the running configuration. Nothing changes unless every new
     /// listener address could be bound.
     pub(crate) fn apply(&self, cfg: Config) -> Result<(), String> {
+        let mut inner = self.lock();
+        self.apply_locked(&mut inner, cfg)
+    }
+
+    /// Apply the configuration in force again, after `edit` changed what it is built from
+    /// (API backends, DNS answers) — all under one lock, so a concurrent reload cannot be
+    /// undone by a change that read the configuration before it.
+    pub(crate) fn reapply<E>(
+        &self,
+        edit: impl FnOnce(&mut Inner) -> Result<(), E>,
+        apply_error: impl FnOnce(String) -> E,
+    ) -> Result<(), E> {
+        let mut inner = self.lock();
+        edit(&mut inner)?;
+        let cfg = inner.config.clone();
+        self.apply_locked(&mut inner, cfg).map_err(apply_error)
+    }
+
+    fn apply_locked(&self, inner: &mut Inner, cfg: Config) -> Result<(), String> {
         let now = Instant::now();
         let workers = self.workers.len().max(1);
-        let mut inner = self.lock();
 
         // 0. TLS material first: a bad certificate, key or CA rejects the whole change.
         let listener_tls = crate::tls::prepare_listeners(&inner.tls, &cfg)?;
@@ -219,6 +238,7 @@ impl Control {
                 spec: l.clone(),
                 bound: Vec::new(),
                 generation: 0,
+                limit_deficit: 0,
                 state: Arc::new(ArcSwap::new(Arc::new(ListenerState::build(l, &[])))),
                 limit: Arc::new(Semaphore::new(l.limits.max_connections)),
             };
@@ -227,14 +247,8 @@ impl Control {
         }
 
         // 2. Pools, reusing live backend state.
-        let (pools, removed) = build_pools(
-            &mut inner,
-            &cfg,
-            &self.events,
-            &self.metrics,
-            &pool_tls,
-            now,
-        );
+        let (pools, removed) =
+            build_pools(inner, &cfg, &self.events, &self.metrics, &pool_tls, now);
         inner.pools = pools;
         inner.tls = listener_tls;
 
@@ -250,6 +264,7 @@ impl Control {
                     rt.state.store(state);
                     resize_limit(
                         &rt.limit,
+                        &mut rt.limit_deficit,
                         rt.spec.limits.max_connections,
                         l.limits.max_connections,
                     );
@@ -304,11 +319,25 @@ impl Control {
     }
 }
 
-/// Grow or shrink a listener's connection limit in place.
-fn resize_limit(limit: &Semaphore, old: usize, new: usize) {
+/// Grow or shrink a listener's connection limit in place. Permits in use cannot be taken
+/// back at once: what is missing is recorded in `deficit` and taken later by the timer.
+fn resize_limit(limit: &Semaphore, deficit: &mut usize, old: usize, new: usize) {
     if new > old {
-        limit.add_permits(new - old);
+        let grow = new - old;
+        let repay = grow.min(*deficit);
+        *deficit -= repay;
+        limit.add_permits(grow - repay);
     } else if new < old {
-        limit.forget_permits(old - new);
+        let want = old - new + *deficit;
+        *deficit = want - limit.forget_permits(want);
+    }
+}
+
+/// The timer's share of [`resize_limit`]: take permits freed since.
+pub(crate) fn settle_limits(inner: &mut Inner) {
+    for rt in inner.listeners.values_mut() {
+        if rt.limit_deficit > 0 {
+            rt.limit_deficit -= rt.limit.forget_permits(rt.limit_deficit);
+        }
     }
 }

@@ -84,7 +84,6 @@ impl Control {
                 .collect()
         };
         due.retain(|k, _| entries.iter().any(|(e, _)| e == k));
-        let mut changed = false;
         for (key, every) in entries {
             let next = *due.entry(key.clone()).or_insert(now + every);
             if now < next {
@@ -99,16 +98,18 @@ impl Control {
                     .ok()
                     .flatten();
             let Some(addrs) = answer else { continue };
-            let mut inner = self.lock();
-            if inner.resolved.get(&key) != Some(&addrs) {
-                tracing::info!(pool = %key.0, host = %key.1, addresses = ?addrs, "backend name resolves differently");
-                inner.resolved.insert(key, addrs);
-                changed = true;
-            }
-        }
-        if changed {
-            let cfg = self.config();
-            if let Err(e) = self.apply(cfg) {
+            let result = self.reapply(
+                |inner| {
+                    if inner.resolved.get(&key) == Some(&addrs) {
+                        return Err(None);
+                    }
+                    tracing::info!(pool = %key.0, host = %key.1, addresses = ?addrs, "backend name resolves differently");
+                    inner.resolved.insert(key, addrs);
+                    Ok(())
+                },
+                Some,
+            );
+            if let Err(Some(e)) = result {
                 tracing::error!(error = %e, "applying new DNS answers failed");
             }
         }

@@ -47,6 +47,9 @@ struct ListenerRt {
     generation: u64,
     state: Arc<ArcSwap<ListenerState>>,
     limit: Arc<Semaphore>,
+    /// Permits still to take out of `limit` after `max_connections` was lowered while they
+    /// were in use (taken as connections close, by the timer).
+    limit_deficit: usize,
 }
 
 /// A backend removed from its pool, finishing its in-flight requests.
@@ -81,6 +84,8 @@ struct Inner {
     resolved: HashMap<dns::DnsKey, Vec<SocketAddr>>,
     /// https listeners' certificate stores and acceptors, by listener name.
     tls: HashMap<String, tls::ListenerTlsRt>,
+    /// Worker threads running (fixed at start).
+    workers: usize,
 }
 
 /// The control plane of one running Fulcrum.
@@ -141,6 +146,7 @@ impl Control {
             ejections: HashMap::new(),
             resolved: dns::resolve_all(&*resolver, &cfg),
             tls: HashMap::new(),
+            workers,
         };
         inner.tls = tls::prepare_listeners(&HashMap::new(), &cfg)?;
         let pool_tls = tls::prepare_pools(&cfg)?;
@@ -172,6 +178,7 @@ impl Control {
                 spec: l.clone(),
                 bound: Vec::new(),
                 generation: 0,
+                limit_deficit: 0,
                 state,
                 limit,
             };

@@ -110,39 +110,40 @@ impl Control {
             if weight == 0 {
                 return Err(api_err(400, "weight must be greater than 0"));
             }
-            let cfg = {
-                let mut inner = self.lock();
-                let Some(p) = inner.config.pool(pool).cloned() else {
-                    return Err(api_err(404, format!("no pool {pool:?}")));
-                };
-                let exists = p.backends.iter().any(|b| b.address == addr)
-                    && !inner.overlay.removed.contains(&(pool.to_string(), addr));
-                let added = inner
-                    .overlay
-                    .added
-                    .get(pool)
-                    .is_some_and(|l| l.iter().any(|b| b.address == addr));
-                if exists || added {
-                    return Err(api_err(
-                        409,
-                        format!("backend {addr} is already in pool {pool:?}"),
-                    ));
-                }
-                inner.overlay.removed.remove(&(pool.to_string(), addr));
-                if !p.backends.iter().any(|b| b.address == addr) {
-                    inner
+            self.reapply(
+                |inner| {
+                    let Some(p) = inner.config.pool(pool).cloned() else {
+                        return Err(api_err(404, format!("no pool {pool:?}")));
+                    };
+                    let exists = p.backends.iter().any(|b| b.address == addr)
+                        && !inner.overlay.removed.contains(&(pool.to_string(), addr));
+                    let added = inner
                         .overlay
                         .added
-                        .entry(pool.to_string())
-                        .or_default()
-                        .push(model::Backend {
-                            address: addr,
-                            weight,
-                        });
-                }
-                inner.config.clone()
-            };
-            self.apply(cfg).map_err(|e| api_err(500, e))
+                        .get(pool)
+                        .is_some_and(|l| l.iter().any(|b| b.address == addr));
+                    if exists || added {
+                        return Err(api_err(
+                            409,
+                            format!("backend {addr} is already in pool {pool:?}"),
+                        ));
+                    }
+                    inner.overlay.removed.remove(&(pool.to_string(), addr));
+                    if !p.backends.iter().any(|b| b.address == addr) {
+                        inner
+                            .overlay
+                            .added
+                            .entry(pool.to_string())
+                            .or_default()
+                            .push(model::Backend {
+                                address: addr,
+                                weight,
+                            });
+                    }
+                    Ok(())
+                },
+                |e| api_err(500, e),
+            )
         })();
         self.audit_result(client, "add_backend", &object, &res);
         res
@@ -158,21 +159,22 @@ impl Control {
                     format!("invalid address {address:?} (expected IP:PORT)"),
                 )
             })?;
-            let cfg = {
-                let mut inner = self.lock();
-                if inner.config.pool(pool).is_none() {
-                    return Err(api_err(404, format!("no pool {pool:?}")));
-                }
-                if !inner.backends.contains_key(&(pool.to_string(), addr)) {
-                    return Err(api_err(404, format!("no backend {addr} in pool {pool:?}")));
-                }
-                if let Some(list) = inner.overlay.added.get_mut(pool) {
-                    list.retain(|b| b.address != addr);
-                }
-                inner.overlay.removed.insert((pool.to_string(), addr));
-                inner.config.clone()
-            };
-            self.apply(cfg).map_err(|e| api_err(500, e))
+            self.reapply(
+                |inner| {
+                    if inner.config.pool(pool).is_none() {
+                        return Err(api_err(404, format!("no pool {pool:?}")));
+                    }
+                    if !inner.backends.contains_key(&(pool.to_string(), addr)) {
+                        return Err(api_err(404, format!("no backend {addr} in pool {pool:?}")));
+                    }
+                    if let Some(list) = inner.overlay.added.get_mut(pool) {
+                        list.retain(|b| b.address != addr);
+                    }
+                    inner.overlay.removed.insert((pool.to_string(), addr));
+                    Ok(())
+                },
+                |e| api_err(500, e),
+            )
         })();
         self.audit_result(client, "remove_backend", &object, &res);
         res

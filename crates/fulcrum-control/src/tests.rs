@@ -33,7 +33,8 @@ fn ejected_backend_returns_after_its_time_and_repeat_ejections_double() {
     // What the data path does on ejection, then the event it sends.
     b.ejected.store(true, Ordering::Relaxed);
     c.lock().shared["app"].ejected.store(1, Ordering::Relaxed);
-    c.on_event(HealthEvent::Ejected(b.clone()), t0);
+    let shared = c.lock().shared["app"].clone();
+    c.on_event(HealthEvent::Ejected(b.clone(), shared.clone()), t0);
     c.tick(t0 + Duration::from_millis(9_900), false);
     assert!(b.ejected.load(Ordering::Relaxed));
     assert_eq!(b.effective.load(Ordering::Relaxed), 0);
@@ -49,7 +50,7 @@ fn ejected_backend_returns_after_its_time_and_repeat_ejections_double() {
     // Ejected again soon after: twice as long.
     let t1 = t0 + Duration::from_secs(11);
     b.ejected.store(true, Ordering::Relaxed);
-    c.on_event(HealthEvent::Ejected(b.clone()), t1);
+    c.on_event(HealthEvent::Ejected(b.clone(), shared), t1);
     c.tick(t1 + Duration::from_millis(19_900), false);
     assert!(b.ejected.load(Ordering::Relaxed));
     c.tick(t1 + Duration::from_secs(20), false);

@@ -24,7 +24,7 @@ pub(crate) struct Ejection {
 impl Control {
     /// Handle one health event from the data path.
     pub fn on_event(&self, ev: HealthEvent, now: Instant) {
-        let HealthEvent::Ejected(b) = ev;
+        let HealthEvent::Ejected(b, shared) = ev;
         let mut inner = self.lock();
         let Some((key, pool)) = inner
             .backends
@@ -33,6 +33,9 @@ impl Control {
             .map(|(k, _)| k.clone())
             .and_then(|k| inner.config.pool(&k.0).cloned().map(|p| (k, p)))
         else {
+            // Removed meanwhile: give its budget slot back; it will not be timed.
+            shared.ejected.fetch_sub(1, Ordering::AcqRel);
+            b.ejected.store(false, Ordering::Release);
             return;
         };
         let e = inner
@@ -111,8 +114,10 @@ impl Control {
             for shared in inner.shared.values() {
                 shared.decay();
             }
-            // Once a second too: certificate files that changed on disk.
+            // Once a second too: certificate files that changed on disk, and connection
+            // limits lowered while in use.
             crate::tls::reload_changed(&inner.tls);
+            crate::apply::settle_limits(inner);
         }
     }
 

@@ -41,8 +41,9 @@ impl Health {
 /// Something the control plane must act on.
 #[derive(Debug)]
 pub enum HealthEvent {
-    /// The data path ejected this backend (passive health): schedule its return.
-    Ejected(Arc<BackendState>),
+    /// The data path ejected this backend (passive health), taking a slot of its pool's
+    /// ejection budget: schedule its return (or give the slot back if it is gone).
+    Ejected(Arc<BackendState>, Arc<PoolShared>),
 }
 
 #[derive(Debug)]
@@ -165,5 +166,22 @@ impl PoolShared {
             self.recent_retries.fetch_sub(1, Ordering::Relaxed);
             false
         }
+    }
+}
+
+/// Holds one in-flight slot on a backend (what `least_request` compares and draining waits
+/// for), released however the request or relay ends.
+pub struct BackendInflight(pub Arc<BackendState>);
+
+impl BackendInflight {
+    pub fn new(b: &Arc<BackendState>) -> Self {
+        b.inflight.fetch_add(1, Ordering::Relaxed);
+        BackendInflight(b.clone())
+    }
+}
+
+impl Drop for BackendInflight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -14,12 +14,12 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 
 /// Hop-by-hop fields of RFC 9110 §7.6.1 (plus the legacy `Keep-Alive` and `Proxy-Connection`
 /// and the `Proxy-Authenticate`/`Proxy-Authorization` pair addressed to this proxy).
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// `Trailer` is end-to-end: it announces the trailers an HTTP/1 hop must send.
+const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     header::PROXY_AUTHENTICATE,
@@ -42,7 +42,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // One pass over the distinct names finds which hop-by-hop fields are present; most
     // messages carry none or only `Connection`, so only those are removed (a `remove` of an
     // absent name still costs a hash and a probe).
-    let mut present = [false; 9];
+    let mut present = [false; 8];
     let mut any = false;
     for k in headers.keys() {
         if let Some(i) = HOP_BY_HOP.iter().position(|h| h == k) {
@@ -108,7 +108,9 @@ pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValu
     }
 }
 
-/// Add `X-Forwarded-For`, `-Proto` and `-Host`, appending to what earlier hops wrote.
+/// Add `X-Forwarded-For` (appended to what earlier hops wrote) and set `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` (replacing whatever the client sent: they describe the connection to
+/// this proxy, and a client-supplied `https` or host must not reach the backend).
 /// `client` is the client's address as a header value (made once per connection).
 pub fn add_forwarded(
     headers: &mut HeaderMap,
@@ -117,9 +119,14 @@ pub fn add_forwarded(
     host: Option<&HeaderValue>,
 ) {
     append_list(headers, X_FORWARDED_FOR, client);
-    append_list(headers, X_FORWARDED_PROTO, proto);
-    if let Some(h) = host {
-        append_list(headers, X_FORWARDED_HOST, h);
+    headers.insert(X_FORWARDED_PROTO, proto.clone());
+    match host {
+        Some(h) => {
+            headers.insert(X_FORWARDED_HOST, h.clone());
+        }
+        None => {
+            headers.remove(X_FORWARDED_HOST);
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,7 +45,7 @@ pub async fn serve(
         tracing::debug!(client = %peer, pool = %pool.name, "passthrough: no usable backend");
         return;
     };
-    backend.inflight.fetch_add(1, Ordering::Relaxed);
+    let _inflight = crate::backend::BackendInflight::new(&backend);
     let connected =
         tokio::time::timeout(pool.connect_timeout, TcpStream::connect(backend.addr)).await;
     let upstream = match connected {
@@ -56,20 +55,17 @@ pub async fn serve(
         }
         Ok(Err(e)) => {
             pool.report(&backend, true);
-            backend.inflight.fetch_sub(1, Ordering::Relaxed);
             tracing::debug!(backend = %backend.label, error = %e, "passthrough: backend refused");
             return;
         }
         Err(_) => {
             pool.report(&backend, true);
-            backend.inflight.fetch_sub(1, Ordering::Relaxed);
             tracing::debug!(backend = %backend.label, "passthrough: backend connect timeout");
             return;
         }
     };
     fulcrum_net::tune_stream(&upstream);
     let result = fulcrum_l4::relay(client, hello, upstream).await;
-    backend.inflight.fetch_sub(1, Ordering::Relaxed);
     if let Some(m) = &listener.metrics {
         if let Ok((up, down)) = result {
             m.bytes_in.add(worker.id, up);

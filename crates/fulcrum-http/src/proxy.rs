@@ -15,11 +15,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::access_log::{self, AccessLog, Entry};
+use crate::backend::BackendInflight;
 use crate::body::{BodyFate, OnEnd, ProxyBody, RequestBody};
 use crate::error::ProxyError;
 use crate::guard::ConnActivity;
 use crate::headers;
-use crate::state::{BackendState, ListenerState, PoolState, RouteAction};
+use crate::state::{ListenerState, PoolState, RouteAction};
 use crate::upstream::{Sender, UpstreamPool};
 
 /// What a worker thread owns: its index, its backend connection pool, its access log buffer.
@@ -41,6 +42,8 @@ pub struct ConnCtx {
     pub proto: HeaderValue,
     /// The verified client certificate of a mutual-TLS connection.
     pub client_cert: Option<ClientCert>,
+    /// The connection's slot; an upgraded tunnel keeps a reference until it ends.
+    pub hold: Rc<crate::server::ConnHold>,
 }
 
 /// What a verified client certificate says, ready to forward in headers.
@@ -63,22 +66,6 @@ impl ConnInflight {
 impl Drop for ConnInflight {
     fn drop(&mut self) {
         self.0.request_finished();
-    }
-}
-
-/// Holds one in-flight slot on a backend (what `least_request` compares).
-struct BackendInflight(Arc<BackendState>);
-
-impl BackendInflight {
-    fn new(b: &Arc<BackendState>) -> Self {
-        b.inflight.fetch_add(1, Ordering::Relaxed);
-        BackendInflight(b.clone())
-    }
-}
-
-impl Drop for BackendInflight {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -330,9 +317,18 @@ async fn route_and_forward(
             HeaderValue::from_static("chunked"),
         );
     }
-    if let Some(h) = &host {
-        if !parts.headers.contains_key(header::HOST) {
-            parts.headers.insert(header::HOST, h.clone());
+    match &host {
+        Some(h) => {
+            if !parts.headers.contains_key(header::HOST) {
+                parts.headers.insert(header::HOST, h.clone());
+            }
+        }
+        // HTTP/1.0 clients may omit Host, but the request goes on as HTTP/1.1, which
+        // requires it (RFC 9112 §3.2): name the backend, as NGINX does with its upstream.
+        None => {
+            if let Ok(v) = HeaderValue::from_str(&backend.label) {
+                parts.headers.insert(header::HOST, v);
+            }
         }
     }
     headers::add_forwarded(&mut parts.headers, &cx.peer_ip, &cx.proto, host.as_ref());
@@ -452,8 +448,10 @@ async fn route_and_forward(
         if let Some(client_upgrade) = client_upgrade {
             let backend_upgrade = hyper::upgrade::on(&mut resp);
             let inflight = fin.backend.take();
+            let hold = cx.hold.clone();
             tokio::task::spawn_local(async move {
                 let _inflight = inflight;
+                let _hold = hold;
                 match tokio::try_join!(client_upgrade, backend_upgrade) {
                     Ok((c, b)) => {
                         let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));

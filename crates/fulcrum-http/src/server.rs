@@ -43,11 +43,12 @@ pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     fulcrum_net::tune_stream(&stream);
     let acceptor = listener.load().tls.clone();
     let Some(acceptor) = acceptor else {
-        return serve_io(worker, listener, stream, peer, None, shutdown).await;
+        return serve_io(worker, listener, stream, peer, None, shutdown, permit).await;
     };
     // The handshake is bounded by the acceptor's timeout (the listener's header timeout).
     match acceptor.accept(stream).await {
@@ -58,7 +59,7 @@ pub async fn serve(
                 sans: http::HeaderValue::from_str(&c.san_string())
                     .unwrap_or_else(|_| http::HeaderValue::from_static("")),
             });
-            serve_io(worker, listener, tls, peer, client_cert, shutdown).await;
+            serve_io(worker, listener, tls, peer, client_cert, shutdown, permit).await;
         }
         Err(e) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
     }
@@ -72,6 +73,7 @@ async fn serve_io<IO>(
     peer: SocketAddr,
     client_cert: Option<ClientCert>,
     mut shutdown: watch::Receiver<bool>,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
@@ -88,8 +90,12 @@ async fn serve_io<IO>(
             bytes_out: m.bytes_out.clone(),
         }
     });
-    // Decrements `connections_active` however the connection ends.
-    let _active = ActiveGuard(l.metrics.as_ref().map(|m| m.connections_active.clone()));
+    // The connection's slot and `connections_active` are released however it ends, and only
+    // once an upgraded tunnel (which shares this hold) has ended too.
+    let hold = Rc::new(ConnHold {
+        _permit: permit,
+        _active: ActiveGuard(l.metrics.as_ref().map(|m| m.connections_active.clone())),
+    });
     drop(l);
     let activity = ConnActivity::new(Instant::now());
     let cx = Rc::new(ConnCtx {
@@ -100,6 +106,7 @@ async fn serve_io<IO>(
         activity: activity.clone(),
         proto,
         client_cert,
+        hold,
     });
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));
     let service = service_fn(move |req| proxy::handle(cx.clone(), req));
@@ -145,13 +152,7 @@ async fn serve_io<IO>(
             if !draining && shutdown_signal.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
             }
-            let want = next_wake(
-                &activity,
-                timeouts.header,
-                timeouts.idle,
-                draining,
-                hard_deadline,
-            );
+            let want = next_wake(&activity, &timeouts, draining, hard_deadline);
             if want < armed {
                 armed = want;
                 sleep.as_mut().reset(want.into());
@@ -188,10 +189,16 @@ async fn serve_io<IO>(
                     tracing::debug!(client = %peer, "request head timeout");
                     return;
                 }
+                // A request in flight whose bytes stopped moving both ways for this long (a
+                // client trickling a body, or not reading the response) is cut off.
+                if activity.inflight() > 0 && now >= activity.last() + stall_limit(&timeouts) {
+                    tracing::debug!(client = %peer, "no progress on a request in flight; closing");
+                    return;
+                }
                 if !draining
                     && activity.inflight() == 0
                     && activity.head_since().is_none()
-                    && now >= activity.last() + timeouts.idle
+                    && now >= activity.idle_since() + timeouts.idle
                 {
                     tracing::trace!(client = %peer, "keep-alive idle timeout");
                     draining = true;
@@ -201,6 +208,12 @@ async fn serve_io<IO>(
             }
         }
     }
+}
+
+/// What a client connection holds while it (or a tunnel it became) lives.
+pub struct ConnHold {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _active: ActiveGuard,
 }
 
 struct ActiveGuard(Option<fulcrum_telemetry::Gauge>);
@@ -219,20 +232,25 @@ enum Event {
     Timer,
 }
 
+/// How long a request in flight may go without a byte moving on the client connection:
+/// the longer of the idle and request timeouts.
+fn stall_limit(t: &fulcrum_config::model::Timeouts) -> Duration {
+    t.idle.max(t.request)
+}
+
 /// When the watchdog must look again.
 fn next_wake(
     a: &ConnActivity,
-    header: Duration,
-    idle: Duration,
+    timeouts: &fulcrum_config::model::Timeouts,
     draining: bool,
     hard: Option<Instant>,
 ) -> Instant {
-    let far = a.last() + Duration::from_secs(3600);
     let t = match a.head_since() {
-        Some(since) => since + header,
-        None if a.inflight() == 0 && !draining => a.last() + idle,
-        // A request is in flight (or we are draining): only the hard deadline applies.
-        None => far,
+        Some(since) => since + timeouts.header,
+        None if a.inflight() == 0 && !draining => a.idle_since() + timeouts.idle,
+        None if a.inflight() > 0 => a.last() + stall_limit(timeouts),
+        // Draining with nothing in flight: only the hard deadline applies.
+        None => a.last() + Duration::from_secs(3600),
     };
     hard.map_or(t, |h| t.min(h))
 }

@@ -149,6 +149,10 @@ impl PoolState {
             return;
         }
         b.failures.fetch_add(1, Ordering::Relaxed);
+        // A draining backend is on its way out: no ejection (its budget slot could leak).
+        if b.draining.load(Ordering::Relaxed) {
+            return;
+        }
         let n = b.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         let threshold = self.outlier.consecutive_failures;
         if threshold == 0 || n < threshold {
@@ -174,7 +178,7 @@ impl PoolState {
         b.consecutive_failures.store(0, Ordering::Relaxed);
         tracing::warn!(pool = %self.name, backend = %b.label, failures = n, "backend ejected");
         if let Some(tx) = &self.shared.events {
-            let _ = tx.send(HealthEvent::Ejected(b.clone()));
+            let _ = tx.send(HealthEvent::Ejected(b.clone(), self.shared.clone()));
         }
     }
 }

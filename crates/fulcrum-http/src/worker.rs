@@ -196,11 +196,13 @@ async fn accept_loop(
                     let snapshot = state.load_full();
                     if snapshot.passthrough.is_some() {
                         crate::passthrough::serve(worker, snapshot, stream, peer).await;
+                        drop(permit);
                     } else {
                         drop(snapshot);
-                        server::serve(worker, state, stream, peer, stop).await;
+                        // The slot is held until the connection ends, including any tunnel
+                        // it was upgraded into.
+                        server::serve(worker, state, stream, peer, stop, permit).await;
                     }
-                    drop(permit);
                 });
             }
             Err(e) => {

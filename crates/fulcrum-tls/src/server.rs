@@ -65,6 +65,8 @@ pub fn server_config_with_store(
     };
     let mut config = builder.with_cert_resolver(store.resolver());
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    // The server's suite order (AEAD only, strongest first) wins over the client's.
+    config.ignore_client_order = true;
     config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     Ok(Arc::new(config))

@@ -36,6 +36,10 @@ pub struct ConnActivity {
     head_since: AtomicU64,
     /// Requests accepted by the proxy service whose response has not finished.
     inflight: AtomicU32,
+    /// Nanoseconds after `base` since when no request has been in flight: accept, or the end
+    /// of the last response. Keep-alive idle time counts from here, so bytes that are not a
+    /// request (empty lines, HTTP/2 pings) do not keep a connection alive.
+    idle_since: AtomicU64,
     /// The first framing violation seen, for the log.
     violated: AtomicBool,
 }
@@ -47,6 +51,7 @@ impl ConnActivity {
             last: AtomicU64::new(0),
             head_since: AtomicU64::new(1),
             inflight: AtomicU32::new(0),
+            idle_since: AtomicU64::new(0),
             violated: AtomicBool::new(false),
         })
     }
@@ -88,7 +93,15 @@ impl ConnActivity {
     }
 
     pub fn request_finished(&self) {
-        self.inflight.fetch_sub(1, Ordering::Relaxed);
+        if self.inflight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.idle_since
+                .store(self.offset(Instant::now()), Ordering::Relaxed);
+        }
+    }
+
+    /// Since when the connection has had no request in flight.
+    pub fn idle_since(&self) -> Instant {
+        self.at(self.idle_since.load(Ordering::Relaxed))
     }
 
     /// Whether the guard refused something on this connection.

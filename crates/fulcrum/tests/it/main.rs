@@ -15,4 +15,5 @@ mod proxy;
 mod reload;
 mod resilience;
 mod streaming;
+mod testssl;
 mod tls;

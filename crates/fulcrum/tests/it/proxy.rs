@@ -295,3 +295,25 @@ fn upgrade_refused_by_backend_keeps_checking_http() {
     assert!(r.closed);
     assert_eq!(be.request_count(), 1);
 }
+
+// Regression: an HTTP/1.0 request without Host was forwarded as HTTP/1.1 without Host, which
+// backends refuse (RFC 9112 §3.2); the backend's address is sent instead.
+#[test]
+fn http10_without_host_reaches_the_backend_with_a_host() {
+    let be = Backend::start("be");
+    let lb = Lb::start(&simple(&[&be], ""));
+    let r = raw_exchange(
+        lb.addr(),
+        b"GET /old HTTP/1.0\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(
+        r.text().starts_with("HTTP/1.0 200") || r.text().starts_with("HTTP/1.1 200"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        be.recorded()[0].headers["host"],
+        be.addr.to_string().as_str()
+    );
+}
