@@ -377,9 +377,12 @@ async fn route_and_forward(
         }
         b
     });
-    pool.shared
-        .recent_requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The retry budget's window counts the requests of pools that can retry at all.
+    if pool.retry.attempts > 0 && pool.backends.len() > 1 {
+        pool.shared
+            .recent_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut req = Request::from_parts(parts, RequestBody::new(body, limit, fate.clone()));
     let body_error = || match fate.get() {
         BodyFate::TooLarge => Some(ProxyError::BodyTooLarge),

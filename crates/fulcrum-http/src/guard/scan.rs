@@ -327,7 +327,25 @@ impl Scanner {
                         return Scan::Violation(i, v);
                     }
                 }
-                State::Value if self.field == Field::Other => {
+                // The common versions in one comparison.
+                State::Version(0)
+                    if buf.len() - i >= 9
+                        && buf[i + 8] == b'\r'
+                        && (buf[i..i + 8] == *b"HTTP/1.1" || buf[i..i + 8] == *b"HTTP/1.0") =>
+                {
+                    if self.line_len + 9 > MAX_REQUEST_LINE {
+                        let at = i + MAX_REQUEST_LINE.saturating_sub(self.line_len);
+                        return Scan::Violation(at, Violation::RequestLineTooLong);
+                    }
+                    self.line_len += 9;
+                    self.msg.http10 = buf[i + 7] == b'0';
+                    self.state = State::RequestLineLf;
+                    i += 9;
+                    continue;
+                }
+                State::Value
+                    if !matches!(self.field, Field::ContentLength | Field::TransferEncoding) =>
+                {
                     let run = buf[i..].iter().take_while(|&&b| is_value_byte(b)).count();
                     if run > 0 {
                         i += run;
@@ -672,7 +690,8 @@ impl Scanner {
     }
 
     fn push_value(&mut self, b: u8) {
-        if self.field == Field::Other {
+        // Only Content-Length and Transfer-Encoding values are interpreted.
+        if !matches!(self.field, Field::ContentLength | Field::TransferEncoding) {
             return;
         }
         if self.value_len < VALUE_BUF {
