@@ -103,7 +103,7 @@ impl Control {
                 return false;
             }
             if now >= d.deadline {
-                d.backend.drain_expired.store(true, Ordering::Relaxed);
+                d.backend.expire_drain();
                 tracing::warn!(pool = %d.pool, backend = %d.backend.label, inflight, "drain timeout: cutting off the requests still in flight");
                 return false;
             }

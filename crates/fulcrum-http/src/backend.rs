@@ -64,6 +64,8 @@ pub struct BackendState {
     pub draining: AtomicBool,
     /// Draining ran past `drain_timeout`: responses still streaming from it are cut off.
     pub drain_expired: AtomicBool,
+    /// Woken when `drain_expired` is set, for what waits instead of polling (tunnels).
+    pub drain_expired_notify: tokio::sync::Notify,
     /// Consecutive failures seen on real traffic (passive health).
     pub consecutive_failures: AtomicU32,
     pub requests: AtomicU64,
@@ -88,6 +90,7 @@ impl BackendState {
             ejected: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             drain_expired: AtomicBool::new(false),
+            drain_expired_notify: tokio::sync::Notify::new(),
             consecutive_failures: AtomicU32::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -100,6 +103,25 @@ impl BackendState {
 
     pub fn set_health(&self, h: Health) {
         self.health.store(h as u8, Ordering::Relaxed);
+    }
+
+    /// Mark the drain as over: streams and tunnels still using this backend are cut.
+    pub fn expire_drain(&self) {
+        self.drain_expired.store(true, Ordering::Release);
+        self.drain_expired_notify.notify_waiters();
+    }
+
+    /// Resolves once the backend's drain has run out (at once if it already has).
+    pub async fn drain_expired(&self) {
+        loop {
+            let notified = self.drain_expired_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.drain_expired.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Usable by the balancer right now, ignoring slow start.

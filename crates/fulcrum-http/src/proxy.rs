@@ -458,7 +458,17 @@ async fn route_and_forward(
                 match tokio::try_join!(client_upgrade, backend_upgrade) {
                     Ok((c, b)) => {
                         let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
-                        let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
+                        // A tunnel to a backend whose drain ran out is cut like a stream.
+                        let drained = async {
+                            match &_inflight {
+                                Some(i) => i.0.drain_expired().await,
+                                None => std::future::pending().await,
+                            }
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut c, &mut b) => {}
+                            _ = drained => tracing::debug!("tunnel cut: backend drain timed out"),
+                        }
                     }
                     Err(e) => tracing::debug!(error = %e, "upgrade failed"),
                 }

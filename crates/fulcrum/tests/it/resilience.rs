@@ -535,3 +535,53 @@ fn an_added_backend_starts_at_the_bottom_of_its_slow_start_ramp() {
         "{to_c} of the first 20 requests went to the newcomer"
     );
 }
+
+/// A WebSocket tunnel to a backend removed through the API lives through the drain, then is
+/// cut when `drain_timeout` runs out (tunnels see drain like streams do).
+#[test]
+fn tunnel_to_a_drained_backend_is_cut_at_the_drain_deadline() {
+    let be = Backend::start("ws");
+    let other = Backend::start("other");
+    let lb = Lb::start(&config(
+        1,
+        &[(be.addr, 1), (other.addr, 1)],
+        "drain_timeout = \"600ms\"\nbalance = \"ip_hash\"\n",
+    ));
+    // Find which backend this client hashes to, and tunnel to the "ws" one if it is it.
+    let mut s = TcpStream::connect(lb.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let owner = header(&head, "x-backend").unwrap().to_string();
+    let owner_addr = if owner == "ws" { be.addr } else { other.addr };
+    s.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+
+    let started = Instant::now();
+    let r = admin_call(
+        lb.admin(),
+        "DELETE",
+        &format!("/api/v1/pools/app/backends/{owner_addr}"),
+        None,
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    // Still open during the drain.
+    s.write_all(b"pong").unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+    // Cut after the deadline: the read ends.
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(5),
+        "tunnel ended after {took:?}"
+    );
+}
