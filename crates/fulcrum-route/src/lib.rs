@@ -3,14 +3,18 @@
 //! This crate owns the matchers — host (exact or `*.` wildcard), path prefix and exact header
 //! values — and the [`RouteTable`] they are compiled into. The table is immutable: the control
 //! plane builds a new one from a new configuration and swaps it in; the data path only calls
-//! [`RouteTable::find`], which does not allocate.
+//! [`RouteTable::find`], which does not allocate for paths already in normal form. Paths are
+//! matched after normalisation ([`normalize_path`]), so encoded or dotted variants of a path
+//! take the same route as the path a backend would act on.
 //!
 //! It does not know what an action means (`A` is the caller's type), nor anything about
 //! connections or hyper: a request is seen as its host, path and `http::HeaderMap`. It depends
 //! on no other Fulcrum crate, so the configuration model is converted at the caller.
 
 mod host;
+mod path;
 mod table;
 
 pub use host::HostPattern;
+pub use path::normalize_path;
 pub use table::{RouteSpec, RouteTable};

@@ -81,10 +81,11 @@ impl<A> RouteTable<A> {
         accept: impl Fn(usize) -> bool,
     ) -> Option<(usize, &A)> {
         let host = host.and_then(request_host);
+        let path = crate::path::normalize_path(path);
         self.routes
             .iter()
             .enumerate()
-            .find(|(i, route)| route.matches(host, path, headers) && accept(*i))
+            .find(|(i, route)| route.matches(host, &path, headers) && accept(*i))
             .map(|(i, route)| (i, &route.action))
     }
 

@@ -317,3 +317,34 @@ fn http10_without_host_reaches_the_backend_with_a_host() {
         be.addr.to_string().as_str()
     );
 }
+
+/// Encoded and dotted spellings of a path take the route of the path a backend would act
+/// on: they cannot slip past a prefix route.
+#[test]
+fn path_tricks_cannot_bypass_a_prefix_route() {
+    let be = Backend::start("be");
+    let cfg = format!(
+        "[access_log]\ntarget = \"off\"\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\
+         [[listener.route]]\npath_prefix = \"/admin\"\nrespond = {{ status = 403, body = \"denied\" }}\n\
+         [[listener.route]]\npool = \"app\"\n[pool.app]\nbackends = [{{ address = \"{}\" }}]\n",
+        be.addr
+    );
+    let lb = Lb::start(&cfg);
+    for path in [
+        "/admin/x",
+        "/%61dmin/x",
+        "//admin/x",
+        "/x/../admin/x",
+        "/%2e%2e/admin",
+        "/./admin",
+    ] {
+        let r = raw_exchange(
+            lb.addr(),
+            format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
+            Duration::from_secs(5),
+        );
+        assert_eq!(r.status(), Some(403), "{path}: {}", r.text());
+    }
+    assert_eq!(get(lb.addr(), "/public").status, 200);
+    assert_eq!(be.request_count(), 1);
+}
