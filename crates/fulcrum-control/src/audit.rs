@@ -73,10 +73,7 @@ impl Audit {
             return;
         };
         text.push(b'\n');
-        let mut t = match self.target.lock() {
-            Ok(t) => t,
-            Err(p) => p.into_inner(),
-        };
+        let mut t = crate::locked(&self.target);
         let res = match &mut *t {
             Target::Off => Ok(()),
             Target::Stderr => io::stderr().lock().write_all(&text),

@@ -40,10 +40,7 @@ impl Control {
                 })
                 .collect()
         };
-        let mut checkers = match self.checkers.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
+        let mut checkers = crate::locked(&self.checkers);
         checkers.retain(|key, (spec, stop)| {
             let keep = desired.iter().any(|(k, _, s)| k == key && s == spec);
             if !keep {

@@ -105,12 +105,15 @@ pub struct Control {
     pub audit: Audit,
 }
 
+/// Lock `m`, carrying on with its data if another thread panicked while holding it (every
+/// critical section here leaves the data consistent between statements).
+pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Control {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        match self.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        locked(&self.inner)
     }
 
     /// Bind every listener, start the workers and return the control plane. `path` is the
@@ -244,10 +247,7 @@ impl Control {
     /// Stop accepting everywhere, let in-flight requests finish, join the workers.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        let joins = std::mem::take(&mut *match self.joins.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        });
+        let joins = std::mem::take(&mut *locked(&self.joins));
         for j in joins {
             let _ = j.join();
         }

@@ -237,17 +237,11 @@ impl Control {
 
     /// The stamp of the configuration file as it was when last read.
     pub fn loaded_stamp(&self) -> Option<FileStamp> {
-        *match self.loaded_stamp.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        *crate::locked(&self.loaded_stamp)
     }
 
     pub fn set_loaded_stamp(&self, stamp: Option<FileStamp>) {
-        *match self.loaded_stamp.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        } = stamp;
+        *crate::locked(&self.loaded_stamp) = stamp;
     }
 
     /// Whether every listener is bound (true once started).

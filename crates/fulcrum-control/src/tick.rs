@@ -124,10 +124,7 @@ impl Control {
     /// The control task: timers and health events, until shutdown. Runs on the admin thread's
     /// runtime.
     pub async fn run(self: std::sync::Arc<Self>) {
-        let rx = match self.events_rx.lock() {
-            Ok(mut g) => g.take(),
-            Err(p) => p.into_inner().take(),
-        };
+        let rx = crate::locked(&self.events_rx).take();
         let Some(mut rx) = rx else { return };
         let mut shutdown = self.shutdown_signal();
         let mut tick = tokio::time::interval(TICK);

@@ -379,27 +379,3 @@ impl ListenerState {
         }
     }
 }
-
-/// Everything built from one configuration.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub listeners: Vec<Arc<ListenerState>>,
-    pub pools: Vec<Arc<PoolState>>,
-}
-
-impl Snapshot {
-    pub fn build(cfg: &model::Config) -> Self {
-        let workers = cfg.runtime.workers;
-        let pools: Vec<Arc<PoolState>> = cfg
-            .pools
-            .iter()
-            .map(|p| Arc::new(PoolState::build(p, workers)))
-            .collect();
-        let listeners = cfg
-            .listeners
-            .iter()
-            .map(|l| Arc::new(ListenerState::build(l, &pools)))
-            .collect();
-        Snapshot { listeners, pools }
-    }
-}

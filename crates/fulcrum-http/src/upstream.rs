@@ -187,15 +187,6 @@ impl UpstreamPool {
         self.h2.borrow_mut().retain(|k, _| k.0 != addr);
     }
 
-    pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        self.idle
-            .borrow()
-            .iter()
-            .filter(|(k, _)| k.0 == addr)
-            .map(|(_, l)| l.len())
-            .sum()
-    }
-
     /// Send `req` to the backend at `addr`, on a pooled connection when one is idle. A pooled
     /// connection that turns out to be closed before the request was written is retried on a
     /// new one: that race (the backend closing an idle connection) must cost no request.

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -40,8 +40,6 @@ pub struct ConnActivity {
     /// of the last response. Keep-alive idle time counts from here, so bytes that are not a
     /// request (empty lines, HTTP/2 pings) do not keep a connection alive.
     idle_since: AtomicU64,
-    /// The first framing violation seen, for the log.
-    violated: AtomicBool,
 }
 
 impl ConnActivity {
@@ -52,7 +50,6 @@ impl ConnActivity {
             head_since: AtomicU64::new(1),
             inflight: AtomicU32::new(0),
             idle_since: AtomicU64::new(0),
-            violated: AtomicBool::new(false),
         })
     }
 
@@ -103,11 +100,6 @@ impl ConnActivity {
     pub fn idle_since(&self) -> Instant {
         self.at(self.idle_since.load(Ordering::Relaxed))
     }
-
-    /// Whether the guard refused something on this connection.
-    pub fn violated(&self) -> bool {
-        self.violated.load(Ordering::Relaxed)
-    }
 }
 
 /// A client stream checked by the framing [`Scanner`].
@@ -149,10 +141,6 @@ impl<T> GuardedIo<T> {
         }
     }
 
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
-
     /// Judge the bytes `buf.filled()[from..]`, which are about to be handed to the reader.
     fn judge(&mut self, buf: &mut ReadBuf<'_>, from: usize, now: Instant) {
         if matches!(self.scanner.mode(), Mode::Tunnel | Mode::Http2) {
@@ -162,7 +150,6 @@ impl<T> GuardedIo<T> {
             Scan::Ok => {}
             Scan::Violation(at, why) => {
                 tracing::debug!(violation = why.as_str(), "refusing malformed request");
-                self.activity.violated.store(true, Ordering::Relaxed);
                 buf.set_filled(from + at);
                 self.poison_at = Some(0);
                 self.write_poison(buf);
