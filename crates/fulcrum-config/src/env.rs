@@ -1,4 +1,5 @@
-//! `${ENV_VAR}` interpolation in string values.
+//! `${ENV_VAR}` interpolation in string values, and the [`Redactions`] that keep the values
+//! out of error messages (secrets live in the environment; an error prints `${VAR}`).
 
 /// Replaces every `${NAME}` in `s` through `env`. `$${` stands for a literal `${`.
 ///
@@ -50,6 +51,59 @@ fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Values that came from `${ENV_VAR}` references, each with the text it was written as.
+///
+/// Error messages — configuration errors, a rejected reload's reply and audit line, a bind or
+/// TLS failure naming an address or a path — go through [`Redactions::apply`], which prints
+/// the reference (`${ADMIN_TOKEN}`) wherever the value would have appeared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redactions {
+    /// (value, as written), longest value first.
+    pairs: Vec<(String, String)>,
+}
+
+/// Values shorter than this are replaced only in errors about the value itself: a short value
+/// (`"1"`, `"80"`) would otherwise be "redacted" inside unrelated numbers of a message.
+const MIN_GLOBAL_LEN: usize = 4;
+
+impl Redactions {
+    /// Remember that `written` (containing `${...}`) became `value`.
+    pub(crate) fn add(&mut self, value: &str, written: &str) {
+        if value.is_empty() || value == written || self.pairs.iter().any(|(v, _)| v == value) {
+            return;
+        }
+        self.pairs.push((value.to_owned(), written.to_owned()));
+        self.pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    }
+
+    /// Whether no value came from the environment.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// `msg` with every environment value of at least [`MIN_GLOBAL_LEN`] bytes replaced by the
+    /// reference it was written as.
+    pub fn apply(&self, msg: &str) -> String {
+        self.apply_with(msg, None)
+    }
+
+    /// [`Redactions::apply`], also replacing `own` (the value the message is about) where the
+    /// message quotes it, whatever its length.
+    pub(crate) fn apply_with(&self, msg: &str, own: Option<(&str, &str)>) -> String {
+        let mut out = msg.to_owned();
+        if let Some((value, written)) = own.filter(|(v, _)| !v.is_empty()) {
+            out = out.replace(&format!("{value:?}"), &format!("{written:?}"));
+            out = out.replace(&format!("\"{value}\""), &format!("\"{written}\""));
+        }
+        for (value, written) in &self.pairs {
+            if value.len() >= MIN_GLOBAL_LEN && out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), written);
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +130,23 @@ mod tests {
     #[test]
     fn escaped_reference_is_literal() {
         assert_eq!(interpolate("$${TOKEN}", &env).unwrap(), "${TOKEN}");
+    }
+
+    #[test]
+    fn redactions_print_the_reference() {
+        let mut r = Redactions::default();
+        r.add("s3cret-token", "${TOKEN}");
+        r.add("80", "${PORT}");
+        r.add("plain", "plain");
+        assert_eq!(
+            r.apply("bad token s3cret-token, port 80"),
+            "bad token ${TOKEN}, port 80"
+        );
+        assert_eq!(
+            r.apply_with("invalid port \"80\" (1..8080)", Some(("80", "${PORT}"))),
+            "invalid port \"${PORT}\" (1..8080)"
+        );
+        assert!(!r.is_empty());
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod tests;
 use std::path::Path;
 
 use decode::{Ctx, Where};
+pub use env::Redactions;
 pub use error::{ConfigError, ConfigErrors};
 pub use summary::summary;
 pub use units::{parse_duration, parse_size};

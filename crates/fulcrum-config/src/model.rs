@@ -20,6 +20,9 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// In file order (TOML table order).
     pub pools: Vec<Pool>,
+    /// Values that came from `${ENV_VAR}`: errors about this configuration (a failed bind, a
+    /// bad certificate file) print the reference, never the value.
+    pub redactions: crate::Redactions,
 }
 
 impl Config {

@@ -57,6 +57,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<Config> {
         admin: admin?,
         listeners: listeners?,
         pools: pools?,
+        redactions: ctx.redactions().clone(),
     })
 }
 

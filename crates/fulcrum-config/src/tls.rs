@@ -162,11 +162,14 @@ fn header_name(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<HeaderName
     }
 }
 
+/// HSTS `max_age` may be up to two years (preload lists ask for at least one).
+const MAX_HSTS_MAX_AGE: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
+
 /// `[listener.hsts]`.
 pub(crate) fn hsts(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Hsts> {
     let t = Table::open(ctx, v, at, HSTS_KEYS)?;
     let max_age = t.or(ctx, "max_age", DEFAULT_HSTS_MAX_AGE, |ctx, v, at| {
-        let d = decode::duration(ctx, v, at.clone(), Zero::Rejected)?;
+        let d = decode::duration_up_to(ctx, v, at.clone(), Zero::Rejected, MAX_HSTS_MAX_AGE)?;
         if d.subsec_nanos() != 0 {
             let msg = "must be a whole number of seconds (max-age is sent in seconds)";
             ctx.error(&v.span(), &at, msg);

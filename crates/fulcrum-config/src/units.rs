@@ -9,7 +9,7 @@ const DURATION_UNITS: &[(&str, u128)] = &[
     ("h", 3600 * 1_000_000_000),
 ];
 
-const DURATION_HELP: &str =
+pub(crate) const DURATION_HELP: &str =
     "expected a number followed by one of the units ms, s, m, h, e.g. \"10s\"";
 
 /// Parses a duration: a non-negative number, optionally with a decimal fraction, followed by

@@ -213,7 +213,9 @@ impl Control {
         let mut inner = self.lock();
         edit(&mut inner)?;
         let cfg = inner.config.clone();
-        self.apply_locked(&mut inner, cfg).map_err(apply_error)
+        let redactions = cfg.redactions.clone();
+        self.apply_locked(&mut inner, cfg)
+            .map_err(|e| apply_error(redactions.apply(&e)))
     }
 
     fn apply_locked(&self, inner: &mut Inner, cfg: Config) -> Result<(), String> {

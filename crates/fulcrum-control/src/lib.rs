@@ -128,6 +128,16 @@ impl Control {
         path: Option<PathBuf>,
         resolver: Arc<dyn Resolve>,
     ) -> Result<Arc<Control>, String> {
+        // Errors name addresses and files; values from `${ENV}` are printed as references.
+        let redactions = cfg.redactions.clone();
+        Self::start_inner(cfg, path, resolver).map_err(|e| redactions.apply(&e))
+    }
+
+    fn start_inner(
+        cfg: Config,
+        path: Option<PathBuf>,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Arc<Control>, String> {
         let workers = cfg.runtime.workers.max(1);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (events, events_rx) = mpsc::unbounded_channel();

@@ -54,7 +54,12 @@ impl Control {
                 self.set_loaded_stamp(file_stamp(path));
                 match fulcrum_config::load_file(path) {
                     Err(errors) => Err(ReloadError::Invalid(errors.to_string())),
-                    Ok(cfg) => self.apply(cfg).map_err(ReloadError::Apply),
+                    Ok(cfg) => {
+                        // A bind or TLS error names values that may come from `${ENV}`.
+                        let redactions = cfg.redactions.clone();
+                        self.apply(cfg)
+                            .map_err(|e| ReloadError::Apply(redactions.apply(&e)))
+                    }
                 }
             }
         };

@@ -10,6 +10,7 @@ use std::ops::Range;
 pub(crate) use table::Table;
 pub(crate) use value::*;
 
+use crate::env::Redactions;
 use crate::error::{ConfigError, LineIndex};
 
 /// The TOML tree as parsed by `toml`, with byte spans.
@@ -21,6 +22,10 @@ pub(crate) struct Ctx<'a> {
     lines: LineIndex<'a>,
     env: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<ConfigError>,
+    /// Every value that came from the environment, kept out of error messages.
+    redactions: Redactions,
+    /// Span starts of interpolated values, with (value, as written).
+    interpolated: Vec<(usize, String, String)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -34,6 +39,8 @@ impl<'a> Ctx<'a> {
             lines: LineIndex::new(src),
             env,
             errors: Vec::new(),
+            redactions: Redactions::default(),
+            interpolated: Vec::new(),
         }
     }
 
@@ -45,6 +52,13 @@ impl<'a> Ctx<'a> {
         } else {
             format!("{at}: {msg}")
         };
+        // An environment value is never echoed: the error prints `${VAR}` instead.
+        let own = self
+            .interpolated
+            .iter()
+            .find(|(start, _, _)| *start == span.start)
+            .map(|(_, v, w)| (v.as_str(), w.as_str()));
+        let message = self.redactions.apply_with(&message, own);
         self.errors.push(ConfigError {
             file: self.file.to_owned(),
             line,
@@ -55,6 +69,20 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn env(&self) -> &'a dyn Fn(&str) -> Option<String> {
         self.env
+    }
+
+    /// The string at `span_start`, written as `written`, interpolated to `value`.
+    pub(crate) fn interpolated(&mut self, span_start: usize, value: &str, written: &str) {
+        if value != written {
+            self.redactions.add(value, written);
+            self.interpolated
+                .push((span_start, value.to_owned(), written.to_owned()));
+        }
+    }
+
+    /// What came from the environment so far.
+    pub(crate) fn redactions(&self) -> &Redactions {
+        &self.redactions
     }
 
     pub(crate) fn has_errors(&self) -> bool {

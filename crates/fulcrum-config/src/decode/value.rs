@@ -40,7 +40,12 @@ pub(crate) fn string(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Stri
         return None;
     };
     match interpolate(s, ctx.env()) {
-        Ok(s) => Some(s),
+        Ok(value) => {
+            if s.contains("${") {
+                ctx.interpolated(v.span().start, &value, s);
+            }
+            Some(value)
+        }
         Err(msg) => {
             ctx.error(&v.span(), &at, msg);
             None
@@ -139,12 +144,28 @@ pub(crate) enum Zero {
     Rejected,
 }
 
-/// A duration string such as `"10s"`.
+/// The longest duration a setting takes unless it says otherwise: every timer fits in an
+/// `Instant` with room to spare, and a typo (`"100000h"`) is an error, not a connection that
+/// can never time out.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// A duration string such as `"10s"`, at most [`MAX_DURATION`].
 pub(crate) fn duration(
     ctx: &mut Ctx<'_>,
     v: &Value<'_>,
     at: Where,
     zero: Zero,
+) -> Option<Duration> {
+    duration_up_to(ctx, v, at, zero, MAX_DURATION)
+}
+
+/// A duration string such as `"10s"`, at most `max` (a whole number of hours or more).
+pub(crate) fn duration_up_to(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    zero: Zero,
+    max: Duration,
 ) -> Option<Duration> {
     if !matches!(v.get_ref(), DeValue::String(_)) {
         wrong_type(ctx, v, &at, "a duration string with a unit, e.g. \"10s\"");
@@ -156,8 +177,20 @@ pub(crate) fn duration(
             ctx.error(&v.span(), &at, "must be greater than 0");
             None
         }
+        Ok(d) if d > max => {
+            let msg = format!("must be at most {}h, found \"{s}\"", max.as_secs() / 3600);
+            ctx.error(&v.span(), &at, msg);
+            None
+        }
         Ok(d) => Some(d),
         Err(msg) => {
+            // The detail quotes parts of the value; one from the environment is not echoed.
+            let from_env = matches!(v.get_ref(), DeValue::String(raw) if raw.contains("${"));
+            let msg = if from_env {
+                format!("invalid duration \"{s}\" ({})", crate::units::DURATION_HELP)
+            } else {
+                msg
+            };
             ctx.error(&v.span(), &at, msg);
             None
         }

@@ -125,6 +125,31 @@ fn missing_env_variable_is_an_error_at_the_value() {
     );
 }
 
+/// Issue 7 item 10: `${VAR}` values were echoed in validation errors (stderr, a reload's 400
+/// body, the audit log). Errors print the reference, never the value.
+#[test]
+fn env_values_are_never_echoed_in_errors() {
+    let all = errors(
+        r#"
+[[listener]]
+name = "${SECRET_NAME}"
+bind = "${SECRET_BIND}"
+timeouts = { idle = "${SECRET_IDLE}" }
+[[listener.route]]
+pool = "missing"
+"#,
+    );
+    assert_eq!(all.len(), 3, "{all:#?}");
+    for e in &all {
+        for secret in ["s3cret", "parsecs"] {
+            assert!(!e.contains(secret), "{e}");
+        }
+    }
+    assert!(all[0].contains("invalid address \"${SECRET_BIND}\""), "{all:#?}");
+    assert!(all[1].contains("duration \"${SECRET_IDLE}\""), "{all:#?}");
+    assert!(all[2].starts_with("7:8: listener \"${SECRET_NAME}\": "), "{all:#?}");
+}
+
 #[test]
 fn malformed_env_reference_is_an_error() {
     let err = error("[access_log]\ntarget = \"/var/log/${bad-name}\"\n");

@@ -154,3 +154,32 @@ fn listener_must_be_an_array_of_tables() {
         "4:1: listener \"web\": route: expected an array of tables ([[listener.route]]), found a table"
     );
 }
+
+/// Issue 7 item 11: durations had no upper bound: a huge `idle` panicked every connection and
+/// a huge `drain_timeout` panicked the main thread on a reload that removed a backend. Every
+/// duration is capped (24h unless a setting says otherwise), with a clear error.
+#[test]
+fn durations_are_capped() {
+    let all = errors(&format!(
+        "{}timeouts = {{ idle = \"100000000h\", header = \"25h\", request = \"24h\" }}\n\
+         [pool.p]\nbackends = [{{ address = \"127.0.0.1:1\" }}]\n\
+         drain_timeout = \"9999999999h\"\nslow_start = \"1441m\"\n\
+         health = {{ interval = \"86401s\" }}\n\
+         outlier = {{ max_ejection_time = \"48h\" }}\n",
+        web("")
+    ));
+    assert_eq!(
+        all,
+        [
+            "4:21: listener \"web\": timeouts.idle: must be at most 24h, found \"100000000h\"",
+            "4:44: listener \"web\": timeouts.header: must be at most 24h, found \"25h\"",
+            "7:17: pool \"p\": drain_timeout: must be at most 24h, found \"9999999999h\"",
+            "8:14: pool \"p\": slow_start: must be at most 24h, found \"1441m\"",
+            "9:23: pool \"p\": health.interval: must be at most 24h, found \"86401s\"",
+            "10:33: pool \"p\": outlier.max_ejection_time: must be at most 24h, found \"48h\"",
+        ]
+    );
+    // The cap itself is allowed.
+    let cfg = ok(&web("timeouts = { idle = \"24h\" }\n"));
+    assert_eq!(cfg.listeners[0].timeouts.idle, Duration::from_secs(86_400));
+}

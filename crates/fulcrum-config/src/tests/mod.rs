@@ -20,6 +20,9 @@ fn env(name: &str) -> Option<String> {
         "ADMIN_TOKEN" => Some("t0ken".into()),
         "API_PORT" => Some("9001".into()),
         "EMPTY" => Some(String::new()),
+        "SECRET_BIND" => Some("s3cret-not-an-address".into()),
+        "SECRET_IDLE" => Some("5parsecs".into()),
+        "SECRET_NAME" => Some("web-s3cret".into()),
         "TLS" => Some(tls_dir().to_owned()),
         _ => None,
     }

@@ -150,7 +150,6 @@ fn tls_is_only_for_https_listeners() {
 
 #[test]
 fn cert_and_key_are_required_existing_files() {
-    let dir = tls_dir();
     assert_eq!(
         errors(&https(
             "",
@@ -158,10 +157,10 @@ fn cert_and_key_are_required_existing_files() {
              [[listener.tls.cert]]\nkey = \"${TLS}\"\n[[listener.tls.cert]]\ncert = 42\nkey = \"${TLS}/key.pem\"\n"
         )),
         [
-            format!("10:8: listener \"web\": tls.cert[1].cert: file \"{dir}/nope.pem\" does not exist"),
+            "10:8: listener \"web\": tls.cert[1].cert: file \"${TLS}/nope.pem\" does not exist".to_owned(),
             "11:7: listener \"web\": tls.cert[1].key: must not be empty".to_owned(),
             "12:1: listener \"web\": tls.cert[2]: missing required key \"cert\"".to_owned(),
-            format!("13:7: listener \"web\": tls.cert[2].key: \"{dir}\" is a directory, not a file"),
+            "13:7: listener \"web\": tls.cert[2].key: \"${TLS}\" is a directory, not a file".to_owned(),
             "15:8: listener \"web\": tls.cert[3].cert: expected a string, found an integer".to_owned(),
         ]
     );
@@ -261,7 +260,6 @@ fn client_auth_optional_with_headers_lowercased() {
 
 #[test]
 fn client_auth_errors() {
-    let dir = tls_dir();
     assert_eq!(
         errors(&https(
             "[listener.tls.client_auth]\nca = \"${TLS}/nope.pem\"\nmode = \"request\"\n\
@@ -269,9 +267,7 @@ fn client_auth_errors() {
             ""
         )),
         [
-            format!(
-                "7:6: listener \"web\": tls.client_auth.ca: file \"{dir}/nope.pem\" does not exist"
-            ),
+            "7:6: listener \"web\": tls.client_auth.ca: file \"${TLS}/nope.pem\" does not exist".to_owned(),
             "8:8: listener \"web\": tls.client_auth.mode: unknown mode \"request\" (expected one \
              of: required, optional)"
                 .to_owned(),
@@ -700,7 +696,6 @@ fn pool_tls_cert_and_key_go_together() {
 
 #[test]
 fn pool_tls_errors() {
-    let dir = tls_dir();
     assert_eq!(
         errors(&pool_tls(
             "verify = \"no\"\nca = \"${TLS}/nope.pem\"\nsni = \"api_internal\"\n\
@@ -709,12 +704,12 @@ fn pool_tls_errors() {
         [
             "4:10: pool \"api\": tls.verify: expected a boolean (true or false), found a string"
                 .to_owned(),
-            format!("5:6: pool \"api\": tls.ca: file \"{dir}/nope.pem\" does not exist"),
+            "5:6: pool \"api\": tls.ca: file \"${TLS}/nope.pem\" does not exist".to_owned(),
             "6:7: pool \"api\": tls.sni: invalid sni \"api_internal\": label \"api_internal\" may \
              only contain letters, digits and \"-\" (expected a DNS name such as \"api.internal\" \
              or an IP address)"
                 .to_owned(),
-            format!("7:8: pool \"api\": tls.cert: file \"{dir}/nope.pem\" does not exist"),
+            "7:8: pool \"api\": tls.cert: file \"${TLS}/nope.pem\" does not exist".to_owned(),
             "9:1: pool \"api\": tls: unknown key \"alpn\" (expected one of: verify, ca, sni, cert, \
              key)"
                 .to_owned(),
@@ -797,5 +792,21 @@ fn summary_shows_tls() {
     assert!(
         empty.contains("  no routes: every connection is closed\n"),
         "{empty}"
+    );
+}
+
+/// Issue 7 item 11: HSTS `max_age` takes up to two years (preload lists want one or more);
+/// beyond is an error like every other duration past its cap.
+#[test]
+fn hsts_max_age_is_capped_at_two_years() {
+    let l = first_listener(&https("", "[listener.hsts]\nmax_age = \"17520h\"\n"));
+    assert_eq!(
+        l.hsts.map(|h| h.max_age),
+        Some(Duration::from_secs(17_520 * 3600))
+    );
+    let err = super::error(&https("", "[listener.hsts]\nmax_age = \"17521h\"\n"));
+    assert!(
+        err.ends_with("listener \"web\": hsts.max_age: must be at most 17520h, found \"17521h\""),
+        "{err}"
     );
 }

@@ -275,8 +275,14 @@ fn spec_example_parses_into_the_model() {
                 tls: None,
             },
         ],
+        // The admin token came from ${FULCRUM_ADMIN_TOKEN}; checked by the errors tests.
+        redactions: cfg.redactions.clone(),
     };
     assert_eq!(cfg, expected);
+    assert_eq!(
+        cfg.redactions.apply("token t0ken"),
+        "token ${ADMIN_TOKEN}"
+    );
 }
 
 #[test]

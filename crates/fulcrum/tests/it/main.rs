@@ -6,6 +6,7 @@ mod support;
 mod admin_api;
 mod balancing;
 mod cli;
+mod config_hardening;
 mod corpus;
 mod dns;
 mod hostile;
