@@ -3,6 +3,7 @@
 //! Paths:
 //! - `/sleep/<ms>`: answer after a delay.
 //! - `/bytes/<n>`: stream `n` bytes (in 64 KiB chunks, generated, never held whole).
+//! - `/drip/<n>/<ms>`: stream `n` chunks of 1 KiB, `ms` apart (a response that takes time).
 //! - `/upload`: read the whole request body, answer with its length.
 //! - `/status/<code>`: answer with that status.
 //! - `/ws`: accept an `Upgrade` and echo the bytes of the upgraded stream.
@@ -246,6 +247,25 @@ async fn handle(
             full(status, &name, name.clone())
         }
         (Some("upload"), _) => full(StatusCode::OK, &name, len.to_string()),
+        (Some("drip"), Some(rest)) => {
+            let mut it = rest.splitn(2, '/').map(|v| v.parse::<u64>().unwrap_or(0));
+            let (n, ms) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+            let (tx, rx) = mpsc::channel::<Bytes>(1);
+            tokio::spawn(async move {
+                let chunk = Bytes::from(vec![b'd'; 1024]);
+                for i in 0..n {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    if tx.send(chunk.clone()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut r = Response::new(ChannelBody(rx).boxed());
+            r.headers_mut().insert("x-backend", name.parse().unwrap());
+            r
+        }
         (Some("bytes"), Some(n)) => {
             let total: u64 = n.parse().unwrap_or(0);
             let (tx, rx) = mpsc::channel::<Bytes>(2);

@@ -221,8 +221,19 @@ fn allowed_cpus() -> Vec<usize> {
     cpus
 }
 
+/// CPUs a cgroup v2 quota (`/sys/fs/cgroup/cpu.max`, "max 100000" or "150000 100000") lets
+/// this process use, rounded up; `None` without a quota.
+fn cpu_quota() -> Option<usize> {
+    let text = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok()?;
+    let mut it = text.split_whitespace();
+    let quota: u64 = it.next()?.parse().ok()?;
+    let period: u64 = it.next()?.parse().ok()?;
+    usize::try_from(quota.div_ceil(period.max(1))).ok()
+}
+
 /// Issue 7 item 25: `workers = 0` starts one worker per CPU the process may run on: as many
-/// as this test may use, and one when `taskset` narrows the process to a single CPU.
+/// as this test may use (its affinity set, within a CPU quota if one is set), and one when
+/// `taskset` narrows the process to a single CPU.
 #[test]
 fn workers_zero_starts_one_worker_per_allowed_cpu() {
     let be = Backend::start("be");
@@ -231,10 +242,8 @@ fn workers_zero_starts_one_worker_per_allowed_cpu() {
     let path = dir.write("fulcrum.toml", &cfg);
     let cpus = allowed_cpus();
     let one = cpus[0].to_string();
-    for (wrapper, want) in [
-        (vec![], cpus.len()),
-        (vec!["taskset", "-c", one.as_str()], 1),
-    ] {
+    let all = cpu_quota().map_or(cpus.len(), |q| q.clamp(1, cpus.len()));
+    for (wrapper, want) in [(vec![], all), (vec!["taskset", "-c", one.as_str()], 1)] {
         let p = Proc::run_under(&wrapper, &path);
         let line = p
             .wait_for_line("listening", Duration::from_secs(10))

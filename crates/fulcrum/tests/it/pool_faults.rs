@@ -14,7 +14,8 @@ use fulcrum_testkit::{wait_until, Backend, Blackhole, Client, ResetBackend};
 use crate::support::{admin_call, backend_entry, backend_field, Lb};
 
 /// `web` → pool `app` over `backends`, one worker (one round-robin sequence), admin on a free
-/// port, `pool_extra` appended after `[pool.app]`.
+/// port, `pool_extra` appended after `[pool.app]`. The listener's request timeout is 3 s, well
+/// above every `connect_timeout` here, so a 504 from a connect is told apart from one of it.
 fn config(backends: &[SocketAddr], pool_extra: &str) -> String {
     let list: Vec<String> = backends
         .iter()
@@ -24,16 +25,16 @@ fn config(backends: &[SocketAddr], pool_extra: &str) -> String {
         "[runtime]\nworkers = 1\n[access_log]\ntarget = \"off\"\n\
          [admin]\nbind = \"127.0.0.1:0\"\naudit_log = \"off\"\n\
          [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\
-         timeouts = {{ request = \"20s\" }}\n\
+         timeouts = {{ request = \"3s\" }}\n\
          [[listener.route]]\npool = \"app\"\n\
          [pool.app]\nbackends = [{}]\n{pool_extra}",
         list.join(", ")
     )
 }
 
-/// A connect that is never answered ends at the pool's `connect_timeout` with a 504 (long
-/// before the listener's 20 s request timeout), and is retried on another backend when the
-/// pool can retry.
+/// A connect that is never answered ends at the pool's `connect_timeout` with a 504 saying so
+/// (not the listener's request timeout, which says "did not respond in time"), and is retried
+/// on another backend when the pool can retry.
 #[test]
 fn connect_timeout_answers_504_and_a_slow_connect_is_retried() {
     let hole = Blackhole::start();

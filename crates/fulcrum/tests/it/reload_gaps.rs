@@ -38,6 +38,16 @@ fn generation(gen: usize, app: &[&Backend], admin: Option<&str>) -> String {
     )
 }
 
+/// The backends of generation `gen` of the reload-under-load files: backends come and go, and
+/// some changes only remove one (so every request then goes to backends that were kept).
+fn backend_set(bs: &[Backend], gen: usize) -> Vec<&Backend> {
+    match gen % 3 {
+        0 => vec![&bs[0], &bs[1]],
+        1 => vec![&bs[1], &bs[2]],
+        _ => vec![&bs[0], &bs[1], &bs[2]],
+    }
+}
+
 /// Write `text` to `path` in one step (a rename), so no reader sees half a file.
 fn replace_file(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
@@ -45,12 +55,23 @@ fn replace_file(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// A streamed body of this many bytes is one of the load's requests, and one that takes
+/// about 80 ms (`/drip`): removed backends must finish them (drain), not cut them.
+const STREAMED: usize = 256 * 1024;
+const DRIP: &str = "/drip/5/20";
+const DRIPPED: usize = 5 * 1024;
+
 fn load(addr: SocketAddr) -> Load {
     Load::start(
         addr,
         LoadOpts {
             threads: 4,
-            paths: vec!["/".into(), "/sleep/5".into()],
+            paths: vec![
+                "/".into(),
+                "/sleep/5".into(),
+                format!("/bytes/{STREAMED}"),
+                DRIP.into(),
+            ],
             pace: None,
             max_time: Duration::from_secs(30),
             max_requests: 200_000,
@@ -58,11 +79,24 @@ fn load(addr: SocketAddr) -> Load {
     )
 }
 
-/// Every outcome is a 200 from one of `names`.
+/// Every outcome is a whole 200 from one of `names`.
 fn assert_all_served(outcomes: &[Outcome], names: &[&str], what: &str) {
+    let whole = |o: &Outcome| {
+        if o.path.starts_with("/bytes/") {
+            o.body.len() == STREAMED
+        } else if o.path == DRIP {
+            o.body.len() == DRIPPED
+        } else {
+            o.backend.as_deref() == Some(o.body.as_str())
+        }
+    };
     let failed: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| o.status != 200 || !names.contains(&o.body.as_str()))
+        .filter(|o| {
+            o.status != 200
+                || !o.backend.as_deref().is_some_and(|b| names.contains(&b))
+                || !whole(o)
+        })
         .collect();
     eprintln!(
         "{what}: {} requests, {} failed",
@@ -165,7 +199,7 @@ fn api_added_backend_survives_reloads_under_load() {
         );
         let before = c.request_count();
         assert!(
-            load.wait_more(100, Duration::from_secs(5)),
+            load.wait_more(40, Duration::from_secs(5)),
             "load stalled after reload {gen}"
         );
         assert!(
@@ -187,13 +221,7 @@ fn api_added_backend_survives_reloads_under_load() {
 fn sighup_reloads_under_load_fail_no_request() {
     let bs: Vec<Backend> = (0..3).map(|i| Backend::start(&format!("b{i}"))).collect();
     let dir = TempDir::new("reload-hup-load");
-    let set = |gen: usize| -> Vec<&Backend> {
-        match gen % 3 {
-            0 => vec![&bs[0], &bs[1]],
-            1 => vec![&bs[1], &bs[2]],
-            _ => vec![&bs[0], &bs[1], &bs[2]],
-        }
-    };
+    let set = |gen: usize| backend_set(&bs, gen);
     let path = dir.write("fulcrum.toml", &generation(0, &set(0), None));
     let p = Proc::run(&path);
     let line = p
@@ -211,7 +239,7 @@ fn sighup_reloads_under_load_fail_no_request() {
             "reload {gen} by SIGHUP never applied"
         );
         assert!(
-            load.wait_more(100, Duration::from_secs(5)),
+            load.wait_more(40, Duration::from_secs(5)),
             "load stalled after reload {gen}"
         );
     }
@@ -229,13 +257,7 @@ fn sighup_reloads_under_load_fail_no_request() {
 fn file_watch_reloads_under_load_fail_no_request() {
     let bs: Vec<Backend> = (0..3).map(|i| Backend::start(&format!("b{i}"))).collect();
     let dir = TempDir::new("reload-watch-load");
-    let set = |gen: usize| -> Vec<&Backend> {
-        if gen % 2 == 0 {
-            vec![&bs[0], &bs[1]]
-        } else {
-            vec![&bs[1], &bs[2]]
-        }
-    };
+    let set = |gen: usize| backend_set(&bs, gen);
     let path = dir.write(
         "fulcrum.toml",
         &generation(0, &set(0), Some("watch_config = true")),
