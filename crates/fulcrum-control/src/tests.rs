@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fulcrum_http::state::{BackendState, HealthEvent};
+use fulcrum_http::state::{BackendState, HealthEvent, PoolState};
 
 use crate::Control;
 
@@ -24,17 +24,50 @@ fn backend(c: &Control, port: u16) -> Arc<BackendState> {
     c.lock().backends[&("app".to_string(), addr)].clone()
 }
 
+/// The pool snapshot the data path uses.
+fn pool(c: &Control) -> Arc<PoolState> {
+    c.lock()
+        .pools
+        .iter()
+        .find(|p| p.name == "app")
+        .unwrap()
+        .clone()
+}
+
+/// Eject `b` the way the data path does (`consecutive_failures` failed requests reported to
+/// the pool) and return the event it sent.
+fn eject(c: &Control, b: &Arc<BackendState>, failures: usize) -> HealthEvent {
+    let p = pool(c);
+    for _ in 0..failures {
+        p.report(b, true);
+    }
+    assert!(b.ejected.load(Ordering::Relaxed), "not ejected");
+    crate::locked(&c.events_rx)
+        .as_mut()
+        .unwrap()
+        .try_recv()
+        .expect("no ejection event")
+}
+
+/// Issue 7 item 24: driven by the data path's own `PoolState::report` and the event it sends
+/// (the test used to set the atomics by hand, a copy of what the data path was supposed to do).
 #[test]
 fn ejected_backend_returns_after_its_time_and_repeat_ejections_double() {
-    let c =
-        control("[pool.app.outlier]\nbase_ejection_time = \"10s\"\nmax_ejection_time = \"40s\"\n");
+    let c = control(
+        "[pool.app.outlier]\nconsecutive_failures = 3\nbase_ejection_time = \"10s\"\n\
+         max_ejection_time = \"40s\"\n",
+    );
     let b = backend(&c, 9101);
     let t0 = Instant::now();
-    // What the data path does on ejection, then the event it sends.
-    b.ejected.store(true, Ordering::Relaxed);
-    c.lock().shared["app"].ejected.store(1, Ordering::Relaxed);
     let shared = c.lock().shared["app"].clone();
-    c.on_event(HealthEvent::Ejected(b.clone(), shared.clone()), t0);
+    assert!(Arc::ptr_eq(&shared, &pool(&c).shared));
+    let ev = eject(&c, &b, 3);
+    assert_eq!(
+        shared.ejected.load(Ordering::Relaxed),
+        1,
+        "budget slot taken"
+    );
+    c.on_event(ev, t0);
     c.tick(t0 + Duration::from_millis(9_900), false);
     assert!(b.ejected.load(Ordering::Relaxed));
     assert_eq!(b.effective.load(Ordering::Relaxed), 0);
@@ -49,12 +82,44 @@ fn ejected_backend_returns_after_its_time_and_repeat_ejections_double() {
 
     // Ejected again soon after: twice as long.
     let t1 = t0 + Duration::from_secs(11);
-    b.ejected.store(true, Ordering::Relaxed);
-    c.on_event(HealthEvent::Ejected(b.clone(), shared), t1);
+    let ev = eject(&c, &b, 3);
+    c.on_event(ev, t1);
     c.tick(t1 + Duration::from_millis(19_900), false);
     assert!(b.ejected.load(Ordering::Relaxed));
     c.tick(t1 + Duration::from_secs(20), false);
     assert!(!b.ejected.load(Ordering::Relaxed));
+    assert_eq!(
+        shared.ejected.load(Ordering::Relaxed),
+        0,
+        "budget slot released"
+    );
+    c.shutdown();
+}
+
+/// Issue 7 item 24: a backend removed before its ejection event is handled gives its budget
+/// slot back (else the pool could never eject again).
+#[test]
+fn an_ejected_backend_removed_meanwhile_gives_its_budget_slot_back() {
+    let c = control("[pool.app.outlier]\nconsecutive_failures = 2\nmax_ejection_percent = 50\n");
+    let b = backend(&c, 9101);
+    let shared = c.lock().shared["app"].clone();
+    let ev = eject(&c, &b, 2);
+    assert_eq!(shared.ejected.load(Ordering::Relaxed), 1);
+    c.remove_backend("test", "app", "127.0.0.1:9101").unwrap();
+    c.on_event(ev, Instant::now());
+    assert_eq!(
+        shared.ejected.load(Ordering::Relaxed),
+        0,
+        "budget slot leaked"
+    );
+    // One backend is left: 50 % of one is none, so it is never ejected.
+    let other = backend(&c, 9102);
+    let p = pool(&c);
+    assert_eq!(p.backends.len(), 1);
+    for _ in 0..5 {
+        p.report(&other, true);
+    }
+    assert!(!other.ejected.load(Ordering::Relaxed));
     c.shutdown();
 }
 

@@ -77,12 +77,11 @@ async fn tcp_check_passes_on_a_listening_port() {
 async fn tcp_check_fails_on_a_closed_port() {
     let (listener, addr) = listener().await;
     drop(listener);
-    let started = Instant::now();
+    // Refused, not timed out: the error says which (no wall-clock threshold needed).
     assert!(matches!(
         probe(addr, &spec(None), None).await,
         Err(CheckError::Connect(_))
     ));
-    assert!(started.elapsed() < TIMEOUT);
     assert!(!check_once(addr, &spec(None), None).await);
 }
 
@@ -152,12 +151,9 @@ async fn http_check_fails_within_the_timeout_when_the_server_never_answers() {
     let started = Instant::now();
     let result = probe(addr, &spec(Some("/healthz")), None).await;
     let elapsed = started.elapsed();
+    // The timeout ended it (the server never would), and not early.
     assert!(matches!(result, Err(CheckError::Timeout(t)) if t == TIMEOUT));
     assert!(elapsed >= TIMEOUT, "{elapsed:?}");
-    assert!(
-        elapsed < TIMEOUT + Duration::from_millis(200),
-        "{elapsed:?}"
-    );
 }
 
 #[tokio::test]
@@ -192,7 +188,6 @@ fn start_loop(
 #[tokio::test]
 async fn run_checks_reports_on_schedule_until_stopped() {
     let (_listener, addr) = listener().await;
-    let started = Instant::now();
     let (mut results, stop, task) = start_loop(addr, spec(None));
     let mut times = Vec::new();
     for _ in 0..4 {
@@ -200,16 +195,14 @@ async fn run_checks_reports_on_schedule_until_stopped() {
         assert!(ok);
         times.push(at);
     }
-    // First check within 10% of an interval, then every interval ± 10% (upper bounds loose for
-    // loaded machines).
-    assert!(times[0] - started < Duration::from_millis(200), "{times:?}");
+    // Every interval, jittered by at most 10 %: never sooner than 90 % of it (how much later
+    // depends on the machine, so that is not asserted).
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(gap >= Duration::from_millis(45), "{gap:?}");
-        assert!(gap < Duration::from_millis(500), "{gap:?}");
     }
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(1), task)
+    tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .expect("loop stops")
         .unwrap();
@@ -223,7 +216,7 @@ async fn run_checks_reports_failures_and_stops_when_the_sender_is_dropped() {
     assert!(!results.recv().await.unwrap().0);
     assert!(!results.recv().await.unwrap().0);
     drop(stop);
-    tokio::time::timeout(Duration::from_secs(1), task)
+    tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .expect("loop stops")
         .unwrap();
@@ -232,21 +225,23 @@ async fn run_checks_reports_failures_and_stops_when_the_sender_is_dropped() {
 #[tokio::test]
 async fn run_checks_stopped_mid_check_returns_at_once() {
     let (listener, addr) = listener().await;
+    let (accepted_tx, mut accepted) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut held = Vec::new();
         loop {
             held.push(listener.accept().await.unwrap().0);
+            let _ = accepted_tx.send(());
         }
     });
     let mut slow = spec(Some("/healthz"));
     slow.timeout = Duration::from_secs(30);
     let (_results, stop, task) = start_loop(addr, slow);
-    tokio::time::sleep(Duration::from_millis(100)).await; // the first check is now hanging
-    let stopped_at = Instant::now();
+    // Issue 7 item 23: wait for the check's connection (it used to sleep 100 ms and hope).
+    accepted.recv().await.unwrap();
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(1), task)
+    // Far sooner than the check's 30 s timeout.
+    tokio::time::timeout(Duration::from_secs(10), task)
         .await
-        .expect("loop stops")
+        .expect("loop stops mid-check")
         .unwrap();
-    assert!(stopped_at.elapsed() < Duration::from_millis(500));
 }

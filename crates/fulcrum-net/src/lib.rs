@@ -75,17 +75,25 @@ mod tests {
         }
     }
 
+    /// Issue 7 item 20: the README's dual-stack form binds `[::]:P` and `0.0.0.0:P` together
+    /// (the old test bound `[::1]` and `127.0.0.1`, which never conflict), and every IPv6
+    /// socket is `IPV6_V6ONLY`, so the IPv4 sockets alone take IPv4 clients.
     #[test]
     fn v4_and_v6_wildcards_bind_the_same_port() {
-        let v6 = match bind_set("[::1]:0".parse().unwrap(), 1) {
+        let v6 = match bind_set("[::]:0".parse().unwrap(), 2) {
             Ok(s) => s,
-            Err(e) => panic!("IPv6 loopback must be available for the dual-stack tests: {e}"),
+            Err(e) => panic!("IPv6 must be available for the dual-stack tests: {e}"),
         };
-        let v4 = bind_one(SocketAddr::new(
-            "127.0.0.1".parse().unwrap(),
-            v6.local_addr.port(),
-        ));
-        assert!(v4.is_ok(), "{v4:?}");
+        let port = v6.local_addr.port();
+        let v4 = bind_set(SocketAddr::new("0.0.0.0".parse().unwrap(), port), 2);
+        let v4 = v4.unwrap_or_else(|e| panic!("0.0.0.0:{port} beside [::]:{port}: {e}"));
+        assert_eq!(v4.local_addr.port(), port);
+        for s in &v6.sockets {
+            assert!(
+                socket2::SockRef::from(s).only_v6().unwrap(),
+                "an IPv6 socket without IPV6_V6ONLY"
+            );
+        }
     }
 
     #[test]

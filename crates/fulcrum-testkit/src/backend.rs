@@ -3,10 +3,13 @@
 //! Paths:
 //! - `/sleep/<ms>`: answer after a delay.
 //! - `/bytes/<n>`: stream `n` bytes (in 64 KiB chunks, generated, never held whole).
+//! - `/drip/<n>/<ms>`: stream `n` chunks of 1 KiB, `ms` apart (a response that takes time).
 //! - `/upload`: read the whole request body, answer with its length.
 //! - `/status/<code>`: answer with that status.
 //! - `/ws`: accept an `Upgrade` and echo the bytes of the upgraded stream.
 //! - anything else: answer with the backend's name.
+//!
+//! A backend started with [`Backend::start_failing`] answers every path with one status.
 //!
 //! Every response carries `x-backend: <name>`; every request is recorded.
 
@@ -53,14 +56,30 @@ impl Backend {
 
     /// Start a backend that waits `delay` before answering any request.
     pub fn start_with_delay(name: &str, delay: Duration) -> Backend {
-        Self::start_inner(name, "127.0.0.1:0".parse().unwrap(), delay)
+        Self::start_inner(name, "127.0.0.1:0".parse().unwrap(), delay, None)
+    }
+
+    /// Start a backend that answers every request (whatever its path) with `status`.
+    pub fn start_failing(name: &str, status: u16) -> Backend {
+        let status = StatusCode::from_u16(status).unwrap();
+        Self::start_inner(
+            name,
+            "127.0.0.1:0".parse().unwrap(),
+            Duration::ZERO,
+            Some(status),
+        )
     }
 
     pub fn start_on(name: &str, bind: SocketAddr) -> Backend {
-        Self::start_inner(name, bind, Duration::ZERO)
+        Self::start_inner(name, bind, Duration::ZERO, None)
     }
 
-    fn start_inner(name: &str, bind: SocketAddr, delay: Duration) -> Backend {
+    fn start_inner(
+        name: &str,
+        bind: SocketAddr,
+        delay: Duration,
+        fixed: Option<StatusCode>,
+    ) -> Backend {
         let std_listener = std::net::TcpListener::bind(bind).unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -88,6 +107,9 @@ impl Backend {
                             async move {
                                 if !delay.is_zero() {
                                     tokio::time::sleep(delay).await;
+                                }
+                                if let Some(status) = fixed {
+                                    return fixed_answer(nm, rec, req, status).await;
                                 }
                                 handle(nm, rec, req).await
                             }
@@ -149,6 +171,26 @@ fn full(status: StatusCode, name: &str, body: impl Into<Bytes>) -> Response<Body
     r
 }
 
+/// Record `req` (reading its body) and answer `status`.
+async fn fixed_answer(
+    name: String,
+    rec: Arc<Mutex<Vec<Recorded>>>,
+    req: Request<Incoming>,
+    status: StatusCode,
+) -> Result<Response<Body>, Infallible> {
+    let mut entry = Recorded {
+        method: req.method().clone(),
+        uri: req.uri().to_string(),
+        headers: req.headers().clone(),
+        body_len: 0,
+    };
+    if let Ok(body) = req.into_body().collect().await {
+        entry.body_len = body.to_bytes().len() as u64;
+    }
+    rec.lock().unwrap().push(entry);
+    Ok(full(status, &name, name.clone()))
+}
+
 async fn handle(
     name: String,
     rec: Arc<Mutex<Vec<Recorded>>>,
@@ -205,6 +247,25 @@ async fn handle(
             full(status, &name, name.clone())
         }
         (Some("upload"), _) => full(StatusCode::OK, &name, len.to_string()),
+        (Some("drip"), Some(rest)) => {
+            let mut it = rest.splitn(2, '/').map(|v| v.parse::<u64>().unwrap_or(0));
+            let (n, ms) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+            let (tx, rx) = mpsc::channel::<Bytes>(1);
+            tokio::spawn(async move {
+                let chunk = Bytes::from(vec![b'd'; 1024]);
+                for i in 0..n {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    if tx.send(chunk.clone()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut r = Response::new(ChannelBody(rx).boxed());
+            r.headers_mut().insert("x-backend", name.parse().unwrap());
+            r
+        }
         (Some("bytes"), Some(n)) => {
             let total: u64 = n.parse().unwrap_or(0);
             let (tx, rx) = mpsc::channel::<Bytes>(2);

@@ -1,19 +1,24 @@
 //! Test helpers for Fulcrum: real HTTP backends on loopback, raw-socket and hyper clients,
-//! and polling helpers. Everything here uses real sockets on `127.0.0.1:0` or `[::1]:0`.
+//! polling helpers, and backends that fail below HTTP. Everything here uses real sockets on
+//! `127.0.0.1:0` or `[::1]:0`.
 //!
 //! Test-only code: it may panic (that is how a test fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backend;
 pub mod client;
+pub mod raw;
 pub mod tls;
 
 use std::time::{Duration, Instant};
 
 pub use backend::{Backend, Recorded};
 pub use client::{get, raw_exchange, read_until_close, Client, RawReply, Reply};
+pub use raw::{free_dual_stack_port, Blackhole, ResetBackend};
 
-/// Poll `cond` until it holds or `timeout` passes; returns whether it held.
+/// Poll `cond` until it holds or `timeout` passes; returns whether it held (which the caller
+/// must look at: a dropped result turns the wait into a sleep).
+#[must_use]
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {

@@ -77,8 +77,11 @@ fn probes_answer_and_pools_are_listed_with_their_backends() {
         assert_eq!(entry["state"], "active", "{v:#}");
         assert_eq!(entry["weight"], 1, "{v:#}");
         assert_eq!(entry["inflight"], 0, "{v:#}");
-        // No [health] table: no verdict, and usable.
-        assert!(entry["health"].is_string(), "{v:#}");
+        // Issue 7 item 22: no [health] table, so no verdict ("unknown", docs/admin-api.md),
+        // and usable at full weight.
+        assert_eq!(entry["health"], "unknown", "{v:#}");
+        assert_eq!(entry["ejected"], false, "{v:#}");
+        assert_eq!(entry["effective_weight"], 1, "{v:#}");
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fulcrum_testkit::{Backend, Client};
 
-use crate::support::Lb;
+use crate::support::{admin_call, Lb};
 
 fn config(balance: &str, backends: &[(&Backend, u32)], workers: usize) -> String {
     let list: Vec<String> = backends
@@ -98,6 +98,84 @@ fn ip_hash_is_sticky_per_client_address() {
 #[test]
 fn ring_hash_is_sticky_per_client_address() {
     sticky_by_source("ring_hash");
+}
+
+/// The backend that answers a fresh connection from `src`.
+fn owner(lb: std::net::SocketAddr, src: IpAddr) -> String {
+    let r = Client::http1_from(Some(src), lb)
+        .get("a", "/", &[])
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.header("x-backend").unwrap()
+}
+
+/// Issue 7 item 22: what makes a ring hash a ring hash (the sticky test above passes for ip_hash,
+/// or any mod-N hash, too). Adding a backend moves clients only *to* the newcomer; removing one
+/// moves only *its* clients; every other client keeps its backend.
+#[test]
+fn ring_hash_moves_only_the_changed_backends_clients() {
+    let bs: Vec<Backend> = (0..5).map(|i| Backend::start(&format!("b{i}"))).collect();
+    let pairs: Vec<(&Backend, u32)> = bs[..4].iter().map(|b| (b, 1)).collect();
+    let cfg = config("ring_hash", &pairs, 2).replace(
+        "[[listener]]",
+        "[admin]\nbind = \"127.0.0.1:0\"\naudit_log = \"off\"\n[[listener]]",
+    );
+    let lb = Lb::start(&cfg);
+    let srcs: Vec<IpAddr> = (1..=100u8)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 4, i)))
+        .collect();
+    let before: Vec<String> = srcs.iter().map(|s| owner(lb.addr(), *s)).collect();
+
+    let body = format!("{{\"address\": \"{}\"}}", bs[4].addr);
+    let r = admin_call(
+        lb.admin(),
+        "POST",
+        "/api/v1/pools/app/backends",
+        None,
+        Some(&body),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let added: Vec<String> = srcs.iter().map(|s| owner(lb.addr(), *s)).collect();
+    let moved: Vec<usize> = (0..srcs.len()).filter(|&i| added[i] != before[i]).collect();
+    for &i in &moved {
+        assert_eq!(
+            added[i], "b4",
+            "{} moved from {} to {}, not to the new backend",
+            srcs[i], before[i], added[i]
+        );
+    }
+    // About a fifth move to the newcomer; a mod-N hash would move about four fifths.
+    assert!(
+        (5..=40).contains(&moved.len()),
+        "{} of 100 clients moved to the new backend",
+        moved.len()
+    );
+
+    let gone = bs[0].addr.to_string();
+    let r = admin_call(
+        lb.admin(),
+        "DELETE",
+        &format!("/api/v1/pools/app/backends/{gone}"),
+        None,
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let removed: Vec<String> = srcs.iter().map(|s| owner(lb.addr(), *s)).collect();
+    for i in 0..srcs.len() {
+        if added[i] == "b0" {
+            assert_ne!(removed[i], "b0", "{} still on the removed backend", srcs[i]);
+        } else {
+            assert_eq!(
+                removed[i], added[i],
+                "{} moved though its backend stayed",
+                srcs[i]
+            );
+        }
+    }
+    assert!(
+        added.iter().any(|o| o == "b0"),
+        "b0 owned no client: {added:?}"
+    );
 }
 
 #[test]

@@ -175,9 +175,11 @@ fn demo_balances_over_three_backends() {
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert_eq!(get(admin, "/healthz").status, 200);
     assert_eq!(get(admin, "/ready").status, 200);
-    let _ = Command::new("kill")
+    let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
-        .status();
+        .status()
+        .unwrap();
+    assert!(kill.success(), "kill -INT failed: {kill:?}");
     let st = child.wait().unwrap();
     assert!(st.success(), "{st:?}");
 }
@@ -191,17 +193,83 @@ fn workers_setting_starts_that_many_worker_threads() {
     let p = Proc::run(&path);
     p.wait_for_line("listening", Duration::from_secs(10))
         .expect("never listened");
-    // Threads name themselves once running: poll briefly.
-    let count = || {
-        let tasks = std::fs::read_dir(format!("/proc/{}/task", p.pid())).unwrap();
-        tasks
-            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
-            .filter(|name| name.starts_with("fulcrum-worker"))
-            .count()
-    };
-    fulcrum_testkit::wait_until(Duration::from_secs(5), || count() >= 3);
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(count(), 3);
+    // Every worker was spawned before "listening"; each names itself as it starts.
+    assert!(
+        fulcrum_testkit::wait_until(Duration::from_secs(5), || worker_threads(p.pid()) >= 3),
+        "only {} worker threads",
+        worker_threads(p.pid())
+    );
+    assert_eq!(worker_threads(p.pid()), 3);
+}
+
+/// The CPUs the calling process may run on (its `sched_getaffinity` set, as `nproc` counts
+/// it), from `/proc/self/status`'s `Cpus_allowed_list` (`0-3,8`).
+fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+/// CPUs a cgroup v2 quota (`/sys/fs/cgroup/cpu.max`, "max 100000" or "150000 100000") lets
+/// this process use, rounded up; `None` without a quota.
+fn cpu_quota() -> Option<usize> {
+    let text = std::fs::read_to_string("/sys/fs/cgroup/cpu.max").ok()?;
+    let mut it = text.split_whitespace();
+    let quota: u64 = it.next()?.parse().ok()?;
+    let period: u64 = it.next()?.parse().ok()?;
+    usize::try_from(quota.div_ceil(period.max(1))).ok()
+}
+
+/// Issue 7 item 25: `workers = 0` starts one worker per CPU the process may run on: as many
+/// as this test may use (its affinity set, within a CPU quota if one is set), and one when
+/// `taskset` narrows the process to a single CPU.
+#[test]
+fn workers_zero_starts_one_worker_per_allowed_cpu() {
+    let be = Backend::start("be");
+    let dir = TempDir::new("workers-zero");
+    let cfg = simple(&[&be], "").replace("workers = 2", "workers = 0");
+    let path = dir.write("fulcrum.toml", &cfg);
+    let cpus = allowed_cpus();
+    let one = cpus[0].to_string();
+    let all = cpu_quota().map_or(cpus.len(), |q| q.clamp(1, cpus.len()));
+    for (wrapper, want) in [(vec![], all), (vec!["taskset", "-c", one.as_str()], 1)] {
+        let p = Proc::run_under(&wrapper, &path);
+        let line = p
+            .wait_for_line("listening", Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("never listened under {wrapper:?}"));
+        let addr: std::net::SocketAddr = field(&line, "address").unwrap().parse().unwrap();
+        assert_eq!(get(addr, "/").status, 200);
+        assert!(
+            fulcrum_testkit::wait_until(Duration::from_secs(5), || worker_threads(p.pid()) >= want),
+            "{wrapper:?}: {} worker threads, want {want}",
+            worker_threads(p.pid())
+        );
+        assert_eq!(
+            worker_threads(p.pid()),
+            want,
+            "{wrapper:?} (allowed CPUs {cpus:?})"
+        );
+    }
+}
+
+/// Threads of process `pid` named `fulcrum-worker-*`.
+fn worker_threads(pid: i32) -> usize {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("fulcrum-worker"))
+        .count()
 }
 
 #[test]

@@ -2,7 +2,11 @@
 //!
 //! The corpora live outside the repository, in `shared/corpora/http-smuggling/` beside the
 //! clone (see its README.md for sources and licences); they are read at test time, never
-//! copied in. Without them the test says so loudly on stderr and passes.
+//! copied in. `FULCRUM_SMUGGLING_CORPUS` names another directory. Without them the test fails,
+//! saying where it looked: it never passes without running. To run the suite without it, leave
+//! it out on purpose (`cargo nextest run -E 'not test(shared_smuggling_corpora)'`), which the
+//! runner then counts as skipped; `scripts/test` does that when the directory is missing and
+//! names the test in its summary.
 //!
 //! - `http_garden_trophies.json`: raw payloads that broke real parsers, sent as they are.
 //! - `smuggler_gadgets.json`, `portswigger_te_permutations.json`: obfuscated
@@ -40,8 +44,6 @@ const QUIET: Duration = Duration::from_millis(300);
 /// Each worker thread has its own Fulcrum and backend and runs its payloads one by one, so
 /// the requests a backend records between two payloads belong to the first.
 const WORKERS: usize = 8;
-/// Past this, workers stop taking payloads and the test fails (see the assertion).
-const BUDGET: Duration = Duration::from_secs(55);
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 struct Payload {
@@ -63,17 +65,35 @@ struct Outcome {
     violations: Vec<String>,
 }
 
+/// Where the corpus is: `FULCRUM_SMUGGLING_CORPUS`, or `shared/corpora/http-smuggling` beside
+/// the clone.
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("FULCRUM_SMUGGLING_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/http-smuggling"),
+        PathBuf::from,
+    )
+}
+
+/// Issue 7 item 19: the corpus test used to print and pass when the corpus was missing. It
+/// reads the shared corpus (hence the name), and without it fails; only leaving it out of the
+/// run (the runner then reports it skipped) avoids that.
 #[test]
-fn smuggling_corpora_never_reach_the_backend() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/http-smuggling");
-    if !dir.is_dir() {
-        eprintln!(
-            "\n!!!!!!!! CORPUS MISSING: {} not found; smuggling corpus test skipped !!!!!!!!\n",
-            dir.display()
-        );
-        return;
-    }
+fn shared_smuggling_corpora_never_reach_the_backend() {
+    let dir = corpus_dir();
+    assert!(
+        dir.is_dir(),
+        "smuggling corpus missing: {} is not a directory. Put the shared corpora beside the \
+         clone (shared/corpora/http-smuggling), point FULCRUM_SMUGGLING_CORPUS at them, or leave \
+         this test out on purpose: cargo nextest run -E 'not test(shared_smuggling_corpora)'",
+        dir.display()
+    );
     let payloads = Arc::new(load(&dir));
+    assert!(
+        payloads.len() > 100,
+        "only {} payloads in {}",
+        payloads.len(),
+        dir.display()
+    );
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let outcomes = Arc::new(Mutex::new(Vec::new()));
@@ -83,10 +103,8 @@ fn smuggling_corpora_never_reach_the_backend() {
             std::thread::spawn(move || {
                 let be = Backend::start("be");
                 let lb = Lb::start(&simple(&[&be], ""));
-                while started.elapsed() < BUDGET {
-                    let Some(p) = payloads.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
+                // Every payload's exchange is bounded (PAYLOAD_TIMEOUT), so the run is too.
+                while let Some(p) = payloads.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let o = run(lb.addr(), &be, p);
                     outcomes.lock().unwrap().push(o);
                 }
@@ -98,13 +116,7 @@ fn smuggling_corpora_never_reach_the_backend() {
     }
     let outcomes = std::mem::take(&mut *outcomes.lock().unwrap());
     report(&outcomes, payloads.len(), started.elapsed());
-    assert_eq!(
-        outcomes.len(),
-        payloads.len(),
-        "only {} of {} payloads ran within {BUDGET:?}",
-        outcomes.len(),
-        payloads.len()
-    );
+    assert_eq!(outcomes.len(), payloads.len(), "not every payload ran");
     let bad: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| !o.violations.is_empty())

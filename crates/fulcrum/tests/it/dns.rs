@@ -2,18 +2,38 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fulcrum::running::Running;
 use fulcrum_testkit::{wait_until, Backend, Client};
 
-/// A resolver the test controls: a name → addresses table.
+/// A resolver the test controls: a name → addresses table, and how often it was asked.
 #[derive(Default)]
-struct TableResolver(Mutex<HashMap<String, Vec<SocketAddr>>>);
+struct TableResolver(Mutex<HashMap<String, Vec<SocketAddr>>>, AtomicUsize);
+
+impl TableResolver {
+    fn calls(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
+    }
+
+    /// Wait until the resolver has been asked `n` more times than now.
+    fn wait_calls(&self, n: usize) {
+        let target = self.calls() + n;
+        assert!(
+            wait_until(Duration::from_secs(5), || self.calls() >= target),
+            "the name was not resolved again: {} calls, waited for {target}",
+            self.calls()
+        );
+    }
+}
 
 impl fulcrum_control::Resolve for TableResolver {
     fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        if host == "app.internal" {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
         let table = self.0.lock().unwrap();
         match table.get(host) {
             Some(list) => Ok(list.iter().map(|a| SocketAddr::new(a.ip(), port)).collect()),
@@ -36,6 +56,7 @@ fn who(addr: SocketAddr, n: usize) -> HashMap<String, usize> {
     m
 }
 
+/// Issue 7 item 22: also checks that each refresh calls the resolver (it never did).
 #[test]
 fn dns_backends_follow_the_names_answers() {
     // Two backends on the same port of different loopback addresses, so one name with one
@@ -58,6 +79,9 @@ fn dns_backends_follow_the_names_answers() {
     let running = Running::start_with_resolver(&cfg, None, resolver.clone()).unwrap();
     let lb = running.addr("web").unwrap();
     assert_eq!(who(lb, 4).get("a"), Some(&4));
+    // Issue 7 item 22: the refresh really asks the resolver again (every `dns_refresh`).
+    assert!(resolver.calls() >= 1, "the name was never resolved");
+    resolver.wait_calls(2);
 
     // The name now has two addresses: both serve.
     resolver
@@ -92,9 +116,9 @@ fn dns_backends_follow_the_names_answers() {
         .collect();
     assert_eq!(listed, vec![b.addr.to_string()]);
 
-    // A failing lookup keeps the last answer.
+    // A failing lookup keeps the last answer: wait for two refreshes that failed.
     resolver.0.lock().unwrap().clear();
-    std::thread::sleep(Duration::from_millis(600));
+    resolver.wait_calls(2);
     assert_eq!(who(lb, 3).get("b"), Some(&3));
     running.shutdown();
 }

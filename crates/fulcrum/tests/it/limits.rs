@@ -8,31 +8,42 @@ use fulcrum_testkit::{get, raw_exchange, read_until_close, Backend, Client};
 
 use crate::support::{simple, Lb};
 
+/// Issue 7 item 23: no wall-clock upper bounds (it asserted "served under 300 ms"): the normal
+/// client is served while the slow ones are still held (an order, not a speed), and the slow
+/// ones are cut, not before the header timeout.
 #[test]
 fn slow_header_client_is_cut_off_without_hurting_others() {
     let be = Backend::start("be");
-    let lb = Lb::start(&simple(&[&be], "timeouts = { header = \"400ms\" }"));
+    let header = Duration::from_secs(1);
+    let lb = Lb::start(&simple(&[&be], "timeouts = { header = \"1s\" }"));
+    let start = Instant::now();
     // Slowloris: half a head, then nothing.
     let mut slow = TcpStream::connect(lb.addr()).unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
     // Silent: connects, sends nothing.
     let mut silent = TcpStream::connect(lb.addr()).unwrap();
-    let start = Instant::now();
-    // Meanwhile a normal client is served at once.
+    // Meanwhile a normal client is served, while both are still open.
     assert_eq!(get(lb.addr(), "/").status, 200);
-    assert!(start.elapsed() < Duration::from_millis(300));
-    let r = read_until_close(&mut slow, Duration::from_secs(5));
+    for s in [&slow, &silent] {
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 1];
+        let r = (&*s).read(&mut buf);
+        assert!(
+            matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a held connection was answered or closed before the normal client was served: {r:?}"
+        );
+        s.set_nonblocking(false).unwrap();
+    }
+    let r = read_until_close(&mut slow, Duration::from_secs(10));
     assert!(r.closed, "slow client not cut off");
     assert!(
-        start.elapsed() >= Duration::from_millis(350),
-        "{:?}",
+        start.elapsed() >= header,
+        "cut before the header timeout: {:?}",
         start.elapsed()
     );
-    assert!(read_until_close(&mut silent, Duration::from_secs(5)).closed);
     assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        start.elapsed()
+        read_until_close(&mut silent, Duration::from_secs(10)).closed,
+        "silent client kept"
     );
     assert_eq!(be.request_count(), 1);
 }
@@ -45,7 +56,7 @@ fn keep_alive_idle_connections_are_closed() {
         "timeouts = { idle = \"500ms\", header = \"5s\" }",
     ));
     let mut s = TcpStream::connect(lb.addr()).unwrap();
-    // Active use keeps it open past the idle time.
+    // Active use, a request every 200 ms, keeps it open past the idle time.
     for _ in 0..4 {
         s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
         let mut buf = [0u8; 1024];
@@ -54,13 +65,11 @@ fn keep_alive_idle_connections_are_closed() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let idle_from = Instant::now();
-    let r = read_until_close(&mut s, Duration::from_secs(5));
-    assert!(r.closed);
+    let r = read_until_close(&mut s, Duration::from_secs(10));
+    assert!(r.closed, "idle connection never closed");
+    // Not before the idle time (counted from the last response, 200 ms before `idle_from`).
     let waited = idle_from.elapsed();
-    assert!(
-        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
 }
 
 #[test]
@@ -126,20 +135,26 @@ fn max_connections_holds_extra_clients_until_a_slot_frees() {
     assert_eq!(c1.get("a", "/", &[]).unwrap().status, 200);
     assert_eq!(c2.get("a", "/", &[]).unwrap().status, 200);
     let addr = lb.addr();
-    let started = Instant::now();
     let third = std::thread::spawn(move || {
         let r = get(addr, "/");
         (r.status, Instant::now())
     });
+    // Not served for as long as we look (nothing to wait for: the point is that nothing
+    // happens), then served once a slot frees.
     std::thread::sleep(Duration::from_millis(400));
     assert!(
         !third.is_finished(),
         "third connection was served while two were open"
     );
+    assert_eq!(
+        be.request_count(),
+        2,
+        "the third request reached the backend"
+    );
     let released = Instant::now();
     drop(c1);
     let (status, done) = third.join().unwrap();
     assert_eq!(status, 200);
-    assert!(done >= released && done.duration_since(started) >= Duration::from_millis(400));
+    assert!(done >= released);
     drop(c2);
 }

@@ -234,24 +234,77 @@ fn http2_prior_knowledge_to_http1_backend() {
     assert_eq!(seen[0].headers["x-forwarded-host"], "h2.example");
 }
 
-#[test]
-fn dual_stack_ipv6_listener_and_backend() {
-    let be6 = Backend::start_on("v6", "[::1]:0".parse().unwrap());
-    let cfg = format!(
-        "[access_log]\ntarget = \"off\"\n[[listener]]\nname = \"web\"\nbind = [\"127.0.0.1:0\", \"[::1]:0\"]\n\
-         [[listener.route]]\npool = \"app\"\n[pool.app]\nbackends = [{{ address = \"{}\" }}]\n",
-        be6.addr
-    );
-    let lb = Lb::start(&cfg);
-    let addrs = lb.all_addrs("web");
-    assert!(addrs[1].is_ipv6());
-    for a in addrs {
-        let r = get(a, "/");
-        assert_eq!(r.status, 200);
-        assert_eq!(r.text(), "v6");
+/// Start `web` bound to every address of `binds` (each formatted with one free port `P`), routing
+/// to `backend`; a port taken meanwhile by someone else is tried again with another.
+fn start_on_shared_port(binds: &[&str], backend: &Backend) -> (Lb, u16) {
+    for _ in 0..5 {
+        let port = fulcrum_testkit::free_dual_stack_port();
+        let list: Vec<String> = binds
+            .iter()
+            .map(|b| format!("\"{}\"", b.replace('P', &port.to_string())))
+            .collect();
+        let cfg = format!(
+            "[access_log]\ntarget = \"off\"\n[[listener]]\nname = \"web\"\nbind = [{}]\n\
+             [[listener.route]]\npool = \"app\"\n[pool.app]\nbackends = [{{ address = \"{}\" }}]\n",
+            list.join(", "),
+            backend.addr
+        );
+        let cfg = fulcrum_config::parse_str(&cfg, "test.toml", &|_| None).unwrap();
+        match Lb::try_start(&cfg) {
+            Ok(lb) => return (lb, port),
+            Err(e) if e.contains("in use") => continue,
+            Err(e) => panic!("{e}"),
+        }
     }
-    let seen = be6.recorded();
-    assert_eq!(seen[1].headers["x-forwarded-for"], "::1");
+    panic!("no free port for {binds:?} in 5 tries");
+}
+
+/// Issue 7 item 20: the README's dual-stack form, `0.0.0.0:P` and `[::]:P` on one port (the
+/// old test bound `127.0.0.1` and `[::1]`, two addresses that never conflict). Both families
+/// are served, each by its own socket: the backend sees the IPv4 client as `127.0.0.1`, not
+/// as the v4-mapped `::ffff:127.0.0.1` a dual-stack IPv6 socket would report.
+#[test]
+fn dual_stack_wildcards_on_one_port_serve_both_families() {
+    let be6 = Backend::start_on("v6", "[::1]:0".parse().unwrap());
+    let (lb, port) = start_on_shared_port(&["0.0.0.0:P", "[::]:P"], &be6);
+    let bound = lb.all_addrs("web");
+    assert_eq!(
+        bound,
+        [
+            format!("0.0.0.0:{port}")
+                .parse::<std::net::SocketAddr>()
+                .unwrap(),
+            format!("[::]:{port}").parse().unwrap()
+        ]
+    );
+    for (client, seen_as) in [("127.0.0.1", "127.0.0.1"), ("[::1]", "::1")] {
+        let addr = format!("{client}:{port}").parse().unwrap();
+        let r = get(addr, "/");
+        assert_eq!(
+            (r.status.as_u16(), r.text()),
+            (200, "v6".into()),
+            "{client}"
+        );
+        let last = be6.recorded().pop().unwrap();
+        assert_eq!(last.headers["x-forwarded-for"], seen_as, "{client}");
+    }
+}
+
+/// Issue 7 item 20: `[::]:P` alone is IPv6 only (`IPV6_V6ONLY`): an IPv4 client is refused,
+/// not served through a dual-stack socket behind the configuration's back.
+#[test]
+fn ipv6_wildcard_listener_takes_no_ipv4_clients() {
+    let be = Backend::start("be");
+    let (_lb, port) = start_on_shared_port(&["[::]:P"], &be);
+    let v6 = format!("[::1]:{port}").parse().unwrap();
+    assert_eq!(get(v6, "/").status, 200);
+    let v4: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let refused = std::net::TcpStream::connect(v4);
+    assert!(
+        refused.is_err(),
+        "an IPv4 client reached the IPv6-only listener"
+    );
+    assert_eq!(be.request_count(), 1);
 }
 
 #[test]

@@ -275,10 +275,18 @@ fn watch_config_notices_a_change_made_while_starting() {
     let loaded = fulcrum_config::load_file(&path).unwrap();
     std::fs::write(&path, cfg(&b) + "# edited\n").unwrap();
     let lb = Lb::start_loaded(&loaded, &path);
-    assert_eq!(get(lb.addr(), "/").text(), "a");
+    // Not `get(..) == "a"` first: the watcher's first look may come before any request (that
+    // race made this test fail under load). That "b" came from a reload, not from the start,
+    // the reload counter says.
     assert!(
         wait_until(Duration::from_secs(4), || get(lb.addr(), "/").text() == "b"),
         "a change made between reading the file and the watcher's first look is never picked up"
+    );
+    let m = admin_call(lb.admin(), "GET", "/metrics", None, None).text();
+    assert!(
+        m.lines()
+            .any(|l| l == "fulcrum_config_reloads_total{result=\"ok\"} 1"),
+        "{m}"
     );
 }
 

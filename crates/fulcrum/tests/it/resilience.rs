@@ -32,9 +32,12 @@ fn config(workers: usize, backends: &[(SocketAddr, u32)], pool_extra: &str) -> S
 struct KillReport {
     requests: usize,
     failures: usize,
-    /// From the kill to the last failed request.
-    last_failure: Option<Duration>,
-    /// From the kill to the API showing the backend out of rotation.
+    /// Failed requests that completed once the backend was out of rotation (its effective
+    /// weight 0 in the API): at most the ones already in flight then, one per client.
+    failures_after_out: usize,
+    /// Requests completed between the kill and the backend going out of rotation.
+    requests_until_out: usize,
+    /// From the kill to the API showing the backend out of rotation (a figure, not asserted).
     detected: Duration,
     rate: f64,
 }
@@ -43,7 +46,8 @@ const LOAD_THREADS: usize = 4;
 const PACE: Duration = Duration::from_millis(5);
 
 /// Run paced load over `lb`, stop `victim` once traffic flows, wait until `out_of_rotation`
-/// says (from its API entry) that it is out, run on a while, and count.
+/// says (from its API entry) that it is out and its effective weight is 0, run on a while,
+/// and count.
 fn kill_under_load(
     lb: &Lb,
     victim: &mut Backend,
@@ -64,17 +68,17 @@ fn kill_under_load(
     assert!(load.wait_more(300, Duration::from_secs(5)), "no load");
     let t0 = Instant::now();
     victim.stop();
-    let mut detected = None;
+    let mut out_at = None;
     let deadline = t0 + Duration::from_secs(5);
     while Instant::now() < deadline {
         let e = backend_entry(admin, "app", &victim_addr).unwrap_or_default();
-        if out_of_rotation(&e) {
-            detected = Some(t0.elapsed());
+        if out_of_rotation(&e) && e["effective_weight"] == 0 {
+            out_at = Some(Instant::now());
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let detected = detected.unwrap_or_else(|| {
+    let out_at = out_at.unwrap_or_else(|| {
         panic!(
             "backend never taken out of rotation: {:?}",
             backend_entry(admin, "app", &victim_addr)
@@ -99,12 +103,19 @@ fn kill_under_load(
     KillReport {
         requests: outcomes.len(),
         failures: failed.len(),
-        last_failure: failed.iter().map(|o| o.at - t0).max(),
-        detected,
+        failures_after_out: failed.iter().filter(|o| o.at >= out_at).count(),
+        requests_until_out: outcomes
+            .iter()
+            .filter(|o| o.at >= t0 && o.at < out_at)
+            .count(),
+        detected: out_at - t0,
         rate: outcomes.len() as f64 / span.as_secs_f64(),
     }
 }
 
+/// Issue 7 item 23: bounded by counts, not by wall-clock thresholds: until the backend is
+/// out of rotation at most its third of the requests fails (round robin over three), and
+/// after that only what was already in flight.
 #[test]
 fn active_checks_take_a_killed_backend_out_of_rotation() {
     let (a, b, mut c) = (
@@ -129,25 +140,22 @@ fn active_checks_take_a_killed_backend_out_of_rotation() {
     let r = kill_under_load(&lb, &mut c, |e| e["health"] == "unhealthy");
     eprintln!(
         "FIGURE active checks only (interval 200ms, unhealthy_threshold 2, {LOAD_THREADS} clients, \
-         {:.0} req/s): {} failed of {} requests; unhealthy in the API after {:?}; last failed \
-         request {:?} after the kill",
-        r.rate, r.failures, r.requests, r.detected, r.last_failure
-    );
-    // Two failed checks 200 ms (±10 %) apart, plus the time to the first one.
-    assert!(r.detected < Duration::from_secs(2), "{:?}", r.detected);
-    let last = r.last_failure.unwrap_or_default();
-    assert!(
-        last < Duration::from_secs(2),
-        "failures went on for {last:?}"
+         {:.0} req/s): {} failed of {} requests; out of rotation in the API after {:?} ({} \
+         requests), {} failures after that",
+        r.rate, r.failures, r.requests, r.detected, r.requests_until_out, r.failures_after_out
     );
     assert!(
-        last <= r.detected + Duration::from_millis(200),
-        "failures after the backend was marked unhealthy: last at {last:?}, unhealthy at {:?}",
-        r.detected
+        r.failures_after_out <= LOAD_THREADS,
+        "{} failures after the backend was out of rotation",
+        r.failures_after_out
     );
-    // At most a third of the traffic (round robin over 3) for at most ~2 s.
-    let bound = (r.rate * 2.0 / 3.0) as usize + 10;
-    assert!(r.failures <= bound, "{} failures > {bound}", r.failures);
+    let bound = r.requests_until_out / 3 + 2 * LOAD_THREADS;
+    assert!(
+        r.failures <= bound,
+        "{} failures > {bound} (a third of the {} requests until it was out)",
+        r.failures,
+        r.requests_until_out
+    );
     assert_eq!(
         backend_field(admin, "app", &a.addr.to_string(), "health"),
         "healthy"
@@ -175,21 +183,16 @@ fn passive_detection_ejects_a_killed_backend_after_a_few_failures() {
     eprintln!(
         "FIGURE passive detection only (consecutive_failures {threshold}, {workers} workers, \
          {LOAD_THREADS} clients, {:.0} req/s): {} failed of {} requests; ejected (API) after \
-         {:?}; last failed request {:?} after the kill",
-        r.rate, r.failures, r.requests, r.detected, r.last_failure
+         {:?}; {} failures after that",
+        r.rate, r.failures, r.requests, r.detected, r.failures_after_out
     );
     // In flight at the kill (at most one per client) plus the failures that trip the
-    // threshold, counted per worker at worst.
-    let bound = LOAD_THREADS + threshold as usize * workers;
+    // threshold (the count is shared by the workers).
+    let bound = LOAD_THREADS + threshold as usize;
     assert!(
         r.failures <= bound,
-        "{} failures > {bound} (in flight {LOAD_THREADS} + {threshold} x {workers} workers)",
+        "{} failures > {bound} (in flight {LOAD_THREADS} + threshold {threshold})",
         r.failures
-    );
-    let last = r.last_failure.unwrap_or_default();
-    assert!(
-        last < Duration::from_secs(1),
-        "failures went on for {last:?}"
     );
 }
 
@@ -274,33 +277,47 @@ fn without_retries_requests_to_a_dead_backend_fail_with_502() {
     assert!((40..=60).contains(&codes[&502]), "{codes:?}");
 }
 
+/// Issue 7 item 22: the retry budget is checked to within a few retries of its share (the old
+/// band, 25–47 % failed, let any budget from about 6 % to 50 % pass). The failing backend
+/// resets every request it reads, so it counts exactly how many requests tried it first (H);
+/// every one that came back 502 (F) was not retried, so the retries are exactly R = H - F.
 #[test]
 fn retry_budget_caps_retries_to_a_share_of_requests() {
     let a = Backend::start("a");
-    let dead = closed_port();
+    let reset = fulcrum_testkit::ResetBackend::start();
     let pool_extra = "[pool.app.outlier]\nconsecutive_failures = 0\n\
                       [pool.app.retry]\nattempts = 1\nbudget_percent = 20\n";
-    let lb = Lb::start(&config(1, &[(dead, 1), (a.addr, 1)], pool_extra));
+    let lb = Lb::start(&config(1, &[(reset.addr, 1), (a.addr, 1)], pool_extra));
     let mut cl = Client::http1(lb.addr());
-    let n = 200;
+    let n = 400;
     let mut failed = 0;
     for _ in 0..n {
         let r = cl.get("t", "/", &[]).unwrap();
         match r.status.as_u16() {
-            200 => {}
+            200 => assert_eq!(r.text(), "a"),
             502 => failed += 1,
             s => panic!("{s}: {}", r.text()),
         }
     }
-    // Every first try at the dead backend that is not retried fails. Without a budget none
-    // would; without retries half would. With 20 %: retried R, failed F, and each failure is
-    // followed by one request that goes to the live backend first, so N = R + 2F and
-    // R ≈ 0.2 N, hence F ≈ 0.4 N.
-    eprintln!("retry budget 20%: {failed} of {n} failed");
-    assert!(
-        failed >= n / 4 && failed < n * 47 / 100,
-        "{failed} of {n} failed"
+    let tried_first = reset.hits();
+    let retried = tried_first - failed;
+    eprintln!(
+        "retry budget 20%: {n} requests, {tried_first} met the resetting backend, {retried} \
+         retried, {failed} failed"
     );
+    assert_eq!(
+        a.request_count(),
+        n - failed,
+        "every request but the failed ones reached a"
+    );
+    // Retries stay within 20 % of the requests (the window halves every second, which keeps
+    // the ratio; each halving rounds by at most one), and the budget is used, not wasted.
+    let share = n * 20 / 100;
+    assert!(
+        retried.abs_diff(share) <= 6,
+        "{retried} retries for {n} requests with a 20 % budget (expected about {share})"
+    );
+    assert!(failed > 0, "the budget never ran out");
 }
 
 /// Read one response head from `s` (byte by byte: the body stays in the socket).
@@ -397,7 +414,8 @@ fn draining_backend_finishes_a_slow_streaming_response() {
         before,
         "a draining backend got new requests"
     );
-    // Time passes (several control ticks): still draining, still in flight.
+    // Time passes (several control ticks; nothing to wait for, the point is that nothing
+    // happens): still draining, still in flight.
     std::thread::sleep(Duration::from_millis(500));
     let e = backend_entry(admin, "app", &victim_addr).expect("removed while in flight");
     assert_eq!(
@@ -420,6 +438,10 @@ fn draining_backend_finishes_a_slow_streaming_response() {
     );
 }
 
+/// Issue 7 items 22 and 23: the ramp is read from the API while load runs, and each request
+/// is judged by the weights sampled around it, not by wall-clock buckets: the newcomer starts
+/// at the bottom, climbs through intermediate weights (a ramp, not a step) to full, and its
+/// share of the traffic follows (small while its weight is low, a third once full).
 #[test]
 fn slow_start_ramps_an_added_backend_up() {
     let (a, b, c) = (
@@ -427,80 +449,101 @@ fn slow_start_ramps_an_added_backend_up() {
         Backend::start("b"),
         Backend::start("c"),
     );
-    let window = Duration::from_secs(2);
     let lb = Lb::start(&config(
         2,
         &[(a.addr, 100), (b.addr, 100)],
         "slow_start = \"2s\"\n",
     ));
     let admin = lb.admin();
+    let c_addr = c.addr.to_string();
     let load = Load::start(
         lb.addr(),
         LoadOpts {
             threads: 4,
             paths: vec!["/".into()],
             pace: Some(Duration::from_millis(2)),
-            max_time: Duration::from_secs(15),
+            max_time: Duration::from_secs(20),
             max_requests: 100_000,
         },
     );
     assert!(load.wait_more(200, Duration::from_secs(5)), "no load");
-    let t0 = Instant::now();
     let r = admin_call(
         admin,
         "POST",
         "/api/v1/pools/app/backends",
         None,
-        Some(&format!("{{\"address\": \"{}\", \"weight\": 100}}", c.addr)),
+        Some(&format!("{{\"address\": \"{c_addr}\", \"weight\": 100}}")),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let first_weight = backend_field(admin, "app", &c.addr.to_string(), "effective_weight");
-    let first_at = t0.elapsed();
-    // The ramp needs its time.
-    std::thread::sleep(
-        (t0 + window + Duration::from_millis(1000)).saturating_duration_since(Instant::now()),
-    );
+    // (when, effective weight), until it is full.
+    let mut samples: Vec<(Instant, u64)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let w = backend_field(admin, "app", &c_addr, "effective_weight");
+        let w = w.as_u64().unwrap_or_else(|| panic!("no weight: {w}"));
+        samples.push((Instant::now(), w));
+        if w >= 100 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached full weight: {samples:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let full_at = samples.last().unwrap().0;
+    assert!(load.wait_more(600, Duration::from_secs(5)), "load stalled");
     let outcomes = load.finish();
     assert!(outcomes.iter().all(|o| o.status == 200), "a request failed");
-    let share = |from: Duration, to: Duration| {
+
+    let weights: Vec<u64> = samples.iter().map(|s| s.1).collect();
+    assert!(
+        weights[0] <= 5,
+        "started at {} of 100: {weights:?}",
+        weights[0]
+    );
+    assert!(
+        weights.windows(2).all(|w| w[0] <= w[1]),
+        "not monotonic: {weights:?}"
+    );
+    let mut steps: Vec<u64> = weights
+        .iter()
+        .copied()
+        .filter(|w| (6..95).contains(w))
+        .collect();
+    steps.dedup();
+    assert!(steps.len() >= 3, "no ramp, a step: {weights:?}");
+
+    // A request that completed before sample i+1 was balanced at a weight of at most w[i+1].
+    let low_until = samples.iter().find(|s| s.1 > 25).map_or(full_at, |s| s.0);
+    let share = |from: Instant, to: Instant| {
         let w: Vec<&Outcome> = outcomes
             .iter()
-            .filter(|o| o.at >= t0 + from && o.at < t0 + to)
+            .filter(|o| o.at >= from && o.at < to)
             .collect();
-        let c = w.iter().filter(|o| o.body == "c").count();
-        (c as f64 / w.len().max(1) as f64, w.len())
+        let to_c = w.iter().filter(|o| o.body == "c").count();
+        (to_c as f64 / w.len().max(1) as f64, w.len())
     };
-    let buckets: Vec<String> = (0..6)
-        .map(|i| {
-            let from = Duration::from_millis(500 * i);
-            let (s, n) = share(from, from + Duration::from_millis(500));
-            format!(
-                "{:.1}-{:.1}s: {:.3} of {n}",
-                from.as_secs_f64(),
-                from.as_secs_f64() + 0.5,
-                s
-            )
-        })
-        .collect();
+    let (early, n_early) = share(samples[0].0, low_until);
+    let (late, n_late) = share(full_at, Instant::now());
+    let mut seen = weights.clone();
+    seen.dedup();
     eprintln!(
-        "slow start 2s, newcomer's share per half second: {buckets:?}; effective_weight {first_weight} \
-         {first_at:?} after the POST"
-    );
-    let (early, n_early) = share(Duration::ZERO, Duration::from_millis(500));
-    let (late, n_late) = share(
-        window + Duration::from_millis(200),
-        window + Duration::from_millis(1000),
+        "slow start 2s: weights {seen:?}; newcomer's share {early:.3} of {n_early} while its \
+         weight was <= 25, {late:.3} of {n_late} at full weight"
     );
     assert!(
-        n_early > 50 && n_late > 50,
+        n_early >= 30 && n_late >= 300,
         "too few requests: {n_early}, {n_late}"
     );
-    // Linear ramp: over the first quarter of the window its weight averages 1/8 of full, a
-    // share of about 6 %; a third once the ramp is done.
-    assert!(early < 0.2, "early share {early:.3}: {buckets:?}");
+    // At most 25 of 225: 11 %.
+    assert!(
+        early < 0.2,
+        "share {early:.3} while the weight was at most 25"
+    );
     assert!(
         (0.25..0.42).contains(&late),
-        "late share {late:.3}: {buckets:?}"
+        "share {late:.3} at full weight (a third)"
     );
 }
 
@@ -576,12 +619,16 @@ fn tunnel_to_a_drained_backend_is_cut_at_the_drain_deadline() {
     s.write_all(b"pong").unwrap();
     s.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"pong");
-    // Cut after the deadline: the read ends.
+    // Cut after the deadline: the read ends (end of stream or a reset, not our timeout).
     let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
+    let end = s.read_to_end(&mut rest);
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_secs(5),
-        "tunnel ended after {took:?}"
+        !matches!(&end, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "tunnel not cut within the client's 10 s read timeout"
+    );
+    assert!(
+        took >= Duration::from_millis(500),
+        "tunnel cut before the drain deadline: {took:?}"
     );
 }

@@ -45,6 +45,13 @@ impl Lb {
         self.running().admin_addr.expect("no [admin] table")
     }
 
+    /// Start `cfg`, or say why it could not start.
+    pub fn try_start(cfg: &fulcrum_config::model::Config) -> Result<Lb, String> {
+        Running::start(cfg)
+            .map(|r| Lb { running: Some(r) })
+            .map_err(|e| format!("{e:#}"))
+    }
+
     pub fn start(toml: &str) -> Lb {
         let cfg = fulcrum_config::parse_str(toml, "test.toml", &|v| std::env::var(v).ok())
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n{toml}"));
@@ -142,7 +149,21 @@ pub struct Proc {
 
 impl Proc {
     pub fn run(config: &std::path::Path) -> Proc {
-        let mut child = Command::new(bin())
+        Self::run_under(&[], config)
+    }
+
+    /// `fulcrum run -c FILE` started through `wrapper` (a command that runs the rest of its
+    /// arguments, e.g. `["taskset", "-c", "0"]`); empty: directly.
+    pub fn run_under(wrapper: &[&str], config: &std::path::Path) -> Proc {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let mut child = cmd
             .args(["run", "-c"])
             .arg(config)
             .env("FULCRUM_LOG", "info")
@@ -167,6 +188,7 @@ impl Proc {
     }
 
     /// Wait for a stderr line containing `needle`; returns it.
+    #[must_use]
     pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> Option<String> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
@@ -367,6 +389,7 @@ impl Load {
     }
 
     /// Wait (up to `timeout`) until `n` more requests than now have completed.
+    #[must_use]
     pub fn wait_more(&self, n: usize, timeout: Duration) -> bool {
         let target = self.completed() + n;
         fulcrum_testkit::wait_until(timeout, || self.completed() >= target)
