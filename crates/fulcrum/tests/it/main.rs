@@ -17,3 +17,4 @@ mod resilience;
 mod streaming;
 mod testssl;
 mod tls;
+mod tls_reload;
