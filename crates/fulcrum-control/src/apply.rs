@@ -223,6 +223,12 @@ impl Control {
         // 0. TLS material first: a bad certificate, key or CA rejects the whole change. It is
         //    only prepared here; it goes live with the listener snapshots in step 3.
         let tls = inner.tls.prepare(&cfg)?;
+        // The admin listener's address cannot change here; its audit log can.
+        crate::admin::check(inner.config.admin.as_ref(), cfg.admin.as_ref())?;
+        let audit = self
+            .audit
+            .prepare(&crate::admin::audit_target(cfg.admin.as_ref()))
+            .map_err(|e| format!("admin.audit_log: {e}"))?;
 
         // 1. Bind what is new first: a failure here leaves everything as it was.
         let mut fresh: Vec<(ListenerRt, Vec<(usize, WorkerListener)>)> = Vec::new();
@@ -251,6 +257,9 @@ impl Control {
             build_pools(inner, &cfg, &self.events, &self.metrics, &tls.pools, now);
         inner.pools = pools;
         inner.tls = tls;
+        if let Some(audit) = audit {
+            self.audit.commit(audit);
+        }
 
         // 3. Listener snapshots: swap in place for unchanged listeners, start new ones, stop
         //    the ones that went away (their open connections finish).

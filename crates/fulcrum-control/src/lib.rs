@@ -11,6 +11,7 @@
 //! Must not: sit on the data path. Workers never call into it; it only swaps snapshots and
 //! sends commands to workers.
 
+mod admin;
 mod apply;
 mod audit;
 mod checks;

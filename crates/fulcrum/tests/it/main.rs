@@ -4,6 +4,7 @@
 mod support;
 
 mod admin_api;
+mod admin_hardening;
 mod balancing;
 mod cli;
 mod corpus;
