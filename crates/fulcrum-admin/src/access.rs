@@ -71,7 +71,11 @@ pub(crate) fn names_this_listener<B>(req: &Request<B>, local: SocketAddr) -> boo
         return false;
     };
     let ok = |value: &[u8]| std::str::from_utf8(value).is_ok_and(|v| host_is(v, local.ip()));
-    ok(host.as_bytes()) && req.uri().authority().is_none_or(|a| ok(a.as_str().as_bytes()))
+    ok(host.as_bytes())
+        && req
+            .uri()
+            .authority()
+            .is_none_or(|a| ok(a.as_str().as_bytes()))
 }
 
 /// `value` is `name` or `name:port` (IPv6 in brackets), naming `localhost` or `local`.
@@ -135,11 +139,19 @@ mod tests {
         ] {
             assert!(host_is(ok, v4), "{ok}");
         }
-        for ok in ["[::1]", "[::1]:9900", "localhost:9900", "[0:0:0:0:0:0:0:1]:9900"] {
+        for ok in [
+            "[::1]",
+            "[::1]:9900",
+            "localhost:9900",
+            "[0:0:0:0:0:0:0:1]:9900",
+        ] {
             assert!(host_is(ok, v6), "{ok}");
         }
         // A v4 connection to a dual-stack socket arrives as ::ffff:127.0.0.1.
-        assert!(host_is("127.0.0.1:9900", "::ffff:127.0.0.1".parse().unwrap()));
+        assert!(host_is(
+            "127.0.0.1:9900",
+            "::ffff:127.0.0.1".parse().unwrap()
+        ));
         for bad in [
             "evil.example",
             "evil.example:9900",

@@ -122,7 +122,13 @@ fn decode_segment(s: &str) -> Option<String> {
 const AUDIT_PATH: usize = 200;
 
 /// Answer 401 or 403 with `reason`, and report it for the audit log.
-fn deny(ops: &dyn AdminOps, client: SocketAddr, req: &Request<Incoming>, status: u16, reason: &str) -> Resp {
+fn deny(
+    ops: &dyn AdminOps,
+    client: SocketAddr,
+    req: &Request<Incoming>,
+    status: u16,
+    reason: &str,
+) -> Resp {
     let path = req.uri().path();
     let cut = (0..=path.len().min(AUDIT_PATH))
         .rev()

@@ -13,7 +13,13 @@ use crate::pool;
 const ROOT_KEYS: &[&str] = &["runtime", "access_log", "admin", "listener", "pool"];
 const RUNTIME_KEYS: &[&str] = &["workers"];
 const ACCESS_LOG_KEYS: &[&str] = &["target", "sample"];
-const ADMIN_KEYS: &[&str] = &["bind", "token", "metrics_token", "watch_config", "audit_log"];
+const ADMIN_KEYS: &[&str] = &[
+    "bind",
+    "token",
+    "metrics_token",
+    "watch_config",
+    "audit_log",
+];
 
 /// The most worker threads a file may ask for.
 pub(crate) const MAX_WORKERS: i64 = 1024;

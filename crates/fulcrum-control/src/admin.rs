@@ -60,7 +60,11 @@ mod tests {
         let moved = check(Some(&a), Some(&admin("127.0.0.1:9901"))).unwrap_err();
         assert!(moved.contains("needs a restart"), "{moved}");
         assert!(moved.contains("127.0.0.1:9901"), "{moved}");
-        assert!(check(None, Some(&a)).unwrap_err().contains("needs a restart"));
-        assert!(check(Some(&a), None).unwrap_err().contains("needs a restart"));
+        assert!(check(None, Some(&a))
+            .unwrap_err()
+            .contains("needs a restart"));
+        assert!(check(Some(&a), None)
+            .unwrap_err()
+            .contains("needs a restart"));
     }
 }

@@ -103,7 +103,12 @@ fn admin_on_a_non_loopback_address_without_a_token_is_refused() {
         let with_token = format!("[admin]\nbind = \"{bind}\"\ntoken = \"t\"\n");
         assert!(ok(&with_token).admin.unwrap().token.is_some(), "{bind}");
     }
-    for bind in ["127.0.0.1:9900", "127.1.2.3:9900", "[::1]:9900", "[::ffff:127.0.0.1]:9900"] {
+    for bind in [
+        "127.0.0.1:9900",
+        "127.1.2.3:9900",
+        "[::1]:9900",
+        "[::ffff:127.0.0.1]:9900",
+    ] {
         ok(&format!("[admin]\nbind = \"{bind}\"\n"));
     }
     // A metrics token is not an admin token.

@@ -56,7 +56,11 @@ async fn a_replaced_certificate_is_a_new_configuration_and_served_once_put_in_pl
     let new = f.ca.server(&["site.test", "new.site.test"]);
     f.dir.replace("site.key", &new.key_pem);
     f.dir.replace("site.crt", &new.cert_pem);
-    assert_ne!(Stamps::of(&paths), before, "a poller sees the files written");
+    assert_ne!(
+        Stamps::of(&paths),
+        before,
+        "a poller sees the files written"
+    );
     let reloaded = f.tls.reload(&f.spec).unwrap().expect("files changed");
     assert_eq!(
         reloaded.summary()[0].names,
@@ -190,9 +194,8 @@ fn a_key_file_readable_by_others_is_reported() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = TempDir::new();
     let pair = Ca::new("Test CA").server(&["a.test"]).write(&dir, "a");
-    let chmod = |mode| {
-        std::fs::set_permissions(&pair.key, std::fs::Permissions::from_mode(mode)).unwrap()
-    };
+    let chmod =
+        |mode| std::fs::set_permissions(&pair.key, std::fs::Permissions::from_mode(mode)).unwrap();
     for (mode, exposed) in [
         (0o600, None),
         (0o400, None),

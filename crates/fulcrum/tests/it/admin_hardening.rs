@@ -44,7 +44,10 @@ fn call(
         b = b.header("origin", o);
     }
     Client::http1(addr)
-        .send(b.body(http_body_util::Full::new(bytes::Bytes::new())).unwrap())
+        .send(
+            b.body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
         .unwrap()
 }
 
@@ -81,13 +84,21 @@ fn reload_adding_a_token_closes_the_api() {
     let path = dir.write("fulcrum.toml", &config(&be, "127.0.0.1:0", ""));
     let lb = Lb::start_file(&path);
     let admin = lb.admin();
-    assert_eq!(admin_call(admin, "GET", "/api/v1/pools", None, None).status, 200);
+    assert_eq!(
+        admin_call(admin, "GET", "/api/v1/pools", None, None).status,
+        200
+    );
 
     std::fs::write(&path, config(&be, "127.0.0.1:0", "token = \"new-token\"")).unwrap();
     let r = reload_via_api(admin, None);
     assert_eq!(r.status, 200, "{}", r.text());
     let r = admin_call(admin, "GET", "/api/v1/pools", None, None);
-    assert_eq!(r.status, 401, "the added token must be required: {}", r.text());
+    assert_eq!(
+        r.status,
+        401,
+        "the added token must be required: {}",
+        r.text()
+    );
     let r = admin_call(admin, "GET", "/api/v1/pools", Some("new-token"), None);
     assert_eq!(r.status, 200, "{}", r.text());
 }
@@ -97,7 +108,10 @@ fn reload_adding_a_token_closes_the_api() {
 fn reload_rotating_the_token_refuses_the_old_one() {
     let be = Backend::start("a");
     let dir = TempDir::new("admin-rotate");
-    let path = dir.write("fulcrum.toml", &config(&be, "127.0.0.1:0", "token = \"old\""));
+    let path = dir.write(
+        "fulcrum.toml",
+        &config(&be, "127.0.0.1:0", "token = \"old\""),
+    );
     let lb = Lb::start_file(&path);
     let admin = lb.admin();
     std::fs::write(&path, config(&be, "127.0.0.1:0", "token = \"new\"")).unwrap();
@@ -110,8 +124,14 @@ fn reload_rotating_the_token_refuses_the_old_one() {
     // And back again by SIGHUP's path.
     std::fs::write(&path, config(&be, "127.0.0.1:0", "token = \"old\"")).unwrap();
     lb.reload().unwrap();
-    assert_eq!(admin_call(admin, "GET", "/api/v1/pools", Some("new"), None).status, 401);
-    assert_eq!(admin_call(admin, "GET", "/api/v1/pools", Some("old"), None).status, 200);
+    assert_eq!(
+        admin_call(admin, "GET", "/api/v1/pools", Some("new"), None).status,
+        401
+    );
+    assert_eq!(
+        admin_call(admin, "GET", "/api/v1/pools", Some("old"), None).status,
+        200
+    );
 }
 
 /// Issue 7 item 3: moving the admin listener (or adding or removing it) is refused with a
@@ -123,7 +143,10 @@ fn reload_moving_the_admin_listener_is_refused_as_needing_a_restart() {
     let path = dir.write("fulcrum.toml", &config(&a, "127.0.0.1:0", ""));
     let lb = Lb::start_file(&path);
     let admin = lb.admin();
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let before = failed_reloads(admin);
 
     // Moved, with a pool change in the same file that must not apply either.
@@ -133,9 +156,16 @@ fn reload_moving_the_admin_listener_is_refused_as_needing_a_restart() {
     assert!(r.text().contains("needs a restart"), "{}", r.text());
     assert!(r.text().contains(&free.to_string()), "{}", r.text());
     assert_eq!(failed_reloads(admin), before + 1);
-    assert!(std::net::TcpStream::connect(free).is_err(), "nothing listens on {free}");
+    assert!(
+        std::net::TcpStream::connect(free).is_err(),
+        "nothing listens on {free}"
+    );
     let r = Client::http1(lb.addr()).get("x", "/", &[]).unwrap();
-    assert_eq!(r.header("x-backend").as_deref(), Some("a"), "the old pool still serves");
+    assert_eq!(
+        r.header("x-backend").as_deref(),
+        Some("a"),
+        "the old pool still serves"
+    );
 
     // Removed.
     let no_admin = config(&a, "127.0.0.1:0", "");
@@ -157,26 +187,43 @@ fn reload_switches_the_audit_log_and_the_file_watch_live() {
     let extra = |log: &Path, watch: bool| {
         format!("audit_log = '{}'\nwatch_config = {watch}\n", log.display())
     };
-    let path = dir.write("fulcrum.toml", &config(&be, "127.0.0.1:0", &extra(&first, false)));
+    let path = dir.write(
+        "fulcrum.toml",
+        &config(&be, "127.0.0.1:0", &extra(&first, false)),
+    );
     let lb = Lb::start_file(&path);
     let admin = lb.admin();
 
     std::fs::write(&path, config(&be, "127.0.0.1:0", &extra(&second, true))).unwrap();
     assert_eq!(reload_via_api(admin, None).status, 200);
-    assert_eq!(audit_lines(&first).len(), 0, "nothing audited before the switch");
+    assert_eq!(
+        audit_lines(&first).len(),
+        0,
+        "nothing audited before the switch"
+    );
     let second_lines = audit_lines(&second);
-    assert_eq!(second_lines.len(), 1, "the reload's own line goes to the new log");
+    assert_eq!(
+        second_lines.len(),
+        1,
+        "the reload's own line goes to the new log"
+    );
     assert_eq!(second_lines[0]["action"], "reload");
 
     // The file watch is on now: a change to the file is picked up without being asked.
     let added = Backend::start("added");
     // (A different length too, so the change shows whatever the clock's granularity.)
-    let watched = config(&be, "127.0.0.1:0", &format!("{}# watched\n", extra(&second, true)))
-        .replace(&format!("\"{}\"", be.addr), &format!("\"{}\"", added.addr));
+    let watched = config(
+        &be,
+        "127.0.0.1:0",
+        &format!("{}# watched\n", extra(&second, true)),
+    )
+    .replace(&format!("\"{}\"", be.addr), &format!("\"{}\"", added.addr));
     std::fs::write(&path, watched).unwrap();
     assert!(
         wait_until(Duration::from_secs(5), || {
-            audit_lines(&second).iter().any(|l| l["client"] == "file-watch")
+            audit_lines(&second)
+                .iter()
+                .any(|l| l["client"] == "file-watch")
         }),
         "watch_config = true set by a reload did not start watching the file"
     );
@@ -202,7 +249,10 @@ fn foreign_host_is_refused_without_a_token() {
     for (method, path) in [
         ("GET", "/api/v1/pools"),
         ("POST", "/api/v1/reload"),
-        ("DELETE", &*format!("/api/v1/pools/app/backends/{}", be.addr)),
+        (
+            "DELETE",
+            &*format!("/api/v1/pools/app/backends/{}", be.addr),
+        ),
         ("GET", "/metrics"),
         ("GET", "/"),
     ] {
@@ -216,7 +266,11 @@ fn foreign_host_is_refused_without_a_token() {
         "the backend was not removed"
     );
     for path in ["/healthz", "/ready"] {
-        assert_eq!(call(admin, "GET", path, &evil, None, None).status, 200, "{path}");
+        assert_eq!(
+            call(admin, "GET", path, &evil, None, None).status,
+            200,
+            "{path}"
+        );
     }
     for host in [
         format!("localhost:{port}"),
@@ -227,7 +281,12 @@ fn foreign_host_is_refused_without_a_token() {
         let r = call(admin, "GET", "/api/v1/pools", &host, None, None);
         assert_eq!(r.status, 200, "Host {host}: {}", r.text());
     }
-    for host in ["127.0.0.2", "[::1]", "localhost.evil.example", "127.0.0.1:x"] {
+    for host in [
+        "127.0.0.2",
+        "[::1]",
+        "localhost.evil.example",
+        "127.0.0.1:x",
+    ] {
         let r = call(admin, "GET", "/api/v1/pools", host, None, None);
         assert_eq!(r.status, 403, "Host {host}: {}", r.text());
     }
@@ -237,8 +296,10 @@ fn foreign_host_is_refused_without_a_token() {
         .filter(|l| l["action"] == "access")
         .collect();
     assert_eq!(denied.len(), 9, "{denied:#?}");
-    assert!(denied.iter().all(|l| l["result"] == "denied"
-        && l["detail"].as_str().is_some_and(|d| d.starts_with("403 "))));
+    assert!(denied
+        .iter()
+        .all(|l| l["result"] == "denied"
+            && l["detail"].as_str().is_some_and(|d| d.starts_with("403 "))));
 }
 
 /// Issue 7 item 4: on `[::1]`, the bracketed IPv6 literal and localhost pass.
@@ -267,11 +328,26 @@ fn ipv6_admin_listener_accepts_its_bracketed_literal() {
 fn token_holders_may_use_any_host_name() {
     let be = Backend::start("a");
     let dir = TempDir::new("admin-token-host");
-    let lb = Lb::start_file(&dir.write("fulcrum.toml", &config(&be, "127.0.0.1:0", "token = \"t\"")));
+    let lb =
+        Lb::start_file(&dir.write("fulcrum.toml", &config(&be, "127.0.0.1:0", "token = \"t\"")));
     let admin = lb.admin();
-    let r = call(admin, "GET", "/api/v1/pools", "lb1.internal:9900", Some("t"), None);
+    let r = call(
+        admin,
+        "GET",
+        "/api/v1/pools",
+        "lb1.internal:9900",
+        Some("t"),
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = call(admin, "GET", "/api/v1/pools", "lb1.internal:9900", None, None);
+    let r = call(
+        admin,
+        "GET",
+        "/api/v1/pools",
+        "lb1.internal:9900",
+        None,
+        None,
+    );
     assert_eq!(r.status, 401, "{}", r.text());
     // Unauthenticated paths on a loopback listener still need a local Host.
     let r = call(admin, "GET", "/metrics", "lb1.internal:9900", None, None);
@@ -285,7 +361,11 @@ fn check_refuses_a_non_loopback_admin_listener_without_a_token() {
     let be = Backend::start("a");
     let dir = TempDir::new("admin-open");
     let path = dir.write("fulcrum.toml", &config(&be, "0.0.0.0:9900", ""));
-    let out = Command::new(bin()).args(["check", "-c"]).arg(&path).output().unwrap();
+    let out = Command::new(bin())
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     let want = format!(
@@ -294,8 +374,16 @@ fn check_refuses_a_non_loopback_admin_listener_without_a_token() {
     );
     assert!(stderr.contains(&want), "{stderr}");
     let fixed = dir.write("ok.toml", &config(&be, "0.0.0.0:9900", "token = \"t\""));
-    let out = Command::new(bin()).args(["check", "-c"]).arg(&fixed).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(["check", "-c"])
+        .arg(&fixed)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,8 +401,14 @@ fn refused_admin_requests_are_audited_without_the_token() {
     let admin = lb.admin();
     let host = admin.to_string();
     let wrong = "wrong-token-b4d5e6";
-    assert_eq!(call(admin, "GET", "/api/v1/pools", &host, Some(wrong), None).status, 401);
-    assert_eq!(call(admin, "POST", "/api/v1/reload", &host, None, None).status, 401);
+    assert_eq!(
+        call(admin, "GET", "/api/v1/pools", &host, Some(wrong), None).status,
+        401
+    );
+    assert_eq!(
+        call(admin, "POST", "/api/v1/reload", &host, None, None).status,
+        401
+    );
     let r = call(
         admin,
         "POST",
@@ -326,14 +420,19 @@ fn refused_admin_requests_are_audited_without_the_token() {
     assert_eq!(r.status, 403, "{}", r.text());
 
     let text = std::fs::read_to_string(&audit).unwrap();
-    assert!(!text.contains(wrong), "the presented token was logged:\n{text}");
+    assert!(
+        !text.contains(wrong),
+        "the presented token was logged:\n{text}"
+    );
     assert!(!text.contains("right-token"), "a token was logged:\n{text}");
     let lines = audit_lines(&audit);
     let got: Vec<(String, String, String)> = lines
         .iter()
         .map(|l| {
             assert!(
-                l["client"].as_str().is_some_and(|c| c.starts_with("127.0.0.1:")),
+                l["client"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("127.0.0.1:")),
                 "{l}"
             );
             (
@@ -373,10 +472,17 @@ fn metrics_token_guards_metrics() {
         if want == 401 {
             assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
         } else {
-            assert!(r.text().contains("fulcrum_config_reloads_total"), "{}", r.text());
+            assert!(
+                r.text().contains("fulcrum_config_reloads_total"),
+                "{}",
+                r.text()
+            );
         }
     }
-    assert_eq!(admin_call(admin, "GET", "/api/v1/pools", Some("scrape-t"), None).status, 401);
+    assert_eq!(
+        admin_call(admin, "GET", "/api/v1/pools", Some("scrape-t"), None).status,
+        401
+    );
     assert_eq!(admin_call(admin, "GET", "/healthz", None, None).status, 200);
 }
 
@@ -386,15 +492,28 @@ fn metrics_token_guards_metrics() {
 fn dashboard_data_needs_the_token_and_the_page_keeps_it_per_tab() {
     let be = Backend::start("a");
     let dir = TempDir::new("admin-dashboard");
-    let lb = Lb::start_file(&dir.write("fulcrum.toml", &config(&be, "127.0.0.1:0", "token = \"t\"")));
+    let lb =
+        Lb::start_file(&dir.write("fulcrum.toml", &config(&be, "127.0.0.1:0", "token = \"t\"")));
     let admin = lb.admin();
     let page = admin_call(admin, "GET", "/", None, None);
     assert_eq!(page.status, 200);
     let html = page.text();
-    assert!(!html.contains(&be.addr.to_string()), "the page itself holds no data");
-    assert!(html.contains("/api/v1/pools") && html.contains("Authorization"), "{html}");
-    assert!(html.contains("sessionStorage") && !html.contains("localStorage"), "{html}");
-    assert_eq!(admin_call(admin, "GET", "/api/v1/pools", None, None).status, 401);
+    assert!(
+        !html.contains(&be.addr.to_string()),
+        "the page itself holds no data"
+    );
+    assert!(
+        html.contains("/api/v1/pools") && html.contains("Authorization"),
+        "{html}"
+    );
+    assert!(
+        html.contains("sessionStorage") && !html.contains("localStorage"),
+        "{html}"
+    );
+    assert_eq!(
+        admin_call(admin, "GET", "/api/v1/pools", None, None).status,
+        401
+    );
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -455,8 +574,10 @@ fn private_keys_readable_by_others_are_warned_about() {
     let lines = startup_lines(&config);
     for k in [&key, &ckey] {
         assert!(
-            lines.iter().any(|l| l.contains("readable by group or others")
-                && l.contains(&k.display().to_string())),
+            lines
+                .iter()
+                .any(|l| l.contains("readable by group or others")
+                    && l.contains(&k.display().to_string())),
             "no warning for {}:\n{}",
             k.display(),
             lines.join("\n")
@@ -466,7 +587,9 @@ fn private_keys_readable_by_others_are_warned_about() {
     let (config, _, _) = keyed_config(&dir, 0o600);
     let lines = startup_lines(&config);
     assert!(
-        !lines.iter().any(|l| l.contains("readable by group or others")),
+        !lines
+            .iter()
+            .any(|l| l.contains("readable by group or others")),
         "{}",
         lines.join("\n")
     );

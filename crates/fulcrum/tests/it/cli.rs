@@ -113,15 +113,14 @@ fn version_names_protocols_and_tls_versions_that_really_work() {
     let ca = Ca::new("version ca");
     let (cert, key) = ca.server(&["v.test"]).write(&dir.0, "v");
     let be = Backend::start("be");
-    let cfg = simple(&[&be], "protocol = \"https\"")
-        .replace(
-            "[[listener.route]]",
-            &format!(
-                "[[listener.tls.cert]]\ncert = '{}'\nkey = '{}'\n[[listener.route]]",
-                cert.display(),
-                key.display()
-            ),
-        );
+    let cfg = simple(&[&be], "protocol = \"https\"").replace(
+        "[[listener.route]]",
+        &format!(
+            "[[listener.tls.cert]]\ncert = '{}'\nkey = '{}'\n[[listener.route]]",
+            cert.display(),
+            key.display()
+        ),
+    );
     let lb = crate::support::Lb::start(&cfg);
     for v in listed {
         let version: &'static rustls::SupportedProtocolVersion = match v {

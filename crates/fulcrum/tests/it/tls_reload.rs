@@ -217,8 +217,16 @@ fn failed_reload_leaves_every_listener_on_its_old_certificate() {
     std::fs::write(&path, &unbindable).unwrap();
     let err = lb.reload().unwrap_err();
     assert!(err.contains("late"), "{err}");
-    assert_eq!(served("a", "a.test"), old_a.der, "after an unbindable address");
-    assert_eq!(served("b", "b.test"), old_b.der, "after an unbindable address");
+    assert_eq!(
+        served("a", "a.test"),
+        old_a.der,
+        "after an unbindable address"
+    );
+    assert_eq!(
+        served("b", "b.test"),
+        old_b.der,
+        "after an unbindable address"
+    );
     // Still nothing changed a moment later (the poll cannot see the in-place rewrite).
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
