@@ -5,7 +5,7 @@
 //! the control plane; it never reaches into connections. When a token is configured, `/api/*`
 //! requires `Authorization: Bearer TOKEN` (compared in constant time); `/metrics` requires the
 //! metrics token when one is configured; probes stay open. Without a token, requests must name
-//! this listener in `Host` (see [`access`] for the rules against DNS rebinding). Every 401 and
+//! this listener in `Host` (the `access` module has the rules against DNS rebinding). Every 401 and
 //! 403 is reported through [`AdminOps::denied`] for the audit log.
 
 mod access;

@@ -244,7 +244,6 @@ impl Control {
     /// Audit an admin request refused with 401 or 403: who, which request (method and path)
     /// and why — never the token it presented.
     pub fn audit_denied(&self, client: &str, request: &str, status: u16, reason: &str) {
-        tracing::warn!(client, request, status, reason, "admin request refused");
         self.audit.record(
             client,
             "access",

@@ -16,7 +16,7 @@ use fulcrum_config::model::{ListenerTls, PoolTls};
 
 use crate::TlsError;
 
-/// The contents of a TLS setting's files, in [`listener_files`] / [`pool_files`] order, each
+/// The contents of a TLS setting's files, in [`listener_files`] / `pool_files` order, each
 /// path once. Private keys are among them: the bytes stay in this process, which holds the
 /// parsed keys anyway.
 #[derive(Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub fn listener_files(tls: &ListenerTls) -> Vec<PathBuf> {
 
 /// Every file of a pool's TLS: the CA bundle (only read when verifying), then the client
 /// certificate and key.
-pub fn pool_files(tls: &PoolTls) -> Vec<PathBuf> {
+pub(crate) fn pool_files(tls: &PoolTls) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let (true, Some(ca)) = (tls.verify, &tls.ca) {
         out.push(ca.clone());

@@ -40,7 +40,7 @@ pub use acceptor::{HandshakeInfo, TlsAcceptor};
 pub use client::{client_config, server_name, ClientTls};
 pub use client_identity::ClientIdentity;
 pub use error::TlsError;
-pub use files::{listener_files, pool_files, Stamps};
+pub use files::{listener_files, Stamps};
 pub use load::exposed_mode;
 pub use reload::{CertSummary, ServerTls};
 pub use server::server_config;
