@@ -1,4 +1,6 @@
-//! The dashboard: one self-contained page that polls the admin API and `/metrics`.
+//! The dashboard: one self-contained page that polls the admin API. It is served to anyone who
+//! may reach the listener (it holds no data); the data it shows comes from `/api/v1/pools`,
+//! with the admin token the operator types into the page when one is configured.
 
 pub const PAGE: &str = r##"<!doctype html>
 <html lang="en">
@@ -17,12 +19,14 @@ pub const PAGE: &str = r##"<!doctype html>
 <body>
 <h1>Fulcrum</h1>
 <p>Live view of pools and backends, refreshed every second. <span id="err"></span></p>
-<p><label>Admin token (only if one is configured): <input id="token" type="password"></label></p>
+<p><label>Admin token (only if one is configured; kept in this tab only): <input id="token" type="password" autocomplete="off"></label></p>
 <div id="pools">loading…</div>
 <script>
+// The page itself holds no data: it reads /api/v1/pools with the admin token, which it keeps
+// in sessionStorage: this tab only, gone when it closes (never persisted, never a cookie).
 const tokenInput = document.getElementById('token');
-tokenInput.value = localStorage.getItem('fulcrum-token') || '';
-tokenInput.onchange = () => localStorage.setItem('fulcrum-token', tokenInput.value);
+tokenInput.value = sessionStorage.getItem('fulcrum-token') || '';
+tokenInput.onchange = () => sessionStorage.setItem('fulcrum-token', tokenInput.value);
 function esc(s) { return String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c])); }
 async function refresh() {
   const headers = tokenInput.value ? { 'Authorization': 'Bearer ' + tokenInput.value } : {};

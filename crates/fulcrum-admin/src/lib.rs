@@ -3,10 +3,15 @@
 //!
 //! Off the data path: everything it shows or changes goes through [`AdminOps`], implemented by
 //! the control plane; it never reaches into connections. When a token is configured, `/api/*`
-//! requires `Authorization: Bearer TOKEN` (compared in constant time); other paths stay open so
-//! probes and scrapers need no secret.
+//! requires `Authorization: Bearer TOKEN` (compared in constant time); `/metrics` requires the
+//! metrics token when one is configured; probes stay open. Without a token, requests must name
+//! this listener in `Host` (the `access` module has the rules against DNS rebinding). Every 401 and
+//! 403 is reported through [`AdminOps::denied`] for the audit log.
 
+mod access;
 mod dashboard;
+
+pub use access::{token_matches, Access};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +29,12 @@ use tokio::sync::watch;
 
 /// What the admin endpoints need from the rest of Fulcrum.
 pub trait AdminOps: Send + Sync + 'static {
+    /// The tokens in force; read for every request, so a reload that changes them applies
+    /// from the next request on.
+    fn access(&self) -> Access;
+    /// A request answered 401 or 403, for the audit log: who (`client`), what (`request`:
+    /// method and path) and why. The presented token is never passed.
+    fn denied(&self, client: &str, request: &str, status: u16, reason: &str);
     /// Every listener is bound and the configuration loaded.
     fn ready(&self) -> bool;
     /// `GET /api/v1/pools`.
@@ -76,26 +87,6 @@ fn error(status: u16, message: &str) -> Resp {
     json_resp(status, &json!({ "error": message }))
 }
 
-/// Constant-time comparison of the presented token with the configured one.
-pub fn token_matches(presented: &[u8], expected: &[u8]) -> bool {
-    let mut diff = u8::from(presented.len() != expected.len());
-    for (i, e) in expected.iter().enumerate() {
-        let p = presented.get(i).copied().unwrap_or(0);
-        diff |= p ^ e;
-    }
-    diff == 0
-}
-
-fn authorized(req: &Request<Incoming>, token: Option<&str>) -> bool {
-    let Some(token) = token else { return true };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .unwrap_or(b"");
-    token_matches(presented, token.as_bytes())
-}
-
 /// No `Origin`, or one naming this very host.
 fn same_origin(req: &Request<Incoming>) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
@@ -127,16 +118,65 @@ fn decode_segment(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Answer one admin request.
+/// The longest path an audit line quotes.
+const AUDIT_PATH: usize = 200;
+
+/// Answer 401 or 403 with `reason`, and report it for the audit log.
+fn deny(
+    ops: &dyn AdminOps,
+    client: SocketAddr,
+    req: &Request<Incoming>,
+    status: u16,
+    reason: &str,
+) -> Resp {
+    let path = req.uri().path();
+    let cut = (0..=path.len().min(AUDIT_PATH))
+        .rev()
+        .find(|&i| path.is_char_boundary(i))
+        .unwrap_or(0);
+    let request = format!("{} {}", req.method(), &path[..cut]);
+    ops.denied(&client.to_string(), &request, status, reason);
+    let mut r = error(status, reason);
+    if status == 401 {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// Answer one admin request that came in on `local` from `client`.
 pub async fn respond(
     ops: &dyn AdminOps,
-    token: Option<&str>,
     client: SocketAddr,
+    local: SocketAddr,
     req: Request<Incoming>,
 ) -> Resp {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let get = method == Method::GET || method == Method::HEAD;
+    // Probes carry no data and need no credential: load balancers and kubelets name the host
+    // as they like.
+    let probe = matches!(path.as_str(), "/healthz" | "/ready");
+    if !probe {
+        let access = ops.access();
+        let tokens = access.tokens_for(&path);
+        if !tokens.is_empty() && !access::bearer_matches(&req, &tokens) {
+            return deny(ops, client, &req, 401, "missing or wrong bearer token");
+        }
+        // Without a token, being unreachable from elsewhere is the only protection: a page
+        // that rebinds its own name to this address must not get through.
+        let unauthenticated = tokens.is_empty();
+        let guarded = local.ip().to_canonical().is_loopback() || access.token.is_none();
+        if unauthenticated && guarded && !access::names_this_listener(&req, local) {
+            return deny(
+                ops,
+                client,
+                &req,
+                403,
+                "Host must be localhost or this listener's address (DNS rebinding protection)",
+            );
+        }
+    }
     match path.as_str() {
         "/healthz" if get => return plain(StatusCode::OK, "ok\n"),
         "/ready" if get => {
@@ -162,16 +202,10 @@ pub async fn respond(
     let Some(api) = path.strip_prefix("/api/v1/") else {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     };
-    if !authorized(&req, token) {
-        let mut r = error(401, "missing or wrong bearer token");
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return r;
-    }
     // A browser on another site can send "simple" cross-site requests to a loopback admin
     // port: changes are refused when they come with a foreign Origin.
     if method != Method::GET && method != Method::HEAD && !same_origin(&req) {
-        return error(403, "cross-origin request refused");
+        return deny(ops, client, &req, 403, "cross-origin request refused");
     }
     let who = client.to_string();
     let segments: Vec<&str> = api.split('/').collect();
@@ -243,14 +277,13 @@ pub async fn respond(
     }
 }
 
-/// Serve the admin endpoints on `listener` until `shutdown` turns true.
+/// Serve the admin endpoints on `listener` until `shutdown` turns true. The tokens are read
+/// from `ops` for every request.
 pub async fn serve(
     listener: TcpListener,
     ops: Arc<dyn AdminOps>,
-    token: Option<String>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let token: Option<Arc<str>> = token.map(Arc::from);
     loop {
         let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
@@ -263,11 +296,14 @@ pub async fn serve(
             },
             _ = shutdown.changed() => return,
         };
-        let (ops, token) = (ops.clone(), token.clone());
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let ops = ops.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
-                let (ops, token) = (ops.clone(), token.clone());
-                async move { Ok::<_, Infallible>(respond(&*ops, token.as_deref(), peer, req).await) }
+                let ops = ops.clone();
+                async move { Ok::<_, Infallible>(respond(&*ops, peer, local, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -281,15 +317,6 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_comparison() {
-        assert!(token_matches(b"s3cret", b"s3cret"));
-        assert!(!token_matches(b"s3cres", b"s3cret"));
-        assert!(!token_matches(b"s3cre", b"s3cret"));
-        assert!(!token_matches(b"s3cret!", b"s3cret"));
-        assert!(!token_matches(b"", b"s3cret"));
-    }
 
     #[test]
     fn segments_decode() {

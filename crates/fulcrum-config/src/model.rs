@@ -53,9 +53,14 @@ pub enum LogTarget {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
+    /// Where the admin listener listens (default 127.0.0.1:9900). An address other than
+    /// loopback needs a `token`.
     pub bind: SocketAddr,
     /// Required as `Authorization: Bearer ...` on `/api/*` when set.
     pub token: Option<String>,
+    /// `metrics_token`: when set, `/metrics` requires `Authorization: Bearer ...` with it (or
+    /// with `token`); otherwise `/metrics` is open.
+    pub metrics_token: Option<String>,
     /// `watch_config = true`: reload when the configuration file changes (default false).
     pub watch_config: bool,
     /// Where audit lines go (every change through the API or a reload): `audit_log`, default

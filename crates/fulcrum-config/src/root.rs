@@ -13,7 +13,13 @@ use crate::pool;
 const ROOT_KEYS: &[&str] = &["runtime", "access_log", "admin", "listener", "pool"];
 const RUNTIME_KEYS: &[&str] = &["workers"];
 const ACCESS_LOG_KEYS: &[&str] = &["target", "sample"];
-const ADMIN_KEYS: &[&str] = &["bind", "token", "watch_config", "audit_log"];
+const ADMIN_KEYS: &[&str] = &[
+    "bind",
+    "token",
+    "metrics_token",
+    "watch_config",
+    "audit_log",
+];
 
 /// The most worker threads a file may ask for.
 pub(crate) const MAX_WORKERS: i64 = 1024;
@@ -113,23 +119,47 @@ fn admin(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Admin> {
     let default_bind: SocketAddr = DEFAULT_ADMIN_BIND.parse().ok()?;
     let bind = t.or(ctx, "bind", default_bind, decode::bind_addr);
     let token = t.or(ctx, "token", None, |ctx, v, at| {
-        let token = decode::string(ctx, v, at.clone())?;
-        if token.is_empty() {
-            ctx.error(
-                &v.span(),
-                &at,
-                "must not be empty (remove the key to run the admin API without a token)",
-            );
-            return None;
-        }
-        Some(Some(token))
+        secret(ctx, v, at, "run the admin API without a token")
+    });
+    let metrics_token = t.or(ctx, "metrics_token", None, |ctx, v, at| {
+        secret(ctx, v, at, "leave /metrics open")
     });
     let watch_config = t.or(ctx, "watch_config", false, decode::boolean);
     let audit_log = t.or(ctx, "audit_log", LogTarget::Stderr, log_target);
+    // Without a token the admin API's only protection is that nobody else can reach it.
+    if let (Some(bind), Some(None)) = (bind, &token) {
+        if !bind.ip().to_canonical().is_loopback() {
+            let span = t.get("bind").map_or(t.span.clone(), Value::span);
+            ctx.error(
+                &span,
+                &t.at("bind"),
+                format!(
+                    "{bind} is not a loopback address: an admin listener reachable from other \
+                     hosts needs a token (set admin.token), or bind it to 127.0.0.1 or [::1]"
+                ),
+            );
+            return None;
+        }
+    }
     Some(Admin {
         bind: bind?,
         token: token?,
+        metrics_token: metrics_token?,
         watch_config: watch_config?,
         audit_log: audit_log?,
     })
+}
+
+/// A bearer token: a non-empty string.
+fn secret(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, without: &str) -> Option<Option<String>> {
+    let token = decode::string(ctx, v, at.clone())?;
+    if token.is_empty() {
+        ctx.error(
+            &v.span(),
+            &at,
+            format!("must not be empty (remove the key to {without})"),
+        );
+        return None;
+    }
+    Some(Some(token))
 }

@@ -36,7 +36,12 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
             } else {
                 "no token"
             };
-            writeln!(out, "admin: {} ({token})", a.bind)?;
+            let metrics = if a.metrics_token.is_some() {
+                "; /metrics token required"
+            } else {
+                ""
+            };
+            writeln!(out, "admin: {} ({token}{metrics})", a.bind)?;
             let watch = if a.watch_config { "on" } else { "off" };
             writeln!(
                 out,

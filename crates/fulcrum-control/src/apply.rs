@@ -222,9 +222,15 @@ impl Control {
         let now = Instant::now();
         let workers = self.workers.len().max(1);
 
-        // 0. TLS material first: a bad certificate, key or CA rejects the whole change.
-        let listener_tls = crate::tls::prepare_listeners(&inner.tls, &cfg)?;
-        let pool_tls = crate::tls::prepare_pools(&cfg)?;
+        // 0. TLS material first: a bad certificate, key or CA rejects the whole change. It is
+        //    only prepared here; it goes live with the listener snapshots in step 3.
+        let tls = inner.tls.prepare(&cfg)?;
+        // The admin listener's address cannot change here; its audit log can.
+        crate::admin::check(inner.config.admin.as_ref(), cfg.admin.as_ref())?;
+        let audit = self
+            .audit
+            .prepare(&crate::admin::audit_target(cfg.admin.as_ref()))
+            .map_err(|e| format!("admin.audit_log: {e}"))?;
 
         // 1. Bind what is new first: a failure here leaves everything as it was.
         let mut fresh: Vec<(ListenerRt, Vec<(usize, WorkerListener)>)> = Vec::new();
@@ -250,16 +256,19 @@ impl Control {
 
         // 2. Pools, reusing live backend state.
         let (pools, removed) =
-            build_pools(inner, &cfg, &self.events, &self.metrics, &pool_tls, now);
+            build_pools(inner, &cfg, &self.events, &self.metrics, &tls.pools, now);
         inner.pools = pools;
-        inner.tls = listener_tls;
+        inner.tls = tls;
+        if let Some(audit) = audit {
+            self.audit.commit(audit);
+        }
 
         // 3. Listener snapshots: swap in place for unchanged listeners, start new ones, stop
         //    the ones that went away (their open connections finish).
         for l in &cfg.listeners {
             let state = Arc::new(
                 ListenerState::build_with_metrics(l, &inner.pools, Some(&self.metrics))
-                    .with_tls(inner.tls.get(&l.name).map(|t| t.acceptor.clone())),
+                    .with_tls(inner.tls.acceptor(&l.name)),
             );
             if let Some(rt) = inner.listeners.get_mut(&l.name) {
                 if rt.spec.binds == l.binds && rt.spec.protocol == l.protocol {

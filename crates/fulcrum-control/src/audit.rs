@@ -1,4 +1,5 @@
-//! The audit log: one JSON line per change made through the admin API or a reload.
+//! The audit log: one JSON line per change made through the admin API or a reload, and per
+//! admin request refused with 401 or 403.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -9,8 +10,18 @@ use serde::Serialize;
 
 /// Where audit lines go. Changes are rare, so each line is written (and flushed) at once.
 pub struct Audit {
-    target: Mutex<Target>,
+    target: Mutex<Open>,
 }
+
+/// The configured target and its open destination.
+struct Open {
+    spec: LogTarget,
+    target: Target,
+}
+
+/// A new destination opened for a reload, put in place by [`Audit::commit`] once the reload
+/// succeeded.
+pub(crate) struct Reopened(Open);
 
 enum Target {
     Off,
@@ -32,7 +43,16 @@ struct Line<'a> {
 
 impl Audit {
     pub fn open(target: &LogTarget) -> io::Result<Audit> {
-        let t = match target {
+        Ok(Audit {
+            target: Mutex::new(Open {
+                spec: target.clone(),
+                target: Self::open_target(target)?,
+            }),
+        })
+    }
+
+    fn open_target(target: &LogTarget) -> io::Result<Target> {
+        Ok(match target {
             LogTarget::Off => Target::Off,
             LogTarget::Stderr => Target::Stderr,
             LogTarget::File(p) => Target::File(
@@ -44,10 +64,24 @@ impl Audit {
                         io::Error::new(e.kind(), format!("audit log {}: {e}", p.display()))
                     })?,
             ),
-        };
-        Ok(Audit {
-            target: Mutex::new(t),
         })
+    }
+
+    /// Opens `target` when it is not the one in use (`None` when it is): a file that cannot be
+    /// opened rejects the reload.
+    pub(crate) fn prepare(&self, target: &LogTarget) -> io::Result<Option<Reopened>> {
+        if crate::locked(&self.target).spec == *target {
+            return Ok(None);
+        }
+        Ok(Some(Reopened(Open {
+            spec: target.clone(),
+            target: Self::open_target(target)?,
+        })))
+    }
+
+    /// Lines from now on go to the reopened destination.
+    pub(crate) fn commit(&self, reopened: Reopened) {
+        *crate::locked(&self.target) = reopened.0;
     }
 
     /// Record one change: who (`client`: an address, `signal` or `file-watch`), what
@@ -74,7 +108,7 @@ impl Audit {
         };
         text.push(b'\n');
         let mut t = crate::locked(&self.target);
-        let res = match &mut *t {
+        let res = match &mut t.target {
             Target::Off => Ok(()),
             Target::Stderr => io::stderr().lock().write_all(&text),
             Target::File(f) => f.write_all(&text),

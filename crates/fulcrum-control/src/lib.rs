@@ -11,6 +11,7 @@
 //! Must not: sit on the data path. Workers never call into it; it only swaps snapshots and
 //! sends commands to workers.
 
+mod admin;
 mod apply;
 mod audit;
 mod checks;
@@ -82,8 +83,8 @@ struct Inner {
     ejections: HashMap<(String, SocketAddr), tick::Ejection>,
     /// The latest answers for DNS-named backends.
     resolved: HashMap<dns::DnsKey, Vec<SocketAddr>>,
-    /// https listeners' certificate stores and acceptors, by listener name.
-    tls: HashMap<String, tls::ListenerTlsRt>,
+    /// TLS of https listeners (acceptors) and of pools (client configurations).
+    tls: tls::TlsRt,
     /// Worker threads running (fixed at start).
     workers: usize,
 }
@@ -158,11 +159,10 @@ impl Control {
             usable_since: HashMap::new(),
             ejections: HashMap::new(),
             resolved: dns::resolve_all(&*resolver, &cfg),
-            tls: HashMap::new(),
+            tls: tls::TlsRt::default(),
             workers,
         };
-        inner.tls = tls::prepare_listeners(&HashMap::new(), &cfg)?;
-        let pool_tls = tls::prepare_pools(&cfg)?;
+        let tls = inner.tls.prepare(&cfg)?;
         let registry = Arc::new(Registry::new());
         let metrics =
             Arc::new(FulcrumMetrics::register(&registry, workers).map_err(|e| e.to_string())?);
@@ -175,16 +175,17 @@ impl Control {
             &cfg,
             &events,
             &metrics,
-            &pool_tls,
+            &tls.pools,
             Instant::now(),
         );
         inner.pools = pools;
+        inner.tls = tls;
         let mut per_worker: Vec<Vec<fulcrum_http::worker::WorkerListener>> =
             (0..workers).map(|_| Vec::new()).collect();
         for l in &cfg.listeners {
             let state = Arc::new(ArcSwap::new(Arc::new(
                 ListenerState::build_with_metrics(l, &inner.pools, Some(&metrics))
-                    .with_tls(inner.tls.get(&l.name).map(|t| t.acceptor.clone())),
+                    .with_tls(inner.tls.acceptor(&l.name)),
             )));
             let limit = Arc::new(Semaphore::new(l.limits.max_connections));
             let mut rt = ListenerRt {

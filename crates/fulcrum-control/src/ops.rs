@@ -240,6 +240,24 @@ impl Control {
         json!({ "pools": pools })
     }
 
+    /// The `[admin]` settings in force: the admin listener reads its tokens from here for
+    /// every request, and the file watcher its `watch_config`, so a reload changes them live.
+    pub fn admin_settings(&self) -> Option<model::Admin> {
+        self.lock().config.admin.clone()
+    }
+
+    /// Audit an admin request refused with 401 or 403: who, which request (method and path)
+    /// and why — never the token it presented.
+    pub fn audit_denied(&self, client: &str, request: &str, status: u16, reason: &str) {
+        self.audit.record(
+            client,
+            "access",
+            request,
+            "denied",
+            Some(&format!("{status} {reason}")),
+        );
+    }
+
     /// The stamp of the configuration file as it was when last read.
     pub fn loaded_stamp(&self) -> Option<FileStamp> {
         *crate::locked(&self.loaded_stamp)

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
@@ -28,9 +29,13 @@ impl HandshakeInfo {
 }
 
 /// Runs server handshakes with a listener's configuration.
+///
+/// The configuration can be replaced in place ([`replace_config`](Self::replace_config)):
+/// handshakes that start afterwards use the new one, those in flight finish on the old one.
+/// Clones share the configuration.
 #[derive(Clone)]
 pub struct TlsAcceptor {
-    inner: tokio_rustls::TlsAcceptor,
+    config: Arc<ArcSwap<ServerConfig>>,
     handshake_timeout: Duration,
 }
 
@@ -46,9 +51,19 @@ impl TlsAcceptor {
     /// An acceptor whose handshakes must finish within `handshake_timeout`.
     pub fn new(config: Arc<ServerConfig>, handshake_timeout: Duration) -> TlsAcceptor {
         TlsAcceptor {
-            inner: tokio_rustls::TlsAcceptor::from(config),
+            config: Arc::new(ArcSwap::new(config)),
             handshake_timeout,
         }
+    }
+
+    /// Handshakes from now on use `config`.
+    pub fn replace_config(&self, config: Arc<ServerConfig>) {
+        self.config.store(config);
+    }
+
+    /// The handshake time limit.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
     }
 
     /// Completes the server handshake on `io` (a `TcpStream`, or a stream that already had a
@@ -57,7 +72,8 @@ impl TlsAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let stream = tokio::time::timeout(self.handshake_timeout, self.inner.accept(io))
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.config.load_full());
+        let stream = tokio::time::timeout(self.handshake_timeout, acceptor.accept(io))
             .await
             .map_err(|_| TlsError::HandshakeTimeout(self.handshake_timeout))?
             .map_err(TlsError::Handshake)?;

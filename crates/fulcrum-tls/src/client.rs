@@ -1,4 +1,6 @@
-//! `rustls::ClientConfig` for TLS to backends (`[pool.X.tls]`).
+//! `rustls::ClientConfig` for TLS to backends (`[pool.X.tls]`), and [`ClientTls`]: that
+//! configuration with the files it was built from, so a reload rebuilds it only when a setting
+//! or a file changed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +9,7 @@ use fulcrum_config::model::PoolTls;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 
+use crate::files::{pool_files, TlsFiles};
 use crate::insecure::AcceptAnyServerCert;
 use crate::load::{cert_chain, private_key, root_store};
 use crate::{TlsError, ALPN};
@@ -22,6 +25,55 @@ use crate::{TlsError, ALPN};
 /// Also checks that `sni`, when set, is a valid server name, so [`server_name`] never has to
 /// fall back.
 pub fn client_config(tls: &PoolTls) -> Result<Arc<ClientConfig>, TlsError> {
+    ClientTls::load(tls).map(|c| c.config())
+}
+
+/// A pool's client TLS, built from its files.
+#[derive(Debug)]
+pub struct ClientTls {
+    spec: PoolTls,
+    files: TlsFiles,
+    config: Arc<ClientConfig>,
+}
+
+impl ClientTls {
+    /// Reads the pool's files and builds its client configuration (see [`client_config`]).
+    pub fn load(spec: &PoolTls) -> Result<ClientTls, TlsError> {
+        let files = TlsFiles::read(&pool_files(spec))?;
+        let config = build(spec, &files)?;
+        Ok(ClientTls {
+            spec: spec.clone(),
+            files,
+            config,
+        })
+    }
+
+    /// `None` when `spec` is the one this was built from and its files hold the same bytes;
+    /// otherwise a new one built from the files as just read.
+    pub fn reload(&self, spec: &PoolTls) -> Result<Option<ClientTls>, TlsError> {
+        let files = TlsFiles::read(&pool_files(spec))?;
+        if *spec == self.spec && files == self.files {
+            return Ok(None);
+        }
+        let config = build(spec, &files)?;
+        Ok(Some(ClientTls {
+            spec: spec.clone(),
+            files,
+            config,
+        }))
+    }
+
+    pub fn config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.config)
+    }
+
+    /// The settings this was built from.
+    pub fn spec(&self) -> &PoolTls {
+        &self.spec
+    }
+}
+
+fn build(tls: &PoolTls, files: &TlsFiles) -> Result<Arc<ClientConfig>, TlsError> {
     if let Some(sni) = &tls.sni {
         ServerName::try_from(sni.as_str()).map_err(|_| TlsError::ServerName(sni.clone()))?;
     }
@@ -32,7 +84,7 @@ pub fn client_config(tls: &PoolTls) -> Result<Arc<ClientConfig>, TlsError> {
         ))?;
     let builder = if tls.verify {
         let roots = match &tls.ca {
-            Some(ca) => root_store(ca)?,
+            Some(ca) => root_store(files, ca)?,
             None => RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             },
@@ -49,8 +101,8 @@ pub fn client_config(tls: &PoolTls) -> Result<Arc<ClientConfig>, TlsError> {
     };
     let mut config = match &tls.client_cert {
         Some(pair) => {
-            let chain = cert_chain(&pair.cert)?;
-            let key = private_key(&pair.key)?;
+            let chain = cert_chain(files, &pair.cert)?;
+            let key = private_key(files, &pair.key)?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|source| TlsError::KeyPair {

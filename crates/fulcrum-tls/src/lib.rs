@@ -6,8 +6,11 @@
 //!   bundle (`required` or `optional`);
 //! - choosing the certificate by SNI ([`SniResolver`]) from the names read out of the
 //!   certificates themselves, with the first certificate as the default;
-//! - reloading certificates without a restart ([`CertStore`]): all or nothing, old certificates
-//!   keep serving when the new files are bad;
+//! - reloading without a restart ([`ServerTls`], [`ClientTls`]): a new configuration built from
+//!   the files as they are now — certificates, keys, CA bundles and settings — whenever any of
+//!   them changed, handed to the caller to put in service (old ones keep serving when the new
+//!   files are bad); [`Stamps`] lets a poller notice written files from their metadata;
+//! - warning about private key files that group or others may read;
 //! - the handshake itself with a time limit, and what it settled ([`TlsAcceptor`],
 //!   [`HandshakeInfo`], [`ClientIdentity`]);
 //! - the client side towards backends ([`client_config`], [`server_name`]).
@@ -22,6 +25,7 @@ mod acceptor;
 mod client;
 mod client_identity;
 mod error;
+mod files;
 mod insecure;
 mod load;
 mod reload;
@@ -33,11 +37,13 @@ use std::sync::Arc;
 use rustls::crypto::{aws_lc_rs, CryptoProvider};
 
 pub use acceptor::{HandshakeInfo, TlsAcceptor};
-pub use client::{client_config, server_name};
+pub use client::{client_config, server_name, ClientTls};
 pub use client_identity::ClientIdentity;
 pub use error::TlsError;
-pub use reload::{CertStore, CertSummary};
-pub use server::{server_config, server_config_with_store};
+pub use files::{listener_files, Stamps};
+pub use load::exposed_mode;
+pub use reload::{CertSummary, ServerTls};
+pub use server::server_config;
 pub use sni::{SniCerts, SniResolver};
 
 /// Re-exported so callers name the same rustls (and stream type) as this crate.
@@ -46,6 +52,22 @@ pub use tokio_rustls::server::TlsStream;
 
 /// ALPN protocols offered and accepted, in preference order.
 pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// What this build speaks, for `fulcrum version`: the TLS versions a listener can accept and
+/// the library behind them, e.g. `1.2, 1.3 (rustls, aws-lc-rs)`. Read from the same version
+/// list the server configurations use.
+pub fn description() -> String {
+    let mut names: Vec<&str> = server::versions(fulcrum_config::model::TlsVersion::V1_2)
+        .iter()
+        .map(|v| match v.version {
+            rustls::ProtocolVersion::TLSv1_2 => "1.2",
+            rustls::ProtocolVersion::TLSv1_3 => "1.3",
+            _ => "?",
+        })
+        .collect();
+    names.sort_unstable();
+    format!("{} (rustls, aws-lc-rs)", names.join(", "))
+}
 
 /// The aws-lc-rs provider restricted to AEAD cipher suites with forward secrecy, spelled out
 /// rather than inherited from rustls' defaults so a future default cannot widen them:

@@ -1,7 +1,6 @@
-//! Reading PEM files: certificate chains, private keys, CA bundles.
-//!
-//! Files are read with blocking `std::fs` calls: they are small and are only read when a
-//! configuration is built or reloaded, never on the data path.
+//! Parsing PEM files: certificate chains, private keys, CA bundles — from the bytes of a
+//! [`TlsFiles`] read beforehand. A private key file that group or others may read is warned
+//! about when it is loaded.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
+use crate::files::TlsFiles;
 use crate::TlsError;
 
 /// A certificate and key, loaded, checked to belong together, with the DNS names it serves.
@@ -26,13 +26,6 @@ pub(crate) struct LoadedCert {
     pub(crate) not_after: i64,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
 fn pem_error(path: &Path, source: pem::Error) -> TlsError {
     TlsError::Pem {
         path: path.to_owned(),
@@ -41,9 +34,12 @@ fn pem_error(path: &Path, source: pem::Error) -> TlsError {
 }
 
 /// Every `CERTIFICATE` block of a PEM file, leaf first; at least one.
-pub(crate) fn cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = read(path)?;
-    let chain = CertificateDer::pem_slice_iter(&bytes)
+pub(crate) fn cert_chain(
+    files: &TlsFiles,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes = files.get(path)?;
+    let chain = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error(path, e))?;
     if chain.is_empty() {
@@ -55,9 +51,20 @@ pub(crate) fn cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
 }
 
 /// The first private key (PKCS#8, PKCS#1 or SEC1) of a PEM file.
-pub(crate) fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = read(path)?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+pub(crate) fn private_key(
+    files: &TlsFiles,
+    path: &Path,
+) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let bytes = files.get(path)?;
+    if let Some(mode) = exposed_mode(path) {
+        tracing::warn!(
+            key = %path.display(),
+            mode = %format_args!("{mode:04o}"),
+            "private key file is readable by group or others: restrict it to the user \
+             Fulcrum runs as (chmod 600)"
+        );
+    }
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {
         pem::Error::NoItemsFound => TlsError::NoPrivateKey {
             path: path.to_owned(),
         },
@@ -67,11 +74,12 @@ pub(crate) fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsErro
 
 /// A chain and key checked to belong together, ready to sign handshakes.
 pub(crate) fn certified_key(
+    files: &TlsFiles,
     pair: &CertKey,
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, TlsError> {
-    let chain = cert_chain(&pair.cert)?;
-    let key = private_key(&pair.key)?;
+    let chain = cert_chain(files, &pair.cert)?;
+    let key = private_key(files, &pair.key)?;
     CertifiedKey::from_der(chain, key, provider).map_err(|source| TlsError::KeyPair {
         cert: pair.cert.clone(),
         key: pair.key.clone(),
@@ -80,8 +88,12 @@ pub(crate) fn certified_key(
 }
 
 /// [`certified_key`] plus the names read from the leaf certificate.
-pub(crate) fn load_cert(pair: &CertKey, provider: &CryptoProvider) -> Result<LoadedCert, TlsError> {
-    let key = certified_key(pair, provider)?;
+pub(crate) fn load_cert(
+    files: &TlsFiles,
+    pair: &CertKey,
+    provider: &CryptoProvider,
+) -> Result<LoadedCert, TlsError> {
+    let key = certified_key(files, pair, provider)?;
     let leaf = key.cert.first().ok_or_else(|| TlsError::NoCertificate {
         path: pair.cert.clone(),
     })?;
@@ -124,8 +136,8 @@ pub(crate) fn dns_names(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), 
 }
 
 /// A CA bundle as trust anchors; fails when no certificate in it is usable.
-pub(crate) fn root_store(path: &Path) -> Result<RootCertStore, TlsError> {
-    let certs = cert_chain(path).map_err(|e| match e {
+pub(crate) fn root_store(files: &TlsFiles, path: &Path) -> Result<RootCertStore, TlsError> {
+    let certs = cert_chain(files, path).map_err(|e| match e {
         TlsError::NoCertificate { path } => TlsError::CaBundle {
             path,
             reason: "no CERTIFICATE block".into(),
@@ -144,4 +156,21 @@ pub(crate) fn root_store(path: &Path) -> Result<RootCertStore, TlsError> {
         tracing::warn!(path = %path.display(), ignored, "CA bundle: unparsable certificates skipped");
     }
     Ok(roots)
+}
+
+/// The permission bits of a private key file when group or others may read it (`None` when
+/// only its owner can, or its metadata cannot be read). Symbolic links are followed: what
+/// matters is the file the key is read from.
+pub fn exposed_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }

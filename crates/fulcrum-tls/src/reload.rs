@@ -1,55 +1,34 @@
-//! Certificate reload: re-read a listener's certificate files and swap them in.
+//! A listener's server TLS as built from its files at one moment, and its reload.
 //!
-//! The control plane calls [`CertStore::reload`] on a configuration reload, and polls
-//! [`CertStore::changed`] (every second) to reload when an operator or an ACME client replaces
-//! the files. A reload is all or nothing: if any file is unreadable or any key does not match its
-//! certificate, the certificates that were serving keep serving and the error is returned for
-//! the caller to log.
+//! A [`ServerTls`] is immutable: its certificates, its client-certificate verifier (the CA
+//! bundle), its settings and the `rustls::ServerConfig` made of them, with its own session
+//! cache and ticket keys. A reload ([`ServerTls::reload`]) re-reads every file and builds a
+//! whole new one when anything differs — a certificate, a key, the CA bundle or a setting —
+//! so a replaced CA takes effect for new handshakes and sessions resumed from the old
+//! configuration's tickets are not accepted by the new one (a resumed session is not shown a
+//! certificate again). Nothing serving is touched: the caller decides when the new
+//! configuration goes live (the control plane only after the whole change succeeded), and a
+//! bad file leaves it with the old one and the error.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use fulcrum_config::model::CertKey;
+use fulcrum_config::model::ListenerTls;
 use rustls::crypto::CryptoProvider;
+use rustls::ServerConfig;
 
+use crate::files::{listener_files, TlsFiles};
 use crate::load::load_cert;
 use crate::sni::{SniCerts, SniResolver};
 use crate::TlsError;
 
-/// The certificates of one `https` listener: the files they come from and the resolver that
-/// serves them to handshakes.
+/// The TLS of one `https` listener, built from its files.
 #[derive(Debug)]
-pub struct CertStore {
-    pairs: Vec<CertKey>,
-    provider: Arc<CryptoProvider>,
-    resolver: Arc<SniResolver>,
-    /// Stamps of every file at the last load attempt, in `files()` order. Only the control
-    /// plane touches this (poll and reload), never a handshake.
-    stamps: Mutex<Vec<Option<FileStamp>>>,
-}
-
-/// What we remember of a file to notice it changed without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    /// A file replaced by rename (the safe way to rotate) gets a new inode even when its size
-    /// and mtime happen to match.
-    #[cfg(unix)]
-    ino: u64,
-}
-
-impl FileStamp {
-    fn of(path: &std::path::Path) -> Option<FileStamp> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
-            #[cfg(unix)]
-            ino: std::os::unix::fs::MetadataExt::ino(&meta),
-        })
-    }
+pub struct ServerTls {
+    spec: ListenerTls,
+    files: TlsFiles,
+    certs: Arc<SniCerts>,
+    config: Arc<ServerConfig>,
 }
 
 /// One certificate as loaded, for logs and the admin API.
@@ -62,64 +41,58 @@ pub struct CertSummary {
     pub not_after: i64,
 }
 
-impl CertStore {
-    /// Loads every certificate and key of `pairs` (the first is the default certificate).
-    pub fn load(pairs: &[CertKey]) -> Result<Arc<CertStore>, TlsError> {
-        Self::load_with(pairs, crate::provider())
+impl ServerTls {
+    /// Reads every file of `spec` and builds its server configuration (the first certificate
+    /// is the default one).
+    pub fn load(spec: &ListenerTls) -> Result<ServerTls, TlsError> {
+        let files = TlsFiles::read(&listener_files(spec))?;
+        Self::build(spec, files, crate::provider())
     }
 
-    pub(crate) fn load_with(
-        pairs: &[CertKey],
+    fn build(
+        spec: &ListenerTls,
+        files: TlsFiles,
         provider: Arc<CryptoProvider>,
-    ) -> Result<Arc<CertStore>, TlsError> {
-        let stamps = stamps(pairs);
-        let certs = read_all(pairs, &provider)?;
-        Ok(Arc::new(CertStore {
-            pairs: pairs.to_vec(),
-            provider,
-            resolver: Arc::new(SniResolver::new(certs)),
-            stamps: Mutex::new(stamps),
-        }))
+    ) -> Result<ServerTls, TlsError> {
+        let certs = Arc::new(read_certs(spec, &files, &provider)?);
+        let resolver = Arc::new(SniResolver::new(Arc::clone(&certs)));
+        let config = crate::server::build(spec, &files, resolver, provider)?;
+        Ok(ServerTls {
+            spec: spec.clone(),
+            files,
+            certs,
+            config,
+        })
     }
 
-    /// The resolver to put in a `rustls::ServerConfig`.
-    pub fn resolver(&self) -> Arc<SniResolver> {
-        Arc::clone(&self.resolver)
+    /// What `spec` serves now: `None` when it is the spec this was built from and every file
+    /// still holds the same bytes (nothing to change: sessions keep resuming); otherwise a new
+    /// [`ServerTls`] built from the files as just read. On any error (unreadable file, bad
+    /// PEM, a key that is not the certificate's, an unusable CA bundle) `self` stays as it is.
+    pub fn reload(&self, spec: &ListenerTls) -> Result<Option<ServerTls>, TlsError> {
+        let files = TlsFiles::read(&listener_files(spec))?;
+        if *spec == self.spec && files == self.files {
+            return Ok(None);
+        }
+        Self::build(spec, files, crate::provider()).map(Some)
     }
 
-    /// The configured certificate/key pairs.
-    pub fn pairs(&self) -> &[CertKey] {
-        &self.pairs
+    /// The configuration to hand to a [`TlsAcceptor`](crate::TlsAcceptor).
+    pub fn config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config)
     }
 
-    /// Re-reads every certificate and key. On success new handshakes use the new certificates;
-    /// on any error nothing changes and the error is returned.
-    ///
-    /// The file stamps are recorded even when the reload fails, so [`changed`](Self::changed)
-    /// turns true again only when the files are written again (a broken file is reported once,
-    /// not every poll).
-    pub fn reload(&self) -> Result<(), TlsError> {
-        let stamps = stamps(&self.pairs);
-        let result = read_all(&self.pairs, &self.provider);
-        *self.stamps.lock().unwrap_or_else(PoisonError::into_inner) = stamps;
-        let certs = result?;
-        self.resolver.store(certs);
-        Ok(())
+    /// The settings this was built from.
+    pub fn spec(&self) -> &ListenerTls {
+        &self.spec
     }
 
-    /// Whether any certificate or key file differs (mtime, size, inode; or appeared or
-    /// vanished) from the last load attempt. Reads metadata only.
-    pub fn changed(&self) -> bool {
-        let now = stamps(&self.pairs);
-        *self.stamps.lock().unwrap_or_else(PoisonError::into_inner) != now
-    }
-
-    /// The certificates serving now.
+    /// The certificates it serves.
     pub fn summary(&self) -> Vec<CertSummary> {
-        let snapshot = self.resolver.snapshot();
-        self.pairs
+        self.spec
+            .certs
             .iter()
-            .zip(snapshot.certs())
+            .zip(self.certs.certs())
             .map(|(pair, cert)| CertSummary {
                 cert: pair.cert.clone(),
                 names: cert.names.clone(),
@@ -129,18 +102,16 @@ impl CertStore {
     }
 }
 
-fn stamps(pairs: &[CertKey]) -> Vec<Option<FileStamp>> {
-    pairs
-        .iter()
-        .flat_map(|p| [FileStamp::of(&p.cert), FileStamp::of(&p.key)])
-        .collect()
-}
-
-fn read_all(pairs: &[CertKey], provider: &CryptoProvider) -> Result<SniCerts, TlsError> {
-    let certs = pairs
+fn read_certs(
+    spec: &ListenerTls,
+    files: &TlsFiles,
+    provider: &CryptoProvider,
+) -> Result<SniCerts, TlsError> {
+    let certs = spec
+        .certs
         .iter()
         .map(|pair| {
-            let cert = load_cert(pair, provider)?;
+            let cert = load_cert(files, pair, provider)?;
             if cert.names.is_empty() {
                 tracing::warn!(cert = %pair.cert.display(), "certificate has no DNS name; served only as the default");
             }

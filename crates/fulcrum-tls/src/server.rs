@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use fulcrum_config::model::{ClientAuthMode, ListenerTls, TlsVersion};
+use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
+use crate::files::TlsFiles;
 use crate::load::root_store;
-use crate::reload::CertStore;
+use crate::reload::ServerTls;
+use crate::sni::SniResolver;
 use crate::{TlsError, ALPN};
 
 /// TLS 1.2 sessions kept by session ID for resumption, per listener (TLS 1.3, and TLS 1.2
@@ -27,34 +30,33 @@ pub(crate) fn versions(min: TlsVersion) -> &'static [&'static SupportedProtocolV
     }
 }
 
-/// A server configuration for `tls`, with its certificates loaded once.
-///
-/// Use [`server_config_with_store`] to keep a [`CertStore`] that can reload them.
+/// A server configuration for `tls`, its files read now (see [`ServerTls`] to reload them).
 pub fn server_config(tls: &ListenerTls) -> Result<Arc<ServerConfig>, TlsError> {
-    let store = CertStore::load(&tls.certs)?;
-    server_config_with_store(tls, &store)
+    ServerTls::load(tls).map(|s| s.config())
 }
 
-/// A server configuration for `tls` that takes its certificates from `store` (so
-/// [`CertStore::reload`] changes what new handshakes see).
+/// The server configuration of `tls` serving the certificates of `resolver`, with the CA
+/// bundle taken from `files`:
 ///
 /// - versions: TLS 1.3 and 1.2, or 1.3 only (`min_version`);
 /// - cipher suites: AEAD only (see [`crate::provider`]);
 /// - ALPN: `h2`, `http/1.1`;
-/// - resumption: TLS 1.3 tickets (rotating ticket keys) and a session cache;
+/// - resumption: TLS 1.3 tickets (rotating ticket keys, new ones for every configuration) and
+///   a session cache of its own;
 /// - client certificates per `client_auth`: verified against the CA bundle, `required` or
 ///   `optional`.
-pub fn server_config_with_store(
+pub(crate) fn build(
     tls: &ListenerTls,
-    store: &CertStore,
+    files: &TlsFiles,
+    resolver: Arc<SniResolver>,
+    provider: Arc<CryptoProvider>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = crate::provider();
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions(tls.min_version))?;
     let builder = match &tls.client_auth {
         None => builder.with_no_client_auth(),
         Some(auth) => {
-            let roots = Arc::new(root_store(&auth.ca)?);
+            let roots = Arc::new(root_store(files, &auth.ca)?);
             let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
             let verifier: Arc<dyn ClientCertVerifier> = match auth.mode {
                 ClientAuthMode::Required => verifier.build()?,
@@ -63,7 +65,7 @@ pub fn server_config_with_store(
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder.with_cert_resolver(store.resolver());
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     // The server's suite order (AEAD only, strongest first) wins over the client's.
     config.ignore_client_order = true;

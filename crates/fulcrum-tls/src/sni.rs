@@ -1,15 +1,15 @@
 //! Choosing the server certificate by the ClientHello's SNI.
 //!
 //! A [`SniCerts`] is an immutable snapshot: the certificates of one listener with the names read
-//! from them. [`SniResolver`] serves the current snapshot from an [`ArcSwap`], so a reload swaps
-//! a whole new snapshot in while handshakes in flight finish on the old one.
+//! from them. [`SniResolver`] serves one snapshot; a reload builds a new server configuration
+//! around a new resolver (see [`ServerTls`](crate::ServerTls)), and handshakes in flight finish
+//! on the old one.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
@@ -98,40 +98,33 @@ impl NameIndex {
     }
 }
 
-/// rustls' certificate resolver for a listener: reads the current [`SniCerts`] snapshot.
+/// rustls' certificate resolver for a listener: serves its [`SniCerts`] snapshot.
 pub struct SniResolver {
-    current: ArcSwap<SniCerts>,
+    certs: Arc<SniCerts>,
 }
 
 impl SniResolver {
-    pub(crate) fn new(certs: SniCerts) -> SniResolver {
-        SniResolver {
-            current: ArcSwap::from_pointee(certs),
-        }
+    pub(crate) fn new(certs: Arc<SniCerts>) -> SniResolver {
+        SniResolver { certs }
     }
 
-    /// Replaces the snapshot; handshakes from now on use `certs`.
-    pub(crate) fn store(&self, certs: SniCerts) {
-        self.current.store(Arc::new(certs));
-    }
-
-    /// The snapshot in use.
+    /// The snapshot it serves.
     pub fn snapshot(&self) -> Arc<SniCerts> {
-        self.current.load_full()
+        Arc::clone(&self.certs)
     }
 }
 
 impl fmt::Debug for SniResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SniResolver")
-            .field("names", &self.current.load().names().collect::<Vec<_>>())
+            .field("names", &self.certs.names().collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(self.current.load().select(hello.server_name())))
+        Some(Arc::clone(self.certs.select(hello.server_name())))
     }
 }
 

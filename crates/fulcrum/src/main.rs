@@ -13,8 +13,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Version => {
             println!(
-                "fulcrum {} (protocols: http/1.1, h2c; tls: no)",
-                env!("CARGO_PKG_VERSION")
+                "fulcrum {} (protocols: http/1.1, h2, h2c; tls: {})",
+                env!("CARGO_PKG_VERSION"),
+                fulcrum_tls::description()
             );
             ExitCode::SUCCESS
         }

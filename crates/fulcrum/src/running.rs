@@ -23,6 +23,16 @@ pub struct Running {
 struct Ops(Arc<Control>);
 
 impl AdminOps for Ops {
+    fn access(&self) -> fulcrum_admin::Access {
+        let admin = self.0.admin_settings();
+        fulcrum_admin::Access {
+            token: admin.as_ref().and_then(|a| a.token.clone()),
+            metrics_token: admin.and_then(|a| a.metrics_token),
+        }
+    }
+    fn denied(&self, client: &str, request: &str, status: u16, reason: &str) {
+        self.0.audit_denied(client, request, status, reason);
+    }
     fn ready(&self) -> bool {
         self.0.ready()
     }
@@ -94,12 +104,12 @@ impl Running {
                     }
                 };
                 socket.set_nonblocking(true)?;
-                Some((socket, a.token.clone(), a.watch_config))
+                Some(socket)
             }
             None => None,
         };
         let admin_addr = match &admin {
-            Some((s, _, _)) => Some(s.local_addr()?),
+            Some(s) => Some(s.local_addr()?),
             None => None,
         };
         let ctl = control.clone();
@@ -116,22 +126,16 @@ impl Running {
                 rt.block_on(async move {
                     let mut tasks = tokio::task::JoinSet::new();
                     tasks.spawn(ctl.clone().run());
-                    if let Some((socket, token, watch)) = admin {
+                    if let Some(socket) = admin {
                         match tokio::net::TcpListener::from_std(socket) {
                             Ok(l) => {
                                 let ops: Arc<dyn AdminOps> = Arc::new(Ops(ctl.clone()));
-                                tasks.spawn(fulcrum_admin::serve(
-                                    l,
-                                    ops,
-                                    token,
-                                    ctl.shutdown_signal(),
-                                ));
+                                tasks.spawn(fulcrum_admin::serve(l, ops, ctl.shutdown_signal()));
                             }
                             Err(e) => tracing::error!(error = %e, "admin listener"),
                         }
-                        if watch {
-                            tasks.spawn(watch_file(ctl.clone()));
-                        }
+                        // Runs whatever `watch_config` says now: a reload can turn it on or off.
+                        tasks.spawn(watch_file(ctl.clone()));
                     }
                     while tasks.join_next().await.is_some() {}
                 });
@@ -172,7 +176,7 @@ impl Running {
 
 /// `[admin] watch_config = true`: reload when the file's modification time or size differs
 /// from what was last read. Polled once a second: portable, and a config file does not change
-/// often.
+/// often. The setting is read from the configuration in force at every poll.
 async fn watch_file(control: Arc<Control>) {
     let Some(path) = control.config_path().cloned() else {
         return;
@@ -183,6 +187,9 @@ async fn watch_file(control: Arc<Control>) {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
+        }
+        if !control.admin_settings().is_some_and(|a| a.watch_config) {
+            continue;
         }
         let now = fulcrum_control::file_stamp(&path);
         if now.is_some() && now != control.loaded_stamp() {

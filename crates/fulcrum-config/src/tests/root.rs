@@ -79,6 +79,43 @@ fn admin_is_optional_and_bind_defaults() {
 }
 
 #[test]
+fn admin_metrics_token() {
+    assert_eq!(ok("[admin]\n").admin.unwrap().metrics_token, None);
+    let admin = ok("[admin]\nmetrics_token = \"m\"\n").admin.unwrap();
+    assert_eq!(admin.metrics_token.as_deref(), Some("m"));
+    assert_eq!(
+        error("[admin]\nmetrics_token = \"\"\n"),
+        "2:17: admin.metrics_token: must not be empty (remove the key to leave /metrics open)"
+    );
+}
+
+/// Issue 7 item 4: an admin listener other hosts can reach needs a token.
+#[test]
+fn admin_on_a_non_loopback_address_without_a_token_is_refused() {
+    for bind in ["0.0.0.0:9900", "[::]:9900", "192.0.2.1:9900"] {
+        let src = format!("[admin]\nbind = \"{bind}\"\n");
+        let want = format!(
+            "2:8: admin.bind: {} is not a loopback address: an admin listener reachable from \
+             other hosts needs a token (set admin.token), or bind it to 127.0.0.1 or [::1]",
+            bind.parse::<std::net::SocketAddr>().unwrap()
+        );
+        assert_eq!(error(&src), want, "{bind}");
+        let with_token = format!("[admin]\nbind = \"{bind}\"\ntoken = \"t\"\n");
+        assert!(ok(&with_token).admin.unwrap().token.is_some(), "{bind}");
+    }
+    for bind in [
+        "127.0.0.1:9900",
+        "127.1.2.3:9900",
+        "[::1]:9900",
+        "[::ffff:127.0.0.1]:9900",
+    ] {
+        ok(&format!("[admin]\nbind = \"{bind}\"\n"));
+    }
+    // A metrics token is not an admin token.
+    assert!(!errors("[admin]\nbind = \"0.0.0.0:9900\"\nmetrics_token = \"m\"\n").is_empty());
+}
+
+#[test]
 fn admin_watch_config_and_audit_log() {
     let admin = ok("[admin]\n").admin.unwrap();
     assert!(!admin.watch_config);
@@ -124,7 +161,7 @@ fn admin_errors() {
             "2:8: admin.bind: invalid address \"localhost:9900\" (expected IP:PORT, e.g. \
              \"0.0.0.0:8080\" or \"[::]:8080\")",
             "3:9: admin.token: must not be empty (remove the key to run the admin API without a token)",
-            "4:1: admin: unknown key \"user\" (expected one of: bind, token, watch_config, audit_log)",
+            "4:1: admin: unknown key \"user\" (expected one of: bind, token, metrics_token, watch_config, audit_log)",
         ]
     );
 }

@@ -111,6 +111,7 @@ fn spec_example_parses_into_the_model() {
         admin: Some(Admin {
             bind: addr("127.0.0.1:9900"),
             token: Some("t0ken".into()),
+            metrics_token: None,
             watch_config: false,
             audit_log: LogTarget::Stderr,
         }),

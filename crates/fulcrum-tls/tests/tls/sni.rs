@@ -1,6 +1,6 @@
 //! Certificate selection by SNI, over real handshakes.
 
-use fulcrum_tls::{server_config_with_store, CertStore};
+use fulcrum_tls::ServerTls;
 
 use crate::support::*;
 
@@ -10,7 +10,7 @@ struct Fixture {
     exact: Leaf,
     wildcard: Leaf,
     legacy: Leaf,
-    store: std::sync::Arc<CertStore>,
+    tls: ServerTls,
     server: Server,
 }
 
@@ -40,15 +40,15 @@ async fn fixture() -> Fixture {
         wildcard.write(&dir, "wildcard"),
         legacy.write(&dir, "legacy"),
     ]);
-    let store = CertStore::load(&tls.certs).unwrap();
-    let server = Server::start(server_config_with_store(&tls, &store).unwrap()).await;
+    let tls = ServerTls::load(&tls).unwrap();
+    let server = Server::start(tls.config()).await;
     Fixture {
         _dir: dir,
         default,
         exact,
         wildcard,
         legacy,
-        store,
+        tls,
         server,
     }
 }
@@ -102,7 +102,7 @@ async fn wildcard_covers_exactly_one_label() {
 #[tokio::test]
 async fn names_come_from_the_certificates() {
     let f = fixture().await;
-    let names: Vec<Vec<String>> = f.store.summary().into_iter().map(|c| c.names).collect();
+    let names: Vec<Vec<String>> = f.tls.summary().into_iter().map(|c| c.names).collect();
     assert_eq!(
         names,
         [
@@ -112,5 +112,5 @@ async fn names_come_from_the_certificates() {
             vec!["legacy.test".to_string()],
         ]
     );
-    assert!(f.store.summary()[0].not_after > 0);
+    assert!(f.tls.summary()[0].not_after > 0);
 }

@@ -180,9 +180,14 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: Arc<ServerConfig>) -> Server {
+        Self::start_with(TlsAcceptor::new(config, Duration::from_secs(5))).await
+    }
+
+    /// A server handshaking with `acceptor` (a clone shares its configuration, so the test
+    /// can replace it).
+    pub async fn start_with(acceptor: TlsAcceptor) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let acceptor = TlsAcceptor::new(config, Duration::from_secs(5));
         let (tx, outcomes) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {

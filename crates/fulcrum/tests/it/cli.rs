@@ -91,6 +91,50 @@ fn version_prints_the_version() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
 
+/// Issue 7 item 16: `fulcrum version` said `tls: no`. It names the protocols and the TLS
+/// versions, and every TLS version it names is one an https listener completes a handshake in.
+#[test]
+fn version_names_protocols_and_tls_versions_that_really_work() {
+    use fulcrum_testkit::tls::{client_config, handshake, rustls, Ca};
+    let out = Command::new(bin()).arg("version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!text.contains("tls: no"), "{text}");
+    assert!(text.contains("protocols: http/1.1, h2, h2c;"), "{text}");
+    let tls = text
+        .split("tls: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no tls section: {text}"));
+    assert!(tls.contains("rustls, aws-lc-rs"), "{text}");
+    let listed: Vec<&str> = tls.split(" (").next().unwrap().split(", ").collect();
+    assert_eq!(listed, ["1.2", "1.3"], "{text}");
+
+    let dir = TempDir::new("version-tls");
+    let ca = Ca::new("version ca");
+    let (cert, key) = ca.server(&["v.test"]).write(&dir.0, "v");
+    let be = Backend::start("be");
+    let cfg = simple(&[&be], "protocol = \"https\"").replace(
+        "[[listener.route]]",
+        &format!(
+            "[[listener.tls.cert]]\ncert = '{}'\nkey = '{}'\n[[listener.route]]",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let lb = crate::support::Lb::start(&cfg);
+    for v in listed {
+        let version: &'static rustls::SupportedProtocolVersion = match v {
+            "1.2" => &rustls::version::TLS12,
+            "1.3" => &rustls::version::TLS13,
+            other => panic!("unknown TLS version {other} in {text}"),
+        };
+        let client = std::sync::Arc::new(client_config(&ca.pem, &[version], &[], None));
+        let seen = handshake(lb.addr(), client, "v.test")
+            .unwrap_or_else(|e| panic!("TLS {v} is listed but fails: {e}"));
+        assert_eq!(seen.version, Some(version.version), "TLS {v}");
+    }
+}
+
 #[test]
 fn run_serves_then_sigterm_finishes_in_flight_requests_and_exits_0() {
     let be = Backend::start("be");

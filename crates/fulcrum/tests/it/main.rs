@@ -4,6 +4,7 @@
 mod support;
 
 mod admin_api;
+mod admin_hardening;
 mod balancing;
 mod cli;
 mod config_hardening;
@@ -20,3 +21,4 @@ mod resilience;
 mod streaming;
 mod testssl;
 mod tls;
+mod tls_reload;
