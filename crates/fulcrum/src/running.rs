@@ -95,7 +95,11 @@ impl Running {
         let admin = match &cfg.admin {
             Some(a) => {
                 let socket = std::net::TcpListener::bind(a.bind)
-                    .with_context(|| format!("admin: cannot bind {}", a.bind));
+                    // The address may come from `${ENV}`: print it as written.
+                    .with_context(|| {
+                        cfg.redactions
+                            .apply(&format!("admin: cannot bind {}", a.bind))
+                    });
                 let socket = match socket {
                     Ok(s) => s,
                     Err(e) => {

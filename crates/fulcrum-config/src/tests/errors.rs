@@ -145,9 +145,15 @@ pool = "missing"
             assert!(!e.contains(secret), "{e}");
         }
     }
-    assert!(all[0].contains("invalid address \"${SECRET_BIND}\""), "{all:#?}");
+    assert!(
+        all[0].contains("invalid address \"${SECRET_BIND}\""),
+        "{all:#?}"
+    );
     assert!(all[1].contains("duration \"${SECRET_IDLE}\""), "{all:#?}");
-    assert!(all[2].starts_with("7:8: listener \"${SECRET_NAME}\": "), "{all:#?}");
+    assert!(
+        all[2].starts_with("7:8: listener \"${SECRET_NAME}\": "),
+        "{all:#?}"
+    );
 }
 
 #[test]

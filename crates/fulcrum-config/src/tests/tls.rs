@@ -267,7 +267,8 @@ fn client_auth_errors() {
             ""
         )),
         [
-            "7:6: listener \"web\": tls.client_auth.ca: file \"${TLS}/nope.pem\" does not exist".to_owned(),
+            "7:6: listener \"web\": tls.client_auth.ca: file \"${TLS}/nope.pem\" does not exist"
+                .to_owned(),
             "8:8: listener \"web\": tls.client_auth.mode: unknown mode \"request\" (expected one \
              of: required, optional)"
                 .to_owned(),

@@ -280,10 +280,7 @@ fn spec_example_parses_into_the_model() {
         redactions: cfg.redactions.clone(),
     };
     assert_eq!(cfg, expected);
-    assert_eq!(
-        cfg.redactions.apply("token t0ken"),
-        "token ${ADMIN_TOKEN}"
-    );
+    assert_eq!(cfg.redactions.apply("token t0ken"), "token ${ADMIN_TOKEN}");
 }
 
 #[test]
