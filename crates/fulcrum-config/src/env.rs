@@ -73,7 +73,7 @@ impl Redactions {
             return;
         }
         self.pairs.push((value.to_owned(), written.to_owned()));
-        self.pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
     }
 
     /// Whether no value came from the environment.

@@ -249,13 +249,8 @@ impl Control {
     /// Audit an admin request refused with 401 or 403: who, which request (method and path)
     /// and why — never the token it presented.
     pub fn audit_denied(&self, client: &str, request: &str, status: u16, reason: &str) {
-        self.audit.record(
-            client,
-            "access",
-            request,
-            "denied",
-            Some(&format!("{status} {reason}")),
-        );
+        self.audit
+            .record_denied(client, request, &format!("{status} {reason}"));
     }
 
     /// The stamp of the configuration file as it was when last read.
