@@ -19,5 +19,7 @@ pub mod passthrough;
 pub mod proxy;
 pub mod server;
 pub mod state;
+pub mod stop;
+pub mod tunnel;
 pub mod upstream;
 pub mod worker;

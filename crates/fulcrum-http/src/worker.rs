@@ -3,8 +3,11 @@
 //! thread from accept to the backend and back.
 //!
 //! The control plane talks to a worker through [`WorkerHandle`]: listeners are added and
-//! removed while the worker runs (a removed listener stops accepting; its open connections
-//! finish), and idle connections to a drained backend are closed.
+//! removed while the worker runs, and idle connections to a drained backend are closed. When an
+//! accept loop stops (shutdown, or its listener removed), the connections already waiting in
+//! its socket's backlog are accepted and served before the socket closes (unless the socket
+//! lives on in a newer socket set), and its open connections get until the grace deadline
+//! (see [`crate::stop`]); the worker returns once all of them ended.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,17 +15,20 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model;
-use tokio::sync::{mpsc, watch, Semaphore};
+use fulcrum_net::accept::{classify, AcceptError, Backoff, LogLimit};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinSet, LocalSet};
 
 use crate::access_log::AccessLog;
 use crate::proxy::Worker;
-use crate::server::{self, SHUTDOWN_GRACE};
+use crate::server;
 use crate::state::ListenerState;
+use crate::stop::{deadline_after, Stop, StopSwitch};
 use crate::upstream::UpstreamPool;
 
 /// A listener's share of one worker: its socket and the listener's live state.
@@ -33,14 +39,23 @@ pub struct WorkerListener {
     pub state: Arc<ArcSwap<ListenerState>>,
     /// Shared by every worker: the listener's `max_connections`.
     pub limit: Arc<Semaphore>,
+    /// Shared by every worker: at most one accept-failure warning per interval.
+    pub accept_log: Arc<LogLimit>,
 }
 
 /// What the control plane asks of a running worker.
 pub enum WorkerCmd {
     /// Start accepting on this socket.
     AddListener(WorkerListener),
-    /// Stop accepting on every socket of the named listener; its connections finish.
-    RemoveListener(String),
+    /// Stop accepting on every socket of the named listener. Connections waiting in a
+    /// socket's backlog are accepted and served first, except on sockets bound to an address
+    /// in `live_on` (a newer socket set accepts on those very sockets). Open connections
+    /// finish by `deadline`.
+    RemoveListener {
+        name: String,
+        deadline: Instant,
+        live_on: Vec<SocketAddr>,
+    },
     /// Close idle pooled connections to this backend (it is being drained).
     CloseIdle(SocketAddr),
 }
@@ -58,13 +73,13 @@ impl WorkerHandle {
     }
 }
 
-/// Start worker `id` on its own thread. It runs until `shutdown` turns true, then stops
-/// accepting, lets in-flight requests finish (at most [`SHUTDOWN_GRACE`]) and returns.
+/// Start worker `id` on its own thread. It runs until `shutdown` holds a deadline, then stops
+/// accepting, lets its connections finish until that deadline and returns.
 pub fn spawn(
     id: usize,
     listeners: Vec<WorkerListener>,
     access_log: &model::AccessLog,
-    shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<Option<Instant>>,
 ) -> io::Result<(WorkerHandle, JoinHandle<()>)> {
     let log_cfg = access_log.clone();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -96,42 +111,72 @@ pub fn spawn(
     Ok((WorkerHandle { id, tx }, thread))
 }
 
+/// Why an accept loop stops: until when its connections may run, and whether connections
+/// waiting in its backlog are accepted first.
+#[derive(Debug, Clone, Copy)]
+struct LoopStop {
+    deadline: Instant,
+    drain_backlog: bool,
+}
+
+/// One accept loop as the worker tracks it.
+struct LoopHandle {
+    addr: Option<SocketAddr>,
+    stop: watch::Sender<Option<LoopStop>>,
+}
+
 async fn run(
     worker: Rc<Worker>,
     listeners: Vec<WorkerListener>,
     mut commands: mpsc::UnboundedReceiver<WorkerCmd>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<Option<Instant>>,
 ) {
     let mut accepts = JoinSet::new();
-    // Per listener name, the stop switches of its accept loops.
-    let mut stops: HashMap<String, Vec<watch::Sender<bool>>> = HashMap::new();
-    let global = shutdown.clone();
+    // Per listener name, its accept loops.
+    let mut loops: HashMap<String, Vec<LoopHandle>> = HashMap::new();
     let add = |accepts: &mut JoinSet<()>,
-               stops: &mut HashMap<String, Vec<watch::Sender<bool>>>,
+               loops: &mut HashMap<String, Vec<LoopHandle>>,
                l: WorkerListener| {
-        let (stop, stopped) = watch::channel(false);
-        stops.entry(l.name.clone()).or_default().push(stop);
-        accepts.spawn_local(accept_loop(worker.clone(), l, global.clone(), stopped));
+        let (stop, stopped) = watch::channel(None);
+        let addr = l.socket.local_addr().ok();
+        loops
+            .entry(l.name.clone())
+            .or_default()
+            .push(LoopHandle { addr, stop });
+        accepts.spawn_local(accept_loop(worker.clone(), l, stopped));
     };
     for l in listeners {
-        add(&mut accepts, &mut stops, l);
+        add(&mut accepts, &mut loops, l);
     }
     let housekeeping = tokio::task::spawn_local(housekeeping(worker.clone()));
-    loop {
+    let deadline = loop {
+        if let Some(d) = *shutdown.borrow_and_update() {
+            break d;
+        }
         tokio::select! {
             cmd = commands.recv() => match cmd {
-                Some(WorkerCmd::AddListener(l)) => add(&mut accepts, &mut stops, l),
-                Some(WorkerCmd::RemoveListener(name)) => {
-                    for stop in stops.remove(&name).unwrap_or_default() {
-                        let _ = stop.send(true);
+                Some(WorkerCmd::AddListener(l)) => add(&mut accepts, &mut loops, l),
+                Some(WorkerCmd::RemoveListener { name, deadline, live_on }) => {
+                    for l in loops.remove(&name).unwrap_or_default() {
+                        let drain_backlog = !l.addr.is_some_and(|a| live_on.contains(&a));
+                        let _ = l.stop.send(Some(LoopStop { deadline, drain_backlog }));
                     }
                 }
                 Some(WorkerCmd::CloseIdle(addr)) => worker.upstream.close_idle(addr),
-                None => break,
+                // The control plane is gone: stop as for a shutdown with the default grace.
+                None => break deadline_after(Instant::now(), model::Runtime::DEFAULT_SHUTDOWN_GRACE),
             },
-            _ = shutdown.changed() => break,
+            changed = shutdown.changed() => if changed.is_err() {
+                break deadline_after(Instant::now(), model::Runtime::DEFAULT_SHUTDOWN_GRACE);
+            },
             Some(_) = accepts.join_next(), if !accepts.is_empty() => {}
         }
+    };
+    for l in loops.into_values().flatten() {
+        let _ = l.stop.send(Some(LoopStop {
+            deadline,
+            drain_backlog: true,
+        }));
     }
     while accepts.join_next().await.is_some() {}
     housekeeping.abort();
@@ -152,11 +197,74 @@ async fn housekeeping(worker: Rc<Worker>) {
     }
 }
 
+/// Resolves when the loop is told to stop (or the worker is gone: then as for a shutdown).
+async fn stop_requested(stopped: &mut watch::Receiver<Option<LoopStop>>) -> LoopStop {
+    loop {
+        if let Some(s) = *stopped.borrow_and_update() {
+            return s;
+        }
+        if stopped.changed().await.is_err() {
+            return LoopStop {
+                deadline: deadline_after(Instant::now(), model::Runtime::DEFAULT_SHUTDOWN_GRACE),
+                drain_backlog: true,
+            };
+        }
+    }
+}
+
+/// What every connection of one accept loop shares.
+struct LoopCtx {
+    worker: Rc<Worker>,
+    state: Arc<ArcSwap<ListenerState>>,
+    limit: Arc<Semaphore>,
+    stop: Stop,
+}
+
+impl LoopCtx {
+    /// Serve one accepted connection in `conns`. Without a `permit` (the loop was stopped while
+    /// it waited for one), the connection waits for its slot itself, until the grace deadline.
+    fn spawn(
+        &self,
+        conns: &mut JoinSet<()>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let (worker, state, limit, stop) = (
+            self.worker.clone(),
+            self.state.clone(),
+            self.limit.clone(),
+            self.stop.clone(),
+        );
+        conns.spawn_local(async move {
+            let permit = match permit {
+                Some(p) => p,
+                None => tokio::select! {
+                    p = limit.acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = stop.clone().cut() => return,
+                },
+            };
+            let snapshot = state.load_full();
+            if snapshot.passthrough.is_some() {
+                crate::passthrough::serve(worker, snapshot, stream, peer, stop).await;
+                drop(permit);
+            } else {
+                drop(snapshot);
+                // The slot is held until the connection ends, including any tunnel it was
+                // upgraded into.
+                server::serve(worker, state, stream, peer, stop, permit).await;
+            }
+        });
+    }
+}
+
 async fn accept_loop(
     worker: Rc<Worker>,
     l: WorkerListener,
-    mut shutdown: watch::Receiver<bool>,
-    mut stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<Option<LoopStop>>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(l.socket) {
         Ok(s) => s,
@@ -165,60 +273,105 @@ async fn accept_loop(
             return;
         }
     };
+    let listener_name = l.name;
+    let (switch, stop) = StopSwitch::new();
+    let cx = LoopCtx {
+        worker,
+        state: l.state,
+        limit: l.limit,
+        stop,
+    };
     let mut conns = JoinSet::new();
-    // Connections are told to finish when this loop ends, for shutdown or listener removal.
-    let (conn_stop, conn_stop_rx) = watch::channel(false);
-    loop {
-        if *shutdown.borrow() || *stopped.borrow() {
-            break;
-        }
+    let mut backoff = Backoff::default();
+    let why = loop {
+        // Reap finished connection tasks without waiting.
+        while conns.try_join_next().is_some() {}
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => break,
-            _ = stopped.changed() => break,
-        };
-        // `max_connections` is shared by all workers. At the limit, the connection just
-        // accepted waits for a slot and this worker stops accepting: further clients queue in
-        // the kernel's backlog (as HAProxy's maxconn), none is refused.
-        let permit = tokio::select! {
-            p = l.limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
+            s = stop_requested(&mut stopped) => break s,
         };
         match accepted {
             Ok((stream, peer)) => {
-                let worker = worker.clone();
-                let state = l.state.clone();
-                let stop = conn_stop_rx.clone();
-                conns.spawn_local(async move {
-                    let snapshot = state.load_full();
-                    if snapshot.passthrough.is_some() {
-                        crate::passthrough::serve(worker, snapshot, stream, peer).await;
-                        drop(permit);
-                    } else {
-                        drop(snapshot);
-                        // The slot is held until the connection ends, including any tunnel
-                        // it was upgraded into.
-                        server::serve(worker, state, stream, peer, stop, permit).await;
-                    }
-                });
+                backoff.reset();
+                // `max_connections` is shared by all workers. At the limit, the connection
+                // just accepted waits for a slot and this worker stops accepting: further
+                // clients queue in the kernel's backlog (as HAProxy's maxconn), none is
+                // refused.
+                let permit = tokio::select! {
+                    p = cx.limit.clone().acquire_owned() => p.ok(),
+                    _ = stop_requested(&mut stopped) => None,
+                };
+                cx.spawn(&mut conns, stream, peer, permit);
             }
             Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                let kind = classify(&e);
+                if kind == AcceptError::Connection {
+                    tracing::debug!(listener = %listener_name, error = %e, "accept: connection lost");
+                    continue;
+                }
+                if let Some(held) = l.accept_log.allow(Instant::now()) {
+                    let hint = match kind {
+                        AcceptError::Exhausted => {
+                            "out of file descriptors or memory: open connections are served, \
+                             new ones wait in the backlog"
+                        }
+                        _ => "retrying",
+                    };
+                    tracing::warn!(
+                        listener = %listener_name,
+                        error = %e,
+                        suppressed = held,
+                        "accept failed: {hint}"
+                    );
+                }
+                // Back off without spinning; a connection of ours ending frees a descriptor,
+                // so try again then.
+                let pause = backoff.next_pause();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                    s = stop_requested(&mut stopped) => break s,
+                }
             }
         }
-        // Reap finished connection tasks without waiting.
-        while conns.try_join_next().is_some() {}
+    };
+    if why.drain_backlog {
+        for (stream, peer) in drain_backlog(listener) {
+            cx.spawn(&mut conns, stream, peer, None);
+        }
+    } else {
+        drop(listener);
     }
-    drop(listener);
-    // In-flight requests finish (at most SHUTDOWN_GRACE); idle keep-alive connections close.
-    let _ = conn_stop.send(true);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), async {
+    // Open connections finish (idle keep-alive ones close) until the deadline; what is left
+    // then is cut.
+    switch.stop(why.deadline);
+    let _ = tokio::time::timeout_at(why.deadline.into(), async {
         while conns.join_next().await.is_some() {}
     })
     .await;
+}
+
+/// Accept, without waiting, every connection already in `listener`'s backlog, then close it:
+/// a listener that stops must not reset clients the kernel already accepted for it.
+fn drain_backlog(listener: tokio::net::TcpListener) -> Vec<(TcpStream, SocketAddr)> {
+    let mut out = Vec::new();
+    let Ok(listener) = listener.into_std() else {
+        return out;
+    };
+    // The socket is non-blocking (see `fulcrum_net::bind_one`): accept returns WouldBlock once
+    // the backlog is empty. Bounded by the backlog's size.
+    let max = usize::try_from(fulcrum_net::BACKLOG).unwrap_or(4096);
+    for _ in 0..max {
+        match listener.accept() {
+            Ok((s, peer)) => {
+                let s = s.set_nonblocking(true).and_then(|()| TcpStream::from_std(s));
+                if let Ok(s) = s {
+                    out.push((s, peer));
+                }
+            }
+            Err(e) if classify(&e) == AcceptError::Connection && e.kind() != io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+    }
+    out
 }
