@@ -33,7 +33,8 @@ pub(crate) struct SocketSet {
 }
 
 /// Give `rt` its sockets, one per worker for each bind address: those of `reuse` (the
-/// listener's previous socket set) for the addresses it already had, new ones for the rest.
+/// listener's previous socket set) for the addresses it already had (as configured, or as
+/// bound: `127.0.0.1:0` then `127.0.0.1:8080` keeps port 8080's sockets), new ones for the rest.
 /// Returns them per worker index, with the addresses whose sockets were reused.
 pub(crate) fn bind_listener(
     rt: &mut ListenerRt,
@@ -51,7 +52,7 @@ pub(crate) fn bind_listener(
         let old = reuse.and_then(|o| {
             o.sockets
                 .iter()
-                .find(|s| s.requested == *addr && s.per_worker.len() == workers)
+                .find(|s| (s.requested == *addr || s.local == *addr) && s.per_worker.len() == workers)
         });
         let (local, sockets) = match old {
             Some(old) => {

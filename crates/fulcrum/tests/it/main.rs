@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod dns;
 mod hostile;
+mod lifecycle;
 mod limits;
 mod observability;
 mod proxy;
