@@ -73,7 +73,12 @@ fn runtime(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Runtime> {
     let workers = t.or(ctx, "workers", 0, |ctx, v, at| {
         decode::integer(ctx, v, at, 0, MAX_WORKERS)
     });
-    let drain_delay = t.or(ctx, "drain_delay", Runtime::DEFAULT_DRAIN_DELAY, shutdown_step);
+    let drain_delay = t.or(
+        ctx,
+        "drain_delay",
+        Runtime::DEFAULT_DRAIN_DELAY,
+        shutdown_step,
+    );
     let shutdown_grace = t.or(
         ctx,
         "shutdown_grace",

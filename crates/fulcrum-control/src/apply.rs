@@ -32,6 +32,13 @@ pub(crate) struct SocketSet {
     local: SocketAddr,
 }
 
+/// What [`bind_listener`] gives: each worker's sockets (by worker index), and the addresses
+/// whose sockets came from the previous socket set.
+pub(crate) struct Bound {
+    pub sockets: Vec<(usize, WorkerListener)>,
+    pub reused: Vec<SocketAddr>,
+}
+
 /// Give `rt` its sockets, one per worker for each bind address: those of `reuse` (the
 /// listener's previous socket set) for the addresses it already had (as configured, or as
 /// bound: `127.0.0.1:0` then `127.0.0.1:8080` keeps port 8080's sockets), new ones for the rest.
@@ -40,7 +47,7 @@ pub(crate) fn bind_listener(
     rt: &mut ListenerRt,
     workers: usize,
     reuse: Option<&ListenerRt>,
-) -> Result<(Vec<(usize, WorkerListener)>, Vec<SocketAddr>), String> {
+) -> Result<Bound, String> {
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     rt.generation = generation;
     let mut out = Vec::new();
@@ -50,9 +57,9 @@ pub(crate) fn bind_listener(
     let err = |e: std::io::Error| format!("listener \"{}\": {e}", rt.spec.name);
     for addr in &rt.spec.binds {
         let old = reuse.and_then(|o| {
-            o.sockets
-                .iter()
-                .find(|s| (s.requested == *addr || s.local == *addr) && s.per_worker.len() == workers)
+            o.sockets.iter().find(|s| {
+                (s.requested == *addr || s.local == *addr) && s.per_worker.len() == workers
+            })
         });
         let (local, sockets) = match old {
             Some(old) => {
@@ -86,13 +93,17 @@ pub(crate) fn bind_listener(
             ));
         }
     }
-    Ok((out, reused))
+    Ok(Bound {
+        sockets: out,
+        reused,
+    })
 }
 
 /// Warn when the listeners' `max_connections` may need more descriptors than the open-file
 /// limit allows (see `fulcrum_net::fd_limit`).
 pub(crate) fn check_fd_budget(cfg: &Config) {
-    let need = fulcrum_net::fd_limit::needed(cfg.listeners.iter().map(|l| l.limits.max_connections));
+    let need =
+        fulcrum_net::fd_limit::needed(cfg.listeners.iter().map(|l| l.limits.max_connections));
     match fulcrum_net::fd_limit::current() {
         Ok(limit) => {
             if let Some(w) = fulcrum_net::fd_limit::shortfall(need, limit) {
@@ -281,8 +292,7 @@ impl Control {
 
         // 1. Bind what is new first: a failure here leaves everything as it was.
         //    A listener that keeps an address keeps its sockets there (see `bind_listener`).
-        type Fresh = (ListenerRt, Vec<(usize, WorkerListener)>, Vec<SocketAddr>);
-        let mut fresh: Vec<Fresh> = Vec::new();
+        let mut fresh: Vec<(ListenerRt, Bound)> = Vec::new();
         for l in &cfg.listeners {
             let unchanged = inner
                 .listeners
@@ -296,8 +306,8 @@ impl Control {
                 Arc::new(ArcSwap::new(Arc::new(ListenerState::build(l, &[])))),
                 Arc::new(Semaphore::new(l.limits.max_connections)),
             );
-            let (sockets, reused) = bind_listener(&mut rt, workers, inner.listeners.get(&l.name))?;
-            fresh.push((rt, sockets, reused));
+            let bound = bind_listener(&mut rt, workers, inner.listeners.get(&l.name))?;
+            fresh.push((rt, bound));
         }
 
         // 2. Pools, reusing live backend state.
@@ -326,8 +336,8 @@ impl Control {
                     continue;
                 }
             }
-            if let Some(pos) = fresh.iter().position(|(rt, _, _)| rt.spec.name == l.name) {
-                let (rt, sockets, reused) = fresh.swap_remove(pos);
+            if let Some(pos) = fresh.iter().position(|(rt, _)| rt.spec.name == l.name) {
+                let (rt, Bound { sockets, reused }) = fresh.swap_remove(pos);
                 rt.state.store(state);
                 for (w, socket) in sockets {
                     if let Some(worker) = self.workers.get(w) {
@@ -371,7 +381,12 @@ impl Control {
     /// Stop `old`'s accept loops. On the addresses in `live_on` its sockets live on in the
     /// listener's new socket set; on the others, connections waiting in the backlog are
     /// accepted and served before the sockets close. Its open connections get `grace`.
-    fn remove_sockets(&self, old: &ListenerRt, live_on: Vec<SocketAddr>, grace: std::time::Duration) {
+    fn remove_sockets(
+        &self,
+        old: &ListenerRt,
+        live_on: Vec<SocketAddr>,
+        grace: std::time::Duration,
+    ) {
         let name = socket_set_name(&old.spec.name, old.generation);
         let deadline = fulcrum_http::stop::deadline_after(Instant::now(), grace);
         for w in &self.workers {

@@ -196,8 +196,8 @@ impl Control {
             )));
             let limit = Arc::new(Semaphore::new(l.limits.max_connections));
             let mut rt = ListenerRt::new(l, state, limit);
-            let (sockets, _) = apply::bind_listener(&mut rt, workers, None)?;
-            for (w, socket) in sockets {
+            let bound = apply::bind_listener(&mut rt, workers, None)?;
+            for (w, socket) in bound.sockets {
                 per_worker[w].push(socket);
             }
             inner.listeners.insert(l.name.clone(), rt);
@@ -320,7 +320,11 @@ impl Control {
 }
 
 impl ListenerRt {
-    fn new(spec: &model::Listener, state: Arc<ArcSwap<ListenerState>>, limit: Arc<Semaphore>) -> Self {
+    fn new(
+        spec: &model::Listener,
+        state: Arc<ArcSwap<ListenerState>>,
+        limit: Arc<Semaphore>,
+    ) -> Self {
         ListenerRt {
             spec: spec.clone(),
             bound: Vec::new(),

@@ -449,7 +449,7 @@ async fn route_and_forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let backend_upgrade = hyper::upgrade::on(&mut resp);
-            crate::tunnel::park(&cx, client_upgrade, backend_upgrade, fin.backend.take());
+            crate::tunnel::park(cx, client_upgrade, backend_upgrade, fin.backend.take());
             let (mut parts, _) = resp.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers, true);
             return Ok(Response::from_parts(parts, ProxyBody::full(Bytes::new())));

@@ -364,12 +364,16 @@ fn drain_backlog(listener: tokio::net::TcpListener) -> Vec<(TcpStream, SocketAdd
     for _ in 0..max {
         match listener.accept() {
             Ok((s, peer)) => {
-                let s = s.set_nonblocking(true).and_then(|()| TcpStream::from_std(s));
+                let s = s
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpStream::from_std(s));
                 if let Ok(s) = s {
                     out.push((s, peer));
                 }
             }
-            Err(e) if classify(&e) == AcceptError::Connection && e.kind() != io::ErrorKind::WouldBlock => {}
+            Err(e)
+                if classify(&e) == AcceptError::Connection
+                    && e.kind() != io::ErrorKind::WouldBlock => {}
             Err(_) => break,
         }
     }

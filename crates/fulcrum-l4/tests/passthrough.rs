@@ -87,10 +87,15 @@ async fn passthrough(table: SniTable<SocketAddr>) -> (SocketAddr, mpsc::Unbounde
                     return tx.send((sni, Err("no route".into()))).unwrap();
                 };
                 let backend = TcpStream::connect(backend).await.unwrap();
-                let outcome = match relay(client, &initial, backend, None, std::future::pending()).await {
-                    Relayed { up, down, end: RelayEnd::Closed } => Ok((up, down)),
-                    other => Err(format!("{other:?}")),
-                };
+                let outcome =
+                    match relay(client, &initial, backend, None, std::future::pending()).await {
+                        Relayed {
+                            up,
+                            down,
+                            end: RelayEnd::Closed,
+                        } => Ok((up, down)),
+                        other => Err(format!("{other:?}")),
+                    };
                 tx.send((sni, outcome)).unwrap();
             });
         }
@@ -256,7 +261,14 @@ async fn relay_handles_half_close() {
     let (mut client, proxy_side) = tcp_pair().await;
     let (backend_side, mut backend) = tcp_pair().await;
     let relayed = tokio::spawn(async move {
-        relay(proxy_side, b"hello ", backend_side, None, std::future::pending()).await
+        relay(
+            proxy_side,
+            b"hello ",
+            backend_side,
+            None,
+            std::future::pending(),
+        )
+        .await
     });
 
     // The client sends and closes its side; the backend sees EOF, then answers.
@@ -283,7 +295,14 @@ async fn relay_closes_an_idle_connection() {
     let (backend_side, mut backend) = tcp_pair().await;
     let idle = Duration::from_millis(200);
     let relayed = tokio::spawn(async move {
-        relay(proxy_side, b"", backend_side, Some(idle), std::future::pending()).await
+        relay(
+            proxy_side,
+            b"",
+            backend_side,
+            Some(idle),
+            std::future::pending(),
+        )
+        .await
     });
     let mut buf = [0u8; 16];
     let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf))
@@ -304,7 +323,14 @@ async fn relay_keeps_an_active_connection_past_the_idle_timeout() {
     let (backend_side, mut backend) = tcp_pair().await;
     let idle = Duration::from_millis(300);
     let relayed = tokio::spawn(async move {
-        relay(proxy_side, b"", backend_side, Some(idle), std::future::pending()).await
+        relay(
+            proxy_side,
+            b"",
+            backend_side,
+            Some(idle),
+            std::future::pending(),
+        )
+        .await
     });
     // Ten rounds of 100 ms, alternating directions: over three idle timeouts in all, never
     // more than a third of one without a byte.

@@ -75,7 +75,10 @@ mod tests {
         };
         assert_eq!(shortfall(1024, limit), None);
         let w = shortfall(200_256, limit).unwrap();
-        assert!(w.contains("200256") && w.contains("1024") && w.contains("4096"), "{w}");
+        assert!(
+            w.contains("200256") && w.contains("1024") && w.contains("4096"),
+            "{w}"
+        );
     }
 
     #[test]

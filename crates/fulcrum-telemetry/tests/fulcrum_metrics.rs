@@ -228,12 +228,18 @@ fn series_of_removed_routes_and_listeners_can_be_dropped() {
     let text = registry.render();
     assert!(!text.contains("route=\"old\""), "{text}");
     assert!(!text.contains("\"gone\""), "{text}");
-    assert!(text.contains("route=\"api\",pool=\"p1\",code=\"503\""), "{text}");
+    assert!(
+        text.contains("route=\"api\",pool=\"p1\",code=\"503\""),
+        "{text}"
+    );
     assert!(text.contains("listener=\"admin\""), "{text}");
-    assert!(text.contains("fulcrum_connections_total{listener=\"web\"} 1"), "{text}");
+    assert!(
+        text.contains("fulcrum_connections_total{listener=\"web\"} 1"),
+        "{text}"
+    );
     // A later handle for a dropped series starts again from zero.
     m.status_counters("web", "old", "p2").inc(1, 200);
-    assert!(registry
-        .render()
-        .contains("fulcrum_requests_total{listener=\"web\",route=\"old\",pool=\"p2\",code=\"200\"} 1\n"));
+    assert!(registry.render().contains(
+        "fulcrum_requests_total{listener=\"web\",route=\"old\",pool=\"p2\",code=\"200\"} 1\n"
+    ));
 }

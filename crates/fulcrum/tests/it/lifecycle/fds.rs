@@ -30,7 +30,10 @@ fn nofile(pid: i32) -> (u64, u64) {
 fn run_raises_the_open_file_soft_limit_to_the_hard_limit() {
     let be = Backend::start("be");
     let dir = TempDir::new("nofile-raise");
-    let p = spawn(&dir.write("fulcrum.toml", &simple(&[&be], "")), Some((256, 4096)));
+    let p = spawn(
+        &dir.write("fulcrum.toml", &simple(&[&be], "")),
+        Some((256, 4096)),
+    );
     addresses(&p, &["web"]);
     assert_eq!(nofile(p.pid()), (4096, 4096));
 }
@@ -55,7 +58,10 @@ fn out_of_descriptors_open_connections_are_served_warnings_are_bounded_and_it_re
     let deadline = Instant::now() + Duration::from_secs(10);
     while warnings == 0 {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = p.stderr_lines.recv_timeout(left).expect("never ran out of descriptors");
+        let line = p
+            .stderr_lines
+            .recv_timeout(left)
+            .expect("never ran out of descriptors");
         if warning(&line) {
             assert!(line.contains("Too many open files"), "{line}");
             warnings += 1;

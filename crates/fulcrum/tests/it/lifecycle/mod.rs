@@ -88,13 +88,18 @@ pub fn addresses(p: &Proc, names: &[&str]) -> std::collections::HashMap<String, 
 /// One `GET path` on a fresh connection with `Connection: close`: the status and the whole
 /// reply, or why there was none (refused, reset, timeout).
 pub fn try_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let r = fulcrum_testkit::read_until_close(&mut s, Duration::from_secs(15));
     match r.status() {
         Some(code) if r.closed => Ok((code, r.text())),
-        _ => Err(format!("no whole answer (closed: {}): {:?}", r.closed, r.text())),
+        _ => Err(format!(
+            "no whole answer (closed: {}): {:?}",
+            r.closed,
+            r.text()
+        )),
     }
 }
 

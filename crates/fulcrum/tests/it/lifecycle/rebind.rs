@@ -84,7 +84,8 @@ fn reloads_that_rebind_a_listener_under_a_flood_lose_no_connection() {
     for i in 0..10 {
         let before = done.load(Ordering::Relaxed);
         assert!(
-            wait_until(Duration::from_secs(10), || done.load(Ordering::Relaxed) >= before + 20),
+            wait_until(Duration::from_secs(10), || done.load(Ordering::Relaxed)
+                >= before + 20),
             "requests stopped being answered"
         );
         let binds = if i % 2 == 0 {
@@ -97,7 +98,9 @@ fn reloads_that_rebind_a_listener_under_a_flood_lose_no_connection() {
         assert_eq!(lb.addr(), web);
     }
     let before = done.load(Ordering::Relaxed);
-    assert!(wait_until(Duration::from_secs(10), || done.load(Ordering::Relaxed) >= before + 20));
+    assert!(wait_until(Duration::from_secs(10), || done
+        .load(Ordering::Relaxed)
+        >= before + 20));
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();

@@ -32,11 +32,25 @@ fn removed_backend_series_leave_metrics_after_the_drain_and_return_fresh() {
     let dir = TempDir::new("series-backend");
     let lb = Lb::start_file(&dir.write("fulcrum.toml", &config(&a, "", "")));
     let up = format!("fulcrum_backend_up{{pool=\"app\",backend=\"{}\"}}", b.addr);
-    let inflight = format!("fulcrum_backend_inflight{{pool=\"app\",backend=\"{}\"}}", b.addr);
+    let inflight = format!(
+        "fulcrum_backend_inflight{{pool=\"app\",backend=\"{}\"}}",
+        b.addr
+    );
     let add = || {
         let body = format!("{{\"address\": \"{}\"}}", b.addr);
-        let r = admin_call(lb.admin(), "POST", "/api/v1/pools/app/backends", None, Some(&body));
-        assert!(r.status == 200 || r.status == 201, "{}: {}", r.status, r.text());
+        let r = admin_call(
+            lb.admin(),
+            "POST",
+            "/api/v1/pools/app/backends",
+            None,
+            Some(&body),
+        );
+        assert!(
+            r.status == 200 || r.status == 201,
+            "{}: {}",
+            r.status,
+            r.text()
+        );
     };
     add();
     let text = metrics(&lb);
@@ -47,7 +61,8 @@ fn removed_backend_series_leave_metrics_after_the_drain_and_return_fresh() {
     let r = admin_call(lb.admin(), "DELETE", &path, None, None);
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(
-        wait_until(Duration::from_secs(10), || !metrics(&lb).contains(&b.addr.to_string())),
+        wait_until(Duration::from_secs(10), || !metrics(&lb)
+            .contains(&b.addr.to_string())),
         "the removed backend is still exported:\n{}",
         metrics(&lb)
     );
@@ -66,7 +81,8 @@ fn removed_backend_series_leave_metrics_after_the_drain_and_return_fresh() {
 fn reload_drops_the_series_of_removed_routes_and_listeners() {
     let a = Backend::start("a");
     let dir = TempDir::new("series-routes");
-    let legacy = "[[listener.route]]\nname = \"legacy\"\npath_prefix = \"/legacy\"\npool = \"app\"\n";
+    let legacy =
+        "[[listener.route]]\nname = \"legacy\"\npath_prefix = \"/legacy\"\npool = \"app\"\n";
     let old = "[[listener]]\nname = \"old\"\nbind = \"127.0.0.1:0\"\n\
                [[listener.route]]\nname = \"o\"\npool = \"app\"\n";
     let path = dir.write("fulcrum.toml", &config(&a, legacy, old));
@@ -90,8 +106,13 @@ fn reload_drops_the_series_of_removed_routes_and_listeners() {
     );
     let text = metrics(&lb);
     assert!(
-        text.contains("fulcrum_requests_total{listener=\"web\",route=\"main\",pool=\"app\",code=\"200\"} 1\n"),
+        text.contains(
+            "fulcrum_requests_total{listener=\"web\",route=\"main\",pool=\"app\",code=\"200\"} 1\n"
+        ),
         "{text}"
     );
-    assert!(text.contains("fulcrum_connections_total{listener=\"web\"}"), "{text}");
+    assert!(
+        text.contains("fulcrum_connections_total{listener=\"web\"}"),
+        "{text}"
+    );
 }

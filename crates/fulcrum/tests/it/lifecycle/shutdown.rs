@@ -63,8 +63,15 @@ fn sigterm_drain_delay_answers_ready_503_while_listeners_still_serve() {
         refused_within(web, Duration::from_secs(10)),
         "still accepting"
     );
-    assert!(!slow.is_finished(), "the slow request ended before accepting stopped");
-    assert_eq!(try_get(admin, "/healthz").unwrap().0, 200, "admin serves through the grace");
+    assert!(
+        !slow.is_finished(),
+        "the slow request ended before accepting stopped"
+    );
+    assert_eq!(
+        try_get(admin, "/healthz").unwrap().0,
+        200,
+        "admin serves through the grace"
+    );
     let (code, text) = slow.join().unwrap().unwrap();
     assert_eq!(code, 200, "{text}");
     let st = p.wait_exit(Duration::from_secs(15)).expect("did not exit");
@@ -88,18 +95,23 @@ fn sigterm_lets_a_half_sent_head_finish_and_answers_it() {
     let web = addresses(&p, &["web"])["web"];
 
     let mut fresh = TcpStream::connect(web).unwrap();
-    fresh.write_all(b"GET /fresh HTTP/1.1\r\nHost: a\r\nX-Part: ").unwrap();
+    fresh
+        .write_all(b"GET /fresh HTTP/1.1\r\nHost: a\r\nX-Part: ")
+        .unwrap();
     let mut kept = TcpStream::connect(web).unwrap();
-    kept.write_all(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    kept.write_all(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
     let mut first = Vec::new();
-    kept.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     while !String::from_utf8_lossy(&first).contains("\r\n\r\nbe") {
         let mut buf = [0u8; 1024];
         let n = std::io::Read::read(&mut kept, &mut buf).unwrap();
         assert!(n > 0, "closed after the first response");
         first.extend_from_slice(&buf[..n]);
     }
-    kept.write_all(b"GET /second HTTP/1.1\r\nHost: a\r\nX-Part: ").unwrap();
+    kept.write_all(b"GET /second HTTP/1.1\r\nHost: a\r\nX-Part: ")
+        .unwrap();
     // Both connections are Fulcrum's before the signal (the backend saw the first request).
     assert!(wait_until(Duration::from_secs(5), || be.request_count() >= 1));
 
@@ -113,7 +125,10 @@ fn sigterm_lets_a_half_sent_head_finish_and_answers_it() {
         let r = read_until_close(s, Duration::from_secs(10));
         let text = r.text();
         assert!(text.starts_with("HTTP/1.1 200"), "{path}: {text:?}");
-        assert!(text.to_ascii_lowercase().contains("connection: close"), "{path}: {text}");
+        assert!(
+            text.to_ascii_lowercase().contains("connection: close"),
+            "{path}: {text}"
+        );
         assert!(r.closed, "{path}: not closed after the answer");
     }
     let mut paths: Vec<String> = be.recorded().iter().map(|r| r.uri.clone()).collect();
@@ -144,13 +159,22 @@ fn sigterm_cuts_tunnels_and_relays_at_the_grace_deadline_and_exits_0() {
     echo(&mut relay, b"before");
 
     p.signal("TERM");
-    assert!(refused_within(at["web"], Duration::from_secs(10)), "still accepting");
+    assert!(
+        refused_within(at["web"], Duration::from_secs(10)),
+        "still accepting"
+    );
     // Stopped accepting, yet both still carry bytes: they are not cut at once.
     echo(&mut tunnel, b"during");
     echo(&mut relay, b"during");
     // Both end (the grace is 2 s), and the process exits 0 soon after.
-    assert!(closed_within(&mut tunnel, Duration::from_secs(10)), "tunnel never cut");
-    assert!(closed_within(&mut relay, Duration::from_secs(10)), "relay never cut");
+    assert!(
+        closed_within(&mut tunnel, Duration::from_secs(10)),
+        "tunnel never cut"
+    );
+    assert!(
+        closed_within(&mut relay, Duration::from_secs(10)),
+        "relay never cut"
+    );
     let st = p.wait_exit(Duration::from_secs(10)).expect("did not exit");
     assert!(st.success(), "{st:?}");
 }
