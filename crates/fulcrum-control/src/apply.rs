@@ -99,11 +99,19 @@ pub(crate) fn bind_listener(
     })
 }
 
+/// Descriptors the listeners of `cfg` may need (see `fulcrum_net::fd_limit`).
+fn fds_needed(cfg: &Config) -> u64 {
+    fulcrum_net::fd_limit::needed(cfg.listeners.iter().map(|l| l.limits.max_connections))
+}
+
 /// Warn when the listeners' `max_connections` may need more descriptors than the open-file
-/// limit allows (see `fulcrum_net::fd_limit`).
-pub(crate) fn check_fd_budget(cfg: &Config) {
-    let need =
-        fulcrum_net::fd_limit::needed(cfg.listeners.iter().map(|l| l.limits.max_connections));
+/// limit allows; on a change, only when what they need changed (an API call that adds a
+/// backend must not repeat the warning).
+pub(crate) fn check_fd_budget(cfg: &Config, previous: Option<&Config>) {
+    let need = fds_needed(cfg);
+    if previous.is_some_and(|p| fds_needed(p) == need) {
+        return;
+    }
     match fulcrum_net::fd_limit::current() {
         Ok(limit) => {
             if let Some(w) = fulcrum_net::fd_limit::shortfall(need, limit) {
@@ -372,7 +380,7 @@ impl Control {
                 w.send(WorkerCmd::CloseIdle(addr));
             }
         }
-        check_fd_budget(&cfg);
+        check_fd_budget(&cfg, Some(&inner.config));
         inner.config = cfg;
         crate::series::prune(inner, &self.metrics);
         Ok(())

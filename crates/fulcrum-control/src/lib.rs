@@ -216,7 +216,7 @@ impl Control {
                 tracing::info!(listener = %name, address = %a, "listening");
             }
         }
-        apply::check_fd_budget(&cfg);
+        apply::check_fd_budget(&cfg, None);
         Ok(Arc::new(Control {
             inner: Mutex::new(inner),
             registry,
