@@ -257,7 +257,13 @@ impl Control {
     /// A receiver for the end of shutdown (true once the workers ended): what runs beside the
     /// data path (the admin listener, timers, the file watcher) stops then.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+        let mut rx = self.shutdown.subscribe();
+        // A task that subscribes only after shutdown ended must still see it: its `changed()`
+        // would otherwise wait for a change that already happened.
+        if *rx.borrow() {
+            rx.mark_changed();
+        }
+        rx
     }
 
     /// The first step of a shutdown: `/ready` answers 503 from now on, while every listener
@@ -310,7 +316,9 @@ impl Control {
         for j in joins {
             let _ = j.join();
         }
-        let _ = self.shutdown.send(true);
+        // `send_replace`: `send` would not store the value while no task has subscribed yet,
+        // and a task that subscribes later would then wait forever.
+        self.shutdown.send_replace(true);
     }
 
     /// Whether [`Control::shutdown`] stopped the workers (changes are refused from then on).

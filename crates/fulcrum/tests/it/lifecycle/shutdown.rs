@@ -178,3 +178,24 @@ fn sigterm_cuts_tunnels_and_relays_at_the_grace_deadline_and_exits_0() {
     let st = p.wait_exit(Duration::from_secs(10)).expect("did not exit");
     assert!(st.success(), "{st:?}");
 }
+
+/// A shutdown that comes before the control thread's tasks started still stops them (the
+/// end-of-shutdown signal must be stored even while nobody listens yet).
+#[test]
+fn a_shutdown_right_after_start_always_returns() {
+    let be = Backend::start("be");
+    let cfg = crate::support::simple(&[&be], "") + admin_table();
+    let cfg = fulcrum_config::parse_str(&cfg, "t.toml", &|_| None).unwrap();
+    for i in 0..30 {
+        let cfg = cfg.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            fulcrum::running::Running::start(&cfg).unwrap().shutdown();
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "shutdown {i} never returned"
+        );
+    }
+}
