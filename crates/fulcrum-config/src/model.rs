@@ -35,6 +35,23 @@ impl Config {
 pub struct Runtime {
     /// Worker threads; already resolved: 0 in the file becomes the CPUs this process may use.
     pub workers: usize,
+    /// `drain_delay` (default 5s): after SIGTERM, how long `/ready` answers 503 while every
+    /// listener still accepts and serves as before, so that load balancers and endpoint
+    /// controllers in front stop sending new clients; only then does Fulcrum stop accepting.
+    pub drain_delay: Duration,
+    /// `shutdown_grace` (default 25s): once accepting stopped (shutdown, or a listener removed
+    /// by a reload), how long open connections, WebSocket tunnels and passthrough relays may
+    /// finish their work before they are cut.
+    pub shutdown_grace: Duration,
+}
+
+impl Runtime {
+    /// `drain_delay` when the file leaves it out: the few seconds Kubernetes needs to take an
+    /// endpoint out of rotation after it sent SIGTERM.
+    pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
+    /// `shutdown_grace` when the file leaves it out: with the drain delay, within Kubernetes'
+    /// default `terminationGracePeriodSeconds` (30 s).
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 }
 
 #[derive(Debug, Clone, PartialEq)]

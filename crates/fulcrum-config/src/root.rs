@@ -11,7 +11,7 @@ use crate::model::{AccessLog, Admin, Config, LogTarget, Runtime};
 use crate::pool;
 
 const ROOT_KEYS: &[&str] = &["runtime", "access_log", "admin", "listener", "pool"];
-const RUNTIME_KEYS: &[&str] = &["workers"];
+const RUNTIME_KEYS: &[&str] = &["workers", "drain_delay", "shutdown_grace"];
 const ACCESS_LOG_KEYS: &[&str] = &["target", "sample"];
 const ADMIN_KEYS: &[&str] = &[
     "bind",
@@ -23,6 +23,8 @@ const ADMIN_KEYS: &[&str] = &[
 
 /// The most worker threads a file may ask for.
 pub(crate) const MAX_WORKERS: i64 = 1024;
+/// The longest `drain_delay` and `shutdown_grace` a file may ask for.
+pub(crate) const MAX_SHUTDOWN_STEP: std::time::Duration = std::time::Duration::from_secs(3600);
 /// `admin.bind` when the `[admin]` table leaves it out.
 pub(crate) const DEFAULT_ADMIN_BIND: &str = "127.0.0.1:9900";
 
@@ -58,6 +60,8 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<Config> {
     Some(Config {
         runtime: runtime?.unwrap_or_else(|| Runtime {
             workers: available_cpus(),
+            drain_delay: Runtime::DEFAULT_DRAIN_DELAY,
+            shutdown_grace: Runtime::DEFAULT_SHUTDOWN_GRACE,
         }),
         access_log: access_log?,
         admin: admin?,
@@ -75,12 +79,38 @@ fn runtime(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Runtime> {
     let t = Table::open(ctx, v, at, RUNTIME_KEYS)?;
     let workers = t.or(ctx, "workers", 0, |ctx, v, at| {
         decode::integer(ctx, v, at, 0, MAX_WORKERS)
-    })?;
-    let workers = match usize::try_from(workers) {
+    });
+    let drain_delay = t.or(
+        ctx,
+        "drain_delay",
+        Runtime::DEFAULT_DRAIN_DELAY,
+        shutdown_step,
+    );
+    let shutdown_grace = t.or(
+        ctx,
+        "shutdown_grace",
+        Runtime::DEFAULT_SHUTDOWN_GRACE,
+        shutdown_step,
+    );
+    let workers = match usize::try_from(workers?) {
         Ok(0) | Err(_) => available_cpus(),
         Ok(n) => n,
     };
-    Some(Runtime { workers })
+    Some(Runtime {
+        workers,
+        drain_delay: drain_delay?,
+        shutdown_grace: shutdown_grace?,
+    })
+}
+
+/// `drain_delay` / `shutdown_grace`: `"0s"` up to [`MAX_SHUTDOWN_STEP`].
+fn shutdown_step(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<std::time::Duration> {
+    let d = decode::duration(ctx, v, at.clone(), decode::Zero::Allowed)?;
+    if d > MAX_SHUTDOWN_STEP {
+        ctx.error(&v.span(), &at, "must be at most \"1h\"");
+        return None;
+    }
+    Some(d)
 }
 
 fn default_access_log() -> AccessLog {

@@ -23,20 +23,64 @@ fn socket_set_name(listener: &str, generation: u64) -> String {
 
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Bind `rt`'s addresses, one socket per worker each; returns them per worker index.
+/// The listening sockets of one bind address, one per worker, as the control plane keeps them
+/// (duplicates of the workers' descriptors).
+pub(crate) struct SocketSet {
+    /// The address as configured (its port may be 0).
+    requested: SocketAddr,
+    per_worker: Vec<std::net::TcpListener>,
+    local: SocketAddr,
+}
+
+/// What [`bind_listener`] gives: each worker's sockets (by worker index), and the addresses
+/// whose sockets came from the previous socket set.
+pub(crate) struct Bound {
+    pub sockets: Vec<(usize, WorkerListener)>,
+    pub reused: Vec<SocketAddr>,
+}
+
+/// Give `rt` its sockets, one per worker for each bind address: those of `reuse` (the
+/// listener's previous socket set) for the addresses it already had (as configured, or as
+/// bound: `127.0.0.1:0` then `127.0.0.1:8080` keeps port 8080's sockets), new ones for the rest.
+/// Returns them per worker index, with the addresses whose sockets were reused.
 pub(crate) fn bind_listener(
     rt: &mut ListenerRt,
     workers: usize,
-) -> Result<Vec<(usize, WorkerListener)>, String> {
+    reuse: Option<&ListenerRt>,
+) -> Result<Bound, String> {
     let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
     rt.generation = generation;
     let mut out = Vec::new();
+    let mut reused = Vec::new();
     rt.bound.clear();
+    rt.sockets.clear();
+    let err = |e: std::io::Error| format!("listener \"{}\": {e}", rt.spec.name);
     for addr in &rt.spec.binds {
-        let set = fulcrum_net::bind_set(*addr, workers)
-            .map_err(|e| format!("listener \"{}\": {e}", rt.spec.name))?;
-        rt.bound.push(set.local_addr);
-        for (w, socket) in set.sockets.into_iter().enumerate() {
+        let old = reuse.and_then(|o| {
+            o.sockets.iter().find(|s| {
+                (s.requested == *addr || s.local == *addr) && s.per_worker.len() == workers
+            })
+        });
+        let (local, sockets) = match old {
+            Some(old) => {
+                let dups: std::io::Result<Vec<_>> =
+                    old.per_worker.iter().map(|s| s.try_clone()).collect();
+                reused.push(old.local);
+                (old.local, dups.map_err(err)?)
+            }
+            None => {
+                let set = fulcrum_net::bind_set(*addr, workers).map_err(err)?;
+                (set.local_addr, set.sockets)
+            }
+        };
+        let kept: std::io::Result<Vec<_>> = sockets.iter().map(|s| s.try_clone()).collect();
+        rt.sockets.push(SocketSet {
+            requested: *addr,
+            per_worker: kept.map_err(err)?,
+            local,
+        });
+        rt.bound.push(local);
+        for (w, socket) in sockets.into_iter().enumerate() {
             out.push((
                 w,
                 WorkerListener {
@@ -44,11 +88,38 @@ pub(crate) fn bind_listener(
                     socket,
                     state: rt.state.clone(),
                     limit: rt.limit.clone(),
+                    accept_log: rt.accept_log.clone(),
                 },
             ));
         }
     }
-    Ok(out)
+    Ok(Bound {
+        sockets: out,
+        reused,
+    })
+}
+
+/// Descriptors the listeners of `cfg` may need (see `fulcrum_net::fd_limit`).
+fn fds_needed(cfg: &Config) -> u64 {
+    fulcrum_net::fd_limit::needed(cfg.listeners.iter().map(|l| l.limits.max_connections))
+}
+
+/// Warn when the listeners' `max_connections` may need more descriptors than the open-file
+/// limit allows; on a change, only when what they need changed (an API call that adds a
+/// backend must not repeat the warning).
+pub(crate) fn check_fd_budget(cfg: &Config, previous: Option<&Config>) {
+    let need = fds_needed(cfg);
+    if previous.is_some_and(|p| fds_needed(p) == need) {
+        return;
+    }
+    match fulcrum_net::fd_limit::current() {
+        Ok(limit) => {
+            if let Some(w) = fulcrum_net::fd_limit::shortfall(need, limit) {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot read the open-file limit"),
+    }
 }
 
 /// The backends a pool should have now: the file's, plus the API's additions, minus the API's
@@ -219,6 +290,9 @@ impl Control {
     }
 
     fn apply_locked(&self, inner: &mut Inner, cfg: Config) -> Result<(), String> {
+        if self.stopping() {
+            return Err("shutting down: configuration changes are refused".into());
+        }
         let now = Instant::now();
         let workers = self.workers.len().max(1);
 
@@ -233,7 +307,8 @@ impl Control {
             .map_err(|e| format!("admin.audit_log: {e}"))?;
 
         // 1. Bind what is new first: a failure here leaves everything as it was.
-        let mut fresh: Vec<(ListenerRt, Vec<(usize, WorkerListener)>)> = Vec::new();
+        //    A listener that keeps an address keeps its sockets there (see `bind_listener`).
+        let mut fresh: Vec<(ListenerRt, Bound)> = Vec::new();
         for l in &cfg.listeners {
             let unchanged = inner
                 .listeners
@@ -242,16 +317,13 @@ impl Control {
             if unchanged {
                 continue;
             }
-            let mut rt = ListenerRt {
-                spec: l.clone(),
-                bound: Vec::new(),
-                generation: 0,
-                limit_deficit: 0,
-                state: Arc::new(ArcSwap::new(Arc::new(ListenerState::build(l, &[])))),
-                limit: Arc::new(Semaphore::new(l.limits.max_connections)),
-            };
-            let sockets = bind_listener(&mut rt, workers)?;
-            fresh.push((rt, sockets));
+            let mut rt = ListenerRt::new(
+                l,
+                Arc::new(ArcSwap::new(Arc::new(ListenerState::build(l, &[])))),
+                Arc::new(Semaphore::new(l.limits.max_connections)),
+            );
+            let bound = bind_listener(&mut rt, workers, inner.listeners.get(&l.name))?;
+            fresh.push((rt, bound));
         }
 
         // 2. Pools, reusing live backend state.
@@ -284,15 +356,16 @@ impl Control {
                 }
             }
             if let Some(pos) = fresh.iter().position(|(rt, _)| rt.spec.name == l.name) {
-                let (rt, sockets) = fresh.swap_remove(pos);
+                let (rt, Bound { sockets, reused }) = fresh.swap_remove(pos);
                 rt.state.store(state);
                 for (w, socket) in sockets {
                     if let Some(worker) = self.workers.get(w) {
                         worker.send(WorkerCmd::AddListener(socket));
                     }
                 }
+                // The new sockets are accepting (commands run in order) before the old ones stop.
                 if let Some(old) = inner.listeners.insert(l.name.clone(), rt) {
-                    self.remove_sockets(&old);
+                    self.remove_sockets(&old, reused, cfg.runtime.shutdown_grace);
                 }
                 for a in &inner.listeners[&l.name].bound {
                     tracing::info!(listener = %l.name, address = %a, "listening");
@@ -308,7 +381,7 @@ impl Control {
         for name in gone {
             if let Some(old) = inner.listeners.remove(&name) {
                 tracing::info!(listener = %name, "listener removed");
-                self.remove_sockets(&old);
+                self.remove_sockets(&old, Vec::new(), cfg.runtime.shutdown_grace);
             }
         }
 
@@ -318,14 +391,29 @@ impl Control {
                 w.send(WorkerCmd::CloseIdle(addr));
             }
         }
+        check_fd_budget(&cfg, Some(&inner.config));
         inner.config = cfg;
+        crate::series::prune(inner, &self.metrics);
         Ok(())
     }
 
-    fn remove_sockets(&self, old: &ListenerRt) {
+    /// Stop `old`'s accept loops. On the addresses in `live_on` its sockets live on in the
+    /// listener's new socket set; on the others, connections waiting in the backlog are
+    /// accepted and served before the sockets close. Its open connections get `grace`.
+    fn remove_sockets(
+        &self,
+        old: &ListenerRt,
+        live_on: Vec<SocketAddr>,
+        grace: std::time::Duration,
+    ) {
         let name = socket_set_name(&old.spec.name, old.generation);
+        let deadline = fulcrum_http::stop::deadline_after(Instant::now(), grace);
         for w in &self.workers {
-            w.send(WorkerCmd::RemoveListener(name.clone()));
+            w.send(WorkerCmd::RemoveListener {
+                name: name.clone(),
+                deadline,
+                live_on: live_on.clone(),
+            });
         }
     }
 }

@@ -6,7 +6,9 @@
 //! API call) is validated completely first, then applied as a diff: new snapshots are swapped
 //! into the listeners' `ArcSwap`s, new listeners are bound and handed to the workers, removed
 //! ones stop accepting, removed backends drain. Requests in flight keep the snapshot they
-//! started with.
+//! started with. Shutdown is two steps: [`Control::begin_drain`] (`/ready` answers 503, all
+//! else as before) and, after the caller's drain delay, [`Control::shutdown`] (stop accepting,
+//! let connections finish within `runtime.shutdown_grace`, join the workers).
 //!
 //! Must not: sit on the data path. Workers never call into it; it only swaps snapshots and
 //! sends commands to workers.
@@ -17,6 +19,7 @@ mod audit;
 mod checks;
 mod dns;
 mod ops;
+mod series;
 mod tick;
 mod tls;
 
@@ -26,13 +29,15 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
 use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
 use fulcrum_http::worker::WorkerHandle;
+use fulcrum_net::accept::LogLimit;
 use fulcrum_telemetry::{FulcrumMetrics, Registry, ReloadResult};
 use tokio::sync::{mpsc, watch, Semaphore};
 
@@ -51,6 +56,13 @@ struct ListenerRt {
     /// Permits still to take out of `limit` after `max_connections` was lowered while they
     /// were in use (taken as connections close, by the timer).
     limit_deficit: usize,
+    /// The control plane's copies of the listening sockets (duplicated descriptors), by bind
+    /// address: a rebind that keeps an address hands these very sockets to the new socket
+    /// set, so no connection waiting in their backlog is lost. Dropped when shutdown stops
+    /// accepting, before the workers close theirs.
+    sockets: Vec<apply::SocketSet>,
+    /// Accept-failure warnings of this listener, shared by its sockets on every worker.
+    accept_log: Arc<LogLimit>,
 }
 
 /// A backend removed from its pool, finishing its in-flight requests.
@@ -102,6 +114,11 @@ pub struct Control {
     checkers: Mutex<checks::Checkers>,
     resolver: Arc<dyn Resolve>,
     loaded_stamp: Mutex<Option<FileStamp>>,
+    /// Set by [`Control::begin_drain`]: `/ready` answers 503 from then on.
+    draining: AtomicBool,
+    /// The workers' stop signal: the grace deadline once they must stop accepting.
+    stop_workers: watch::Sender<Option<Instant>>,
+    /// True once the workers ended: the admin listener, timers and file watcher stop.
     shutdown: watch::Sender<bool>,
     pub audit: Audit,
 }
@@ -140,7 +157,8 @@ impl Control {
         resolver: Arc<dyn Resolve>,
     ) -> Result<Arc<Control>, String> {
         let workers = cfg.runtime.workers.max(1);
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (shutdown, _) = watch::channel(false);
+        let (stop_workers, stop_rx) = watch::channel(None);
         let (events, events_rx) = mpsc::unbounded_channel();
         let audit = Audit::open(
             &cfg.admin
@@ -188,15 +206,9 @@ impl Control {
                     .with_tls(inner.tls.acceptor(&l.name)),
             )));
             let limit = Arc::new(Semaphore::new(l.limits.max_connections));
-            let mut rt = ListenerRt {
-                spec: l.clone(),
-                bound: Vec::new(),
-                generation: 0,
-                limit_deficit: 0,
-                state,
-                limit,
-            };
-            for (w, socket) in apply::bind_listener(&mut rt, workers)? {
+            let mut rt = ListenerRt::new(l, state, limit);
+            let bound = apply::bind_listener(&mut rt, workers, None)?;
+            for (w, socket) in bound.sockets {
                 per_worker[w].push(socket);
             }
             inner.listeners.insert(l.name.clone(), rt);
@@ -205,7 +217,7 @@ impl Control {
         let mut joins = Vec::with_capacity(workers);
         for (id, listeners) in per_worker.into_iter().enumerate() {
             let (handle, join) =
-                fulcrum_http::worker::spawn(id, listeners, &cfg.access_log, shutdown_rx.clone())
+                fulcrum_http::worker::spawn(id, listeners, &cfg.access_log, stop_rx.clone())
                     .map_err(|e| format!("cannot start worker {id}: {e}"))?;
             handles.push(handle);
             joins.push(join);
@@ -215,6 +227,7 @@ impl Control {
                 tracing::info!(listener = %name, address = %a, "listening");
             }
         }
+        apply::check_fd_budget(&cfg, None);
         Ok(Arc::new(Control {
             inner: Mutex::new(inner),
             registry,
@@ -227,6 +240,8 @@ impl Control {
             checkers: Mutex::new(Default::default()),
             resolver,
             loaded_stamp: Mutex::new(None),
+            draining: AtomicBool::new(false),
+            stop_workers,
             shutdown,
             audit,
         }))
@@ -250,17 +265,94 @@ impl Control {
         self.path.as_ref()
     }
 
-    /// A receiver for the shutdown signal (true once shutdown began).
+    /// A receiver for the end of shutdown (true once the workers ended): what runs beside the
+    /// data path (the admin listener, timers, the file watcher) stops then.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+        let mut rx = self.shutdown.subscribe();
+        // A task that subscribes only after shutdown ended must still see it: its `changed()`
+        // would otherwise wait for a change that already happened.
+        if *rx.borrow() {
+            rx.mark_changed();
+        }
+        rx
     }
 
-    /// Stop accepting everywhere, let in-flight requests finish, join the workers.
+    /// The first step of a shutdown: `/ready` answers 503 from now on, while every listener
+    /// goes on accepting and serving, so that load balancers in front take this instance out
+    /// of rotation. Returns the configured `drain_delay`, which the caller waits before
+    /// [`Control::shutdown`].
+    pub fn begin_drain(&self) -> Duration {
+        let delay = self.lock().config.runtime.drain_delay;
+        if !self.draining.swap(true, Ordering::AcqRel) {
+            tracing::info!(
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "draining: /ready answers 503; listeners still accept until the drain delay ends"
+            );
+        }
+        delay
+    }
+
+    /// Whether [`Control::begin_drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Stop accepting everywhere (connections already waiting in the backlogs are still
+    /// served), let open connections finish within `runtime.shutdown_grace`, join the
+    /// workers, then stop the admin listener and the timers.
     pub fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
+        self.begin_drain();
+        {
+            let mut inner = self.lock();
+            let grace = inner.config.runtime.shutdown_grace;
+            // The workers' sockets must be the last copies, so that closing them refuses new
+            // clients.
+            for rt in inner.listeners.values_mut() {
+                rt.sockets.clear();
+            }
+            let deadline = fulcrum_http::stop::deadline_after(Instant::now(), grace);
+            self.stop_workers.send_if_modified(|d| {
+                let first = d.is_none();
+                if first {
+                    *d = Some(deadline);
+                }
+                first
+            });
+            tracing::info!(
+                grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                "stopped accepting; finishing open connections"
+            );
+        }
         let joins = std::mem::take(&mut *locked(&self.joins));
         for j in joins {
             let _ = j.join();
+        }
+        // `send_replace`: `send` would not store the value while no task has subscribed yet,
+        // and a task that subscribes later would then wait forever.
+        self.shutdown.send_replace(true);
+    }
+
+    /// Whether [`Control::shutdown`] stopped the workers (changes are refused from then on).
+    fn stopping(&self) -> bool {
+        self.stop_workers.borrow().is_some()
+    }
+}
+
+impl ListenerRt {
+    fn new(
+        spec: &model::Listener,
+        state: Arc<ArcSwap<ListenerState>>,
+        limit: Arc<Semaphore>,
+    ) -> Self {
+        ListenerRt {
+            spec: spec.clone(),
+            bound: Vec::new(),
+            generation: 0,
+            limit_deficit: 0,
+            state,
+            limit,
+            sockets: Vec::new(),
+            accept_log: Arc::new(LogLimit::new(LogLimit::ACCEPT_WARNINGS)),
         }
     }
 }

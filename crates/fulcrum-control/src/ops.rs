@@ -262,8 +262,9 @@ impl Control {
         *crate::locked(&self.loaded_stamp) = stamp;
     }
 
-    /// Whether every listener is bound (true once started).
+    /// Whether this instance wants new clients: every listener is bound (true once started)
+    /// and no shutdown has begun (`/ready` answers 503 through the drain delay and after).
     pub fn ready(&self) -> bool {
-        !*self.shutdown.borrow()
+        !self.is_draining() && !*self.shutdown.borrow()
     }
 }

@@ -95,16 +95,21 @@ impl Control {
             });
         }
 
-        // Drains end when nothing is in flight any more, or at their deadline.
+        // Drains end when nothing is in flight any more, or at their deadline; the backend's
+        // series go with them.
+        let backends = &inner.backends;
+        let metrics = &self.metrics;
         inner.draining.retain(|d| {
             let inflight = d.backend.inflight.load(Ordering::Relaxed);
             if inflight == 0 {
                 tracing::info!(pool = %d.pool, backend = %d.backend.label, after_ms = now.saturating_duration_since(d.since).as_millis() as u64, "backend drained");
+                crate::series::drain_ended(backends, metrics, d);
                 return false;
             }
             if now >= d.deadline {
                 d.backend.expire_drain();
                 tracing::warn!(pool = %d.pool, backend = %d.backend.label, inflight, "drain timeout: cutting off the requests still in flight");
+                crate::series::drain_ended(backends, metrics, d);
                 return false;
             }
             true
@@ -118,6 +123,9 @@ impl Control {
             // limits lowered while in use.
             crate::tls::reload_changed(&inner.tls);
             crate::apply::settle_limits(inner);
+            // Series of removed routes and listeners (a request still on an old snapshot may
+            // have created one again since the reload).
+            crate::series::prune(inner, &self.metrics);
         }
     }
 

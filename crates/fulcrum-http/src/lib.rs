@@ -1,13 +1,16 @@
 //! Fulcrum's HTTP data path.
 //!
-//! Owns: the strict HTTP/1 framing guard in front of hyper, the per-connection driver (header
-//! and idle timeouts, graceful shutdown), the proxy service (route → pool → backend, header
-//! rules, streaming bodies, upgrades), the per-worker backend connection pools, the snapshots
-//! the data path reads, and the single place where errors become responses.
+//! Owns: the worker threads and their accept loops (backoff when out of descriptors, backlog
+//! drained when a listener stops), the strict HTTP/1 framing guard in front of hyper, the
+//! per-connection driver (header and idle timeouts, graceful shutdown within a grace
+//! deadline), the proxy service (route → pool → backend, header rules, streaming bodies,
+//! upgraded tunnels), the per-worker backend connection pools, the snapshots the data path
+//! reads, and the single place where errors become responses.
 //!
 //! Must not: read configuration files, hold locks shared between workers, or panic on anything
 //! a client or backend sends.
 
+mod accept;
 pub mod access_log;
 pub mod backend;
 pub mod body;
@@ -19,5 +22,7 @@ pub mod passthrough;
 pub mod proxy;
 pub mod server;
 pub mod state;
+pub mod stop;
+pub mod tunnel;
 pub mod upstream;
 pub mod worker;

@@ -1,6 +1,7 @@
 //! `tls_passthrough` listeners: read the ClientHello's SNI without terminating TLS, route by
 //! it to a pool, and relay the bytes unchanged (the backend's own certificate is what the
-//! client sees).
+//! client sees). The relay closes a connection idle for the listener's `timeouts.idle` and
+//! is cut at the grace deadline of a shutdown or of the listener's removal.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -11,6 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::proxy::Worker;
 use crate::state::ListenerState;
+use crate::stop::Stop;
 
 /// Largest ClientHello accepted (handshake message plus record headers).
 const MAX_HELLO: usize = fulcrum_l4::client_hello::MAX_CLIENT_HELLO;
@@ -21,6 +23,7 @@ pub async fn serve(
     listener: Arc<ListenerState>,
     mut client: TcpStream,
     peer: SocketAddr,
+    stop: Stop,
 ) {
     fulcrum_net::tune_stream(&client);
     let Some(table) = listener.passthrough.as_ref() else {
@@ -65,12 +68,11 @@ pub async fn serve(
         }
     };
     fulcrum_net::tune_stream(&upstream);
-    let result = fulcrum_l4::relay(client, hello, upstream).await;
+    let idle = Some(listener.timeouts.idle);
+    let r = fulcrum_l4::relay(client, &hello, upstream, idle, stop.cut()).await;
     if let Some(m) = &listener.metrics {
-        if let Ok((up, down)) = result {
-            m.bytes_in.add(worker.id, up);
-            m.bytes_out.add(worker.id, down);
-        }
+        m.bytes_in.add(worker.id, r.up);
+        m.bytes_out.add(worker.id, r.down);
     }
-    tracing::trace!(client = %peer, sni = ?sni, backend = %backend.label, secs = started.elapsed().as_secs_f64(), "passthrough done");
+    tracing::debug!(client = %peer, sni = ?sni, backend = %backend.label, secs = started.elapsed().as_secs_f64(), end = ?r.end, "passthrough done");
 }

@@ -12,7 +12,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 
 use crate::access_log::{self, AccessLog, Entry};
 use crate::backend::BackendInflight;
@@ -42,7 +41,7 @@ pub struct ConnCtx {
     pub proto: HeaderValue,
     /// The verified client certificate of a mutual-TLS connection.
     pub client_cert: Option<ClientCert>,
-    /// The connection's slot; an upgraded tunnel keeps a reference until it ends.
+    /// The connection's slot, stop signal and parked tunnel (see `tunnel.rs`).
     pub hold: Rc<crate::server::ConnHold>,
 }
 
@@ -450,29 +449,7 @@ async fn route_and_forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let backend_upgrade = hyper::upgrade::on(&mut resp);
-            let inflight = fin.backend.take();
-            let hold = cx.hold.clone();
-            tokio::task::spawn_local(async move {
-                let _inflight = inflight;
-                let _hold = hold;
-                match tokio::try_join!(client_upgrade, backend_upgrade) {
-                    Ok((c, b)) => {
-                        let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
-                        // A tunnel to a backend whose drain ran out is cut like a stream.
-                        let drained = async {
-                            match &_inflight {
-                                Some(i) => i.0.drain_expired().await,
-                                None => std::future::pending().await,
-                            }
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut c, &mut b) => {}
-                            _ = drained => tracing::debug!("tunnel cut: backend drain timed out"),
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "upgrade failed"),
-                }
-            });
+            crate::tunnel::park(cx, client_upgrade, backend_upgrade, fin.backend.take());
             let (mut parts, _) = resp.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers, true);
             return Ok(Response::from_parts(parts, ProxyBody::full(Bytes::new())));

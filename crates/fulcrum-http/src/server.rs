@@ -13,11 +13,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 use crate::guard::{ByteCounters, ConnActivity, GuardedIo};
 use crate::proxy::{self, ClientCert, ConnCtx, Worker};
 use crate::state::ListenerState;
+use crate::stop::Stop;
+use crate::tunnel::TunnelSlot;
 
 /// Runs futures on the current worker's `LocalSet`: connection state is `Rc`, never crosses
 /// threads.
@@ -33,16 +34,13 @@ where
     }
 }
 
-/// How long in-flight requests may run after shutdown begins, before connections are cut.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Serve one accepted client connection until it closes, times out, or shutdown ends it.
+/// Serve one accepted client connection until it closes, times out, or `stop` ends it.
 pub async fn serve(
     worker: Rc<Worker>,
     listener: Arc<ArcSwap<ListenerState>>,
     stream: TcpStream,
     peer: SocketAddr,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Stop,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     fulcrum_net::tune_stream(&stream);
@@ -72,7 +70,7 @@ async fn serve_io<IO>(
     stream: IO,
     peer: SocketAddr,
     client_cert: Option<ClientCert>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Stop,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -95,7 +93,10 @@ async fn serve_io<IO>(
     let hold = Rc::new(ConnHold {
         _permit: permit,
         _active: ActiveGuard(l.metrics.as_ref().map(|m| m.connections_active.clone())),
+        stop: shutdown.clone(),
+        tunnel: TunnelSlot::default(),
     });
+    let conn_hold = hold.clone();
     drop(l);
     let activity = ConnActivity::new(Instant::now());
     let cx = Rc::new(ConnCtx {
@@ -131,26 +132,30 @@ async fn serve_io<IO>(
     // progress) the deadline is recomputed, and the timer is re-armed only when the deadline
     // moved earlier (a head started), so a busy keep-alive connection costs no timer work
     // per request beyond that.
-    let mut draining = *shutdown.borrow();
-    if draining {
-        conn.as_mut().graceful_shutdown();
-    }
-    let mut hard_deadline: Option<Instant> = draining.then(|| Instant::now() + SHUTDOWN_GRACE);
+    // Shutdown lets a request head that has begun arrive in full (and be answered) before
+    // the connection is told to close: closing under a half-sent head resets it.
+    let mut hard_deadline: Option<Instant> = shutdown.deadline();
+    let mut draining = hard_deadline.is_some();
+    let mut close_after_head = draining;
     let far = || Instant::now() + Duration::from_secs(3600);
     let mut armed = far();
     let sleep = tokio::time::sleep_until(armed.into());
     tokio::pin!(sleep);
-    let shutdown_signal = async move {
-        let _ = shutdown.changed().await;
-    };
+    let mut stop = shutdown;
+    let shutdown_signal = async move { stop.begun().await };
     tokio::pin!(shutdown_signal);
     loop {
         let event = std::future::poll_fn(|cx| {
             if let Poll::Ready(res) = conn.as_mut().poll(cx) {
                 return Poll::Ready(Event::Closed(res.err()));
             }
-            if !draining && shutdown_signal.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Shutdown);
+            if !draining {
+                if let Poll::Ready(deadline) = shutdown_signal.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Shutdown(deadline));
+                }
+            }
+            if close_after_head && activity.head_since().is_none() {
+                return Poll::Ready(Event::HeadDone);
             }
             let want = next_wake(&activity, &timeouts, draining, hard_deadline);
             if want < armed {
@@ -171,11 +176,19 @@ async fn serve_io<IO>(
                 if let Some(e) = err {
                     tracing::debug!(client = %peer, error = %e, "connection ended with an error");
                 }
+                // An upgraded connection goes on as a tunnel, in this task.
+                if let Some(tunnel) = conn_hold.tunnel.take() {
+                    tunnel.await;
+                }
                 return;
             }
-            Event::Shutdown => {
+            Event::Shutdown(deadline) => {
                 draining = true;
-                hard_deadline = Some(now + SHUTDOWN_GRACE);
+                hard_deadline = Some(deadline);
+                close_after_head = true;
+            }
+            Event::HeadDone => {
+                close_after_head = false;
                 conn.as_mut().graceful_shutdown();
             }
             Event::Timer => {
@@ -214,6 +227,10 @@ async fn serve_io<IO>(
 pub struct ConnHold {
     _permit: tokio::sync::OwnedSemaphorePermit,
     _active: ActiveGuard,
+    /// The accept loop's stop signal, for the tunnel.
+    pub stop: Stop,
+    /// The tunnel an upgrade parked, run by this connection's task once hyper is done.
+    pub tunnel: TunnelSlot,
 }
 
 struct ActiveGuard(Option<fulcrum_telemetry::Gauge>);
@@ -228,7 +245,10 @@ impl Drop for ActiveGuard {
 
 enum Event {
     Closed(Option<Box<dyn std::error::Error + Send + Sync>>),
-    Shutdown,
+    /// Stopping began; connections end by this deadline.
+    Shutdown(Instant),
+    /// No request head is in progress any more: the connection may be told to close.
+    HeadDone,
     Timer,
 }
 

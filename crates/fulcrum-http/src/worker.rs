@@ -3,8 +3,11 @@
 //! thread from accept to the backend and back.
 //!
 //! The control plane talks to a worker through [`WorkerHandle`]: listeners are added and
-//! removed while the worker runs (a removed listener stops accepting; its open connections
-//! finish), and idle connections to a drained backend are closed.
+//! removed while the worker runs, and idle connections to a drained backend are closed. When an
+//! accept loop stops (shutdown, or its listener removed), the connections already waiting in
+//! its socket's backlog are accepted and served before the socket closes (unless the socket
+//! lives on in a newer socket set), and its open connections get until the grace deadline
+//! (see [`crate::stop`]); the worker returns once all of them ended.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,17 +15,19 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model;
+use fulcrum_net::accept::LogLimit;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::{JoinSet, LocalSet};
 
+use crate::accept::{accept_loop, LoopStop};
 use crate::access_log::AccessLog;
 use crate::proxy::Worker;
-use crate::server::{self, SHUTDOWN_GRACE};
 use crate::state::ListenerState;
+use crate::stop::deadline_after;
 use crate::upstream::UpstreamPool;
 
 /// A listener's share of one worker: its socket and the listener's live state.
@@ -33,14 +38,23 @@ pub struct WorkerListener {
     pub state: Arc<ArcSwap<ListenerState>>,
     /// Shared by every worker: the listener's `max_connections`.
     pub limit: Arc<Semaphore>,
+    /// Shared by every worker: at most one accept-failure warning per interval.
+    pub accept_log: Arc<LogLimit>,
 }
 
 /// What the control plane asks of a running worker.
 pub enum WorkerCmd {
     /// Start accepting on this socket.
     AddListener(WorkerListener),
-    /// Stop accepting on every socket of the named listener; its connections finish.
-    RemoveListener(String),
+    /// Stop accepting on every socket of the named listener. Connections waiting in a
+    /// socket's backlog are accepted and served first, except on sockets bound to an address
+    /// in `live_on` (a newer socket set accepts on those very sockets). Open connections
+    /// finish by `deadline`.
+    RemoveListener {
+        name: String,
+        deadline: Instant,
+        live_on: Vec<SocketAddr>,
+    },
     /// Close idle pooled connections to this backend (it is being drained).
     CloseIdle(SocketAddr),
 }
@@ -58,13 +72,13 @@ impl WorkerHandle {
     }
 }
 
-/// Start worker `id` on its own thread. It runs until `shutdown` turns true, then stops
-/// accepting, lets in-flight requests finish (at most [`SHUTDOWN_GRACE`]) and returns.
+/// Start worker `id` on its own thread. It runs until `shutdown` holds a deadline, then stops
+/// accepting, lets its connections finish until that deadline and returns.
 pub fn spawn(
     id: usize,
     listeners: Vec<WorkerListener>,
     access_log: &model::AccessLog,
-    shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<Option<Instant>>,
 ) -> io::Result<(WorkerHandle, JoinHandle<()>)> {
     let log_cfg = access_log.clone();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -96,42 +110,64 @@ pub fn spawn(
     Ok((WorkerHandle { id, tx }, thread))
 }
 
+/// One accept loop as the worker tracks it.
+struct LoopHandle {
+    addr: Option<SocketAddr>,
+    stop: watch::Sender<Option<LoopStop>>,
+}
+
 async fn run(
     worker: Rc<Worker>,
     listeners: Vec<WorkerListener>,
     mut commands: mpsc::UnboundedReceiver<WorkerCmd>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<Option<Instant>>,
 ) {
     let mut accepts = JoinSet::new();
-    // Per listener name, the stop switches of its accept loops.
-    let mut stops: HashMap<String, Vec<watch::Sender<bool>>> = HashMap::new();
-    let global = shutdown.clone();
+    // Per listener name, its accept loops.
+    let mut loops: HashMap<String, Vec<LoopHandle>> = HashMap::new();
     let add = |accepts: &mut JoinSet<()>,
-               stops: &mut HashMap<String, Vec<watch::Sender<bool>>>,
+               loops: &mut HashMap<String, Vec<LoopHandle>>,
                l: WorkerListener| {
-        let (stop, stopped) = watch::channel(false);
-        stops.entry(l.name.clone()).or_default().push(stop);
-        accepts.spawn_local(accept_loop(worker.clone(), l, global.clone(), stopped));
+        let (stop, stopped) = watch::channel(None);
+        let addr = l.socket.local_addr().ok();
+        loops
+            .entry(l.name.clone())
+            .or_default()
+            .push(LoopHandle { addr, stop });
+        accepts.spawn_local(accept_loop(worker.clone(), l, stopped));
     };
     for l in listeners {
-        add(&mut accepts, &mut stops, l);
+        add(&mut accepts, &mut loops, l);
     }
     let housekeeping = tokio::task::spawn_local(housekeeping(worker.clone()));
-    loop {
+    let deadline = loop {
+        if let Some(d) = *shutdown.borrow_and_update() {
+            break d;
+        }
         tokio::select! {
             cmd = commands.recv() => match cmd {
-                Some(WorkerCmd::AddListener(l)) => add(&mut accepts, &mut stops, l),
-                Some(WorkerCmd::RemoveListener(name)) => {
-                    for stop in stops.remove(&name).unwrap_or_default() {
-                        let _ = stop.send(true);
+                Some(WorkerCmd::AddListener(l)) => add(&mut accepts, &mut loops, l),
+                Some(WorkerCmd::RemoveListener { name, deadline, live_on }) => {
+                    for l in loops.remove(&name).unwrap_or_default() {
+                        let drain_backlog = !l.addr.is_some_and(|a| live_on.contains(&a));
+                        let _ = l.stop.send(Some(LoopStop { deadline, drain_backlog }));
                     }
                 }
                 Some(WorkerCmd::CloseIdle(addr)) => worker.upstream.close_idle(addr),
-                None => break,
+                // The control plane is gone: stop as for a shutdown with the default grace.
+                None => break deadline_after(Instant::now(), model::Runtime::DEFAULT_SHUTDOWN_GRACE),
             },
-            _ = shutdown.changed() => break,
+            changed = shutdown.changed() => if changed.is_err() {
+                break deadline_after(Instant::now(), model::Runtime::DEFAULT_SHUTDOWN_GRACE);
+            },
             Some(_) = accepts.join_next(), if !accepts.is_empty() => {}
         }
+    };
+    for l in loops.into_values().flatten() {
+        let _ = l.stop.send(Some(LoopStop {
+            deadline,
+            drain_backlog: true,
+        }));
     }
     while accepts.join_next().await.is_some() {}
     housekeeping.abort();
@@ -150,75 +186,4 @@ async fn housekeeping(worker: Rc<Worker>) {
             worker.upstream.sweep();
         }
     }
-}
-
-async fn accept_loop(
-    worker: Rc<Worker>,
-    l: WorkerListener,
-    mut shutdown: watch::Receiver<bool>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let listener = match tokio::net::TcpListener::from_std(l.socket) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot register listening socket");
-            return;
-        }
-    };
-    let mut conns = JoinSet::new();
-    // Connections are told to finish when this loop ends, for shutdown or listener removal.
-    let (conn_stop, conn_stop_rx) = watch::channel(false);
-    loop {
-        if *shutdown.borrow() || *stopped.borrow() {
-            break;
-        }
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => break,
-            _ = stopped.changed() => break,
-        };
-        // `max_connections` is shared by all workers. At the limit, the connection just
-        // accepted waits for a slot and this worker stops accepting: further clients queue in
-        // the kernel's backlog (as HAProxy's maxconn), none is refused.
-        let permit = tokio::select! {
-            p = l.limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.changed() => break,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let worker = worker.clone();
-                let state = l.state.clone();
-                let stop = conn_stop_rx.clone();
-                conns.spawn_local(async move {
-                    let snapshot = state.load_full();
-                    if snapshot.passthrough.is_some() {
-                        crate::passthrough::serve(worker, snapshot, stream, peer).await;
-                        drop(permit);
-                    } else {
-                        drop(snapshot);
-                        // The slot is held until the connection ends, including any tunnel
-                        // it was upgraded into.
-                        server::serve(worker, state, stream, peer, stop, permit).await;
-                    }
-                });
-            }
-            Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        // Reap finished connection tasks without waiting.
-        while conns.try_join_next().is_some() {}
-    }
-    drop(listener);
-    // In-flight requests finish (at most SHUTDOWN_GRACE); idle keep-alive connections close.
-    let _ = conn_stop.send(true);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
 }

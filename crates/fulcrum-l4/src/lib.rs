@@ -2,8 +2,10 @@
 //!
 //! This crate owns TLS passthrough today — reading the server name from a client's ClientHello
 //! without terminating TLS ([`client_hello`]), choosing a route by that name ([`SniTable`]) and
-//! relaying the connection, ClientHello included, to a backend unchanged ([`passthrough`]).
-//! Plain TCP relaying and a UDP flow table belong here later.
+//! relaying the connection, ClientHello included, to a backend unchanged ([`passthrough`],
+//! [`relay`]). The relay, with its idle timeout and stop signal, also carries Fulcrum's
+//! upgraded HTTP connections (WebSocket tunnels). Plain TCP relaying and a UDP flow table
+//! belong here later.
 //!
 //! It must not terminate TLS (no keys, no rustls on the data path: the backend's certificate is
 //! what the client sees) and it knows nothing of HTTP. Parsers are socket-free and tested on
@@ -13,9 +15,11 @@
 pub mod client_hello;
 mod error;
 pub mod passthrough;
+mod relay;
 mod sni_route;
 
 pub use client_hello::{parse, Parsed};
 pub use error::L4Error;
-pub use passthrough::{read_client_hello, relay};
+pub use passthrough::read_client_hello;
+pub use relay::{relay, RelayEnd, Relayed};
 pub use sni_route::{SniPattern, SniTable};

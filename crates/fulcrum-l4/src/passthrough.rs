@@ -2,13 +2,12 @@
 //!
 //! Routing sits between the two calls and is the caller's: [`read_client_hello`] gives the
 //! server name, the caller picks a backend (with [`crate::SniTable`]) and connects, and
-//! [`relay`] sends the bytes already read, then everything else, unchanged.
+//! [`crate::relay`] sends the bytes already read, then everything else, unchanged.
 
 use crate::client_hello::{parse_limited, Parsed};
 use crate::L4Error;
-use std::io;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes asked for per read while the ClientHello is incomplete; most hellos fit in one.
 const READ_CHUNK: usize = 2048;
@@ -70,23 +69,4 @@ where
             return Err(L4Error::Closed(buf.len()));
         }
     }
-}
-
-/// Writes `initial` (the bytes [`read_client_hello`] returned) to `backend`, then copies bytes
-/// both ways until both directions have ended. When one side finishes sending, the other is
-/// shut down for writing and the opposite direction goes on (TCP half-close).
-///
-/// Returns the bytes sent client → backend (`initial` included) and backend → client.
-///
-/// `copy_bidirectional` moves bytes through user-space buffers; splice(2) through a pipe is a
-/// later optimisation for Linux.
-pub async fn relay<C, B>(mut client: C, initial: Vec<u8>, mut backend: B) -> io::Result<(u64, u64)>
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    backend.write_all(&initial).await?;
-    let (up, down) = tokio::io::copy_bidirectional(&mut client, &mut backend).await?;
-    let initial = u64::try_from(initial.len()).unwrap_or(u64::MAX);
-    Ok((up.saturating_add(initial), down))
 }

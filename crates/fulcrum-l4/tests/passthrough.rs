@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fulcrum_l4::client_hello::MAX_CLIENT_HELLO;
-use fulcrum_l4::{read_client_hello, relay, L4Error, SniPattern, SniTable};
+use fulcrum_l4::{read_client_hello, relay, L4Error, RelayEnd, Relayed, SniPattern, SniTable};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,8 +87,16 @@ async fn passthrough(table: SniTable<SocketAddr>) -> (SocketAddr, mpsc::Unbounde
                     return tx.send((sni, Err("no route".into()))).unwrap();
                 };
                 let backend = TcpStream::connect(backend).await.unwrap();
-                let outcome = relay(client, initial, backend).await;
-                tx.send((sni, outcome.map_err(|e| e.to_string()))).unwrap();
+                let outcome =
+                    match relay(client, &initial, backend, None, std::future::pending()).await {
+                        Relayed {
+                            up,
+                            down,
+                            end: RelayEnd::Closed,
+                        } => Ok((up, down)),
+                        other => Err(format!("{other:?}")),
+                    };
+                tx.send((sni, outcome)).unwrap();
             });
         }
     });
@@ -252,7 +260,16 @@ async fn a_stalled_or_closed_client_is_an_error() {
 async fn relay_handles_half_close() {
     let (mut client, proxy_side) = tcp_pair().await;
     let (backend_side, mut backend) = tcp_pair().await;
-    let relayed = tokio::spawn(relay(proxy_side, b"hello ".to_vec(), backend_side));
+    let relayed = tokio::spawn(async move {
+        relay(
+            proxy_side,
+            b"hello ",
+            backend_side,
+            None,
+            std::future::pending(),
+        )
+        .await
+    });
 
     // The client sends and closes its side; the backend sees EOF, then answers.
     client.write_all(b"world").await.unwrap();
@@ -265,5 +282,95 @@ async fn relay_handles_half_close() {
     let mut answer = Vec::new();
     client.read_to_end(&mut answer).await.unwrap();
     assert_eq!(answer, b"answer after half-close");
-    assert_eq!(relayed.await.unwrap().unwrap(), (11, 23));
+    let relayed = relayed.await.unwrap();
+    assert!(matches!(relayed.end, RelayEnd::Closed), "{relayed:?}");
+    assert_eq!((relayed.up, relayed.down), (11, 23));
+}
+
+/// Issue 7 item 5: a relay with no byte either way for its idle timeout is closed (both
+/// sides see EOF), and says so.
+#[tokio::test]
+async fn relay_closes_an_idle_connection() {
+    let (mut client, proxy_side) = tcp_pair().await;
+    let (backend_side, mut backend) = tcp_pair().await;
+    let idle = Duration::from_millis(200);
+    let relayed = tokio::spawn(async move {
+        relay(
+            proxy_side,
+            b"",
+            backend_side,
+            Some(idle),
+            std::future::pending(),
+        )
+        .await
+    });
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf))
+        .await
+        .expect("idle relay never closed the client side")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let n = backend.read(&mut buf).await.unwrap_or(0);
+    assert_eq!(n, 0);
+    let relayed = relayed.await.unwrap();
+    assert!(matches!(relayed.end, RelayEnd::Idle), "{relayed:?}");
+}
+
+/// Issue 7 item 5: bytes moving in either direction keep a relay open past its idle timeout.
+#[tokio::test]
+async fn relay_keeps_an_active_connection_past_the_idle_timeout() {
+    let (mut client, proxy_side) = tcp_pair().await;
+    let (backend_side, mut backend) = tcp_pair().await;
+    let idle = Duration::from_millis(300);
+    let relayed = tokio::spawn(async move {
+        relay(
+            proxy_side,
+            b"",
+            backend_side,
+            Some(idle),
+            std::future::pending(),
+        )
+        .await
+    });
+    // Ten rounds of 100 ms, alternating directions: over three idle timeouts in all, never
+    // more than a third of one without a byte.
+    let mut buf = [0u8; 1];
+    for i in 0..10u8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if i % 2 == 0 {
+            client.write_all(&[i]).await.unwrap();
+            backend.read_exact(&mut buf).await.unwrap();
+        } else {
+            backend.write_all(&[i]).await.unwrap();
+            client.read_exact(&mut buf).await.unwrap();
+        }
+        assert_eq!(buf[0], i);
+    }
+    assert!(!relayed.is_finished());
+    drop(client);
+    drop(backend);
+    let relayed = relayed.await.unwrap();
+    assert!(matches!(relayed.end, RelayEnd::Closed), "{relayed:?}");
+    assert_eq!((relayed.up, relayed.down), (5, 5));
+}
+
+/// Issue 7 item 5: the stop future cuts a relay that is still busy.
+#[tokio::test]
+async fn relay_ends_when_told_to_stop() {
+    let (mut client, proxy_side) = tcp_pair().await;
+    let (backend_side, _backend) = tcp_pair().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relayed = tokio::spawn(async move {
+        relay(proxy_side, b"x", backend_side, None, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    client.write_all(b"abc").await.unwrap();
+    stop.send(()).unwrap();
+    let relayed = relayed.await.unwrap();
+    assert!(matches!(relayed.end, RelayEnd::Stopped), "{relayed:?}");
+    let mut buf = [0u8; 4];
+    let n = client.read(&mut buf).await.unwrap_or(0);
+    assert_eq!(n, 0, "the client side is closed");
 }

@@ -3,14 +3,20 @@
 //! Owns: turning configured bind addresses into sets of `SO_REUSEPORT` sockets, one per worker,
 //! so that every worker accepts on its own socket and the kernel spreads connections between
 //! them (as NGINX's `reuseport` does). IPv6 sockets are `IPV6_V6ONLY`, so `0.0.0.0:80` and
-//! `[::]:80` can both be bound, which is how dual-stack is written in the config.
+//! `[::]:80` can both be bound, which is how dual-stack is written in the config. Also the
+//! process's share of descriptors: the open-file limit ([`fd_limit`]) and what an accept loop
+//! does when `accept` fails ([`accept`]).
 //!
-//! Must not: know about HTTP, routes or pools.
+//! Must not: know about HTTP, routes or pools. No `unsafe`: the `rlimit` and `socket2` crates
+//! wrap the system calls.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+pub mod accept;
+pub mod fd_limit;
 
 /// Accept backlog for every listening socket (the kernel caps it at `net.core.somaxconn`).
 pub const BACKLOG: i32 = 4096;

@@ -58,6 +58,14 @@ impl<C: Sample, const N: usize> Family<C, N> {
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
+
+    /// Keeps the children whose label values `keep` accepts; returns how many were removed.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&Key<N>) -> bool) -> usize {
+        let mut children = self.lock();
+        let before = children.len();
+        children.retain(|k, _| keep(k));
+        before - children.len()
+    }
 }
 
 impl<C: Sample, const N: usize> Collect for Family<C, N> {

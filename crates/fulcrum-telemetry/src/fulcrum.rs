@@ -165,4 +165,23 @@ impl FulcrumMetrics {
         self.backend_up.remove(&[pool, backend]);
         self.backend_inflight.remove(&[pool, backend]);
     }
+
+    /// Stops exporting the request series (`requests_total`, `request_duration_seconds`) of
+    /// every (listener, route, pool) that `keep` refuses: routes, pools and listeners a reload
+    /// removed. Returns how many series were removed.
+    pub fn retain_routes(&self, mut keep: impl FnMut(&str, &str, &str) -> bool) -> usize {
+        self.requests_total.retain(|[l, r, p, _]| keep(l, r, p))
+            + self
+                .request_duration_seconds
+                .retain(|[l, r, p]| keep(l, r, p))
+    }
+
+    /// Stops exporting a listener's connection and byte series once it is gone.
+    pub fn remove_listener(&self, listener: &str) {
+        self.connections_active.remove(&[listener]);
+        self.connections_total.remove(&[listener]);
+        for d in [Direction::In, Direction::Out] {
+            self.bytes_total.remove(&[listener, d.as_str()]);
+        }
+    }
 }

@@ -199,3 +199,47 @@ fn fulcrum_metrics_render_valid_text() {
     // Registering twice in one registry is an error.
     assert!(FulcrumMetrics::register(&registry, 4).is_err());
 }
+
+/// Issue 7 item 14: the series of removed routes, pools and listeners can be dropped, and
+/// only those.
+#[test]
+fn series_of_removed_routes_and_listeners_can_be_dropped() {
+    let registry = Registry::new();
+    let m = FulcrumMetrics::register(&registry, 2).unwrap();
+    m.status_counters("web", "api", "p1").inc(0, 200);
+    m.status_counters("web", "api", "p1").inc(0, 503);
+    m.status_counters("web", "old", "p2").inc(0, 200);
+    m.status_counters("admin", "x", "p1").inc(0, 200);
+    m.request_duration_seconds
+        .with(&["web", "old", "p2"])
+        .observe(0, 0.1);
+    m.request_duration_seconds
+        .with(&["web", "api", "p1"])
+        .observe(0, 0.1);
+    m.connections_total.with(&["web"]).inc(0);
+    m.connections_total.with(&["gone"]).inc(0);
+    m.connections_active.with(&["gone"]).inc();
+    m.bytes_total.with(&["gone", "in"]).add(0, 5);
+    m.bytes_total.with(&["gone", "out"]).add(0, 5);
+
+    let removed = m.retain_routes(|l, r, _| !(l == "web" && r == "old"));
+    assert_eq!(removed, 2);
+    m.remove_listener("gone");
+    let text = registry.render();
+    assert!(!text.contains("route=\"old\""), "{text}");
+    assert!(!text.contains("\"gone\""), "{text}");
+    assert!(
+        text.contains("route=\"api\",pool=\"p1\",code=\"503\""),
+        "{text}"
+    );
+    assert!(text.contains("listener=\"admin\""), "{text}");
+    assert!(
+        text.contains("fulcrum_connections_total{listener=\"web\"} 1"),
+        "{text}"
+    );
+    // A later handle for a dropped series starts again from zero.
+    m.status_counters("web", "old", "p2").inc(1, 200);
+    assert!(registry.render().contains(
+        "fulcrum_requests_total{listener=\"web\",route=\"old\",pool=\"p2\",code=\"200\"} 1\n"
+    ));
+}

@@ -84,18 +84,38 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run(path: std::path::PathBuf) -> anyhow::Result<()> {
+    raise_fd_limit();
     let cfg = fulcrum_config::load_file(&path)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let running = Running::start_with_path(&cfg, Some(path.clone()))?;
     tracing::info!(config = %path.display(), workers = cfg.runtime.workers, "fulcrum started");
-    runtime()?.block_on(wait_for_stop(Some(&running)))?;
+    let rt = runtime()?;
+    let mut signals = rt.block_on(async { Signals::new() })?;
+    let first = rt.block_on(wait_for_stop(&mut signals, Some(&running)));
+    // SIGTERM (Kubernetes, systemd, docker stop): `/ready` answers 503 through the drain delay
+    // while the listeners go on serving, so that whatever routes clients here notices first.
+    // SIGINT (Ctrl-C) or a second signal skips the delay.
+    let delay = running.control.begin_drain();
+    if first == Stop::Term && !delay.is_zero() {
+        rt.block_on(drain_delay(&mut signals, &running, delay));
+    }
     tracing::info!("shutting down: finishing in-flight requests");
     running.shutdown();
     tracing::info!("stopped");
     Ok(())
 }
 
+/// Raise the open-file soft limit to the hard one: each connection is a descriptor, and so is
+/// each backend connection.
+fn raise_fd_limit() {
+    match fulcrum_net::fd_limit::raise_to_hard() {
+        Ok(l) => tracing::debug!(soft = l.soft, hard = l.hard, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 fn demo(bind: std::net::SocketAddr, admin: std::net::SocketAddr) -> anyhow::Result<()> {
+    raise_fd_limit();
     let rt = runtime()?;
     let backends = rt.block_on(fulcrum::demo::start_backends(3))?;
     let text = fulcrum::demo::config_text(bind, admin, &backends);
@@ -108,26 +128,71 @@ fn demo(bind: std::net::SocketAddr, admin: std::net::SocketAddr) -> anyhow::Resu
         fulcrum::demo::banner(lb, running.admin_addr, &backends)
     );
     let _ = std::io::stdout().flush();
-    rt.block_on(wait_for_stop(None))?;
+    let mut signals = rt.block_on(async { Signals::new() })?;
+    rt.block_on(wait_for_stop(&mut signals, None));
     running.shutdown();
     Ok(())
 }
 
+/// The signals `run` and `demo` handle, registered once (a signal that arrives between two
+/// waits is still seen).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Term,
+    Int,
+}
+
+impl Signals {
+    /// Must run inside the runtime.
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
 /// Wait for SIGTERM or SIGINT; SIGHUP reloads the configuration file.
-async fn wait_for_stop(running: Option<&Running>) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+async fn wait_for_stop(s: &mut Signals, running: Option<&Running>) -> Stop {
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => match running {
-                // Errors are logged, counted and audited by the control plane.
-                Some(r) => { let _ = r.reload("signal"); }
-                None => tracing::warn!("SIGHUP: the demo has no configuration file to reload"),
-            },
+            _ = s.term.recv() => return Stop::Term,
+            _ = s.int.recv() => return Stop::Int,
+            _ = s.hup.recv() => reload(running),
         }
+    }
+}
+
+/// The drain delay: wait it out (SIGHUP still reloads), or less if SIGTERM or SIGINT comes
+/// again.
+async fn drain_delay(s: &mut Signals, running: &Running, delay: std::time::Duration) {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return,
+            _ = s.term.recv() => break,
+            _ = s.int.recv() => break,
+            _ = s.hup.recv() => reload(Some(running)),
+        }
+    }
+    tracing::info!("second signal: drain delay cut short");
+}
+
+fn reload(running: Option<&Running>) {
+    match running {
+        // Errors are logged, counted and audited by the control plane.
+        Some(r) => {
+            let _ = r.reload("signal");
+        }
+        None => tracing::warn!("SIGHUP: the demo has no configuration file to reload"),
     }
 }

@@ -29,7 +29,28 @@ fn workers_out_of_range() {
     );
     assert_eq!(
         error("[runtime]\nthreads = 4\n"),
-        "2:1: runtime: unknown key \"threads\" (expected one of: workers)"
+        "2:1: runtime: unknown key \"threads\" (expected one of: workers, drain_delay, shutdown_grace)"
+    );
+}
+
+/// Issue 7 item 12: the SIGTERM drain delay and the shutdown grace are settings.
+#[test]
+fn drain_delay_and_shutdown_grace() {
+    use std::time::Duration;
+    let rt = ok("[runtime]\n").runtime;
+    assert_eq!(rt.drain_delay, Duration::from_secs(5));
+    assert_eq!(rt.shutdown_grace, Duration::from_secs(25));
+    assert_eq!(ok("").runtime.drain_delay, Duration::from_secs(5));
+    let rt = ok("[runtime]\ndrain_delay = \"0s\"\nshutdown_grace = \"1500ms\"\n").runtime;
+    assert_eq!(rt.drain_delay, Duration::ZERO);
+    assert_eq!(rt.shutdown_grace, Duration::from_millis(1500));
+    assert_eq!(
+        error("[runtime]\ndrain_delay = \"2h\"\n"),
+        "2:15: runtime.drain_delay: must be at most \"1h\""
+    );
+    assert_eq!(
+        error("[runtime]\nshutdown_grace = 30\n"),
+        "2:18: runtime.shutdown_grace: expected a duration string with a unit, e.g. \"10s\", found an integer"
     );
 }
 

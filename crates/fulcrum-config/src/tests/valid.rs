@@ -103,7 +103,11 @@ fn addr(s: &str) -> SocketAddr {
 fn spec_example_parses_into_the_model() {
     let cfg = ok(SPEC_EXAMPLE);
     let expected = Config {
-        runtime: Runtime { workers: 2 },
+        runtime: Runtime {
+            workers: 2,
+            drain_delay: Runtime::DEFAULT_DRAIN_DELAY,
+            shutdown_grace: Runtime::DEFAULT_SHUTDOWN_GRACE,
+        },
         access_log: AccessLog {
             target: LogTarget::File(PathBuf::from("/var/log/fulcrum/access.log")),
             sample: 0.5,

@@ -11,6 +11,7 @@ mod config_hardening;
 mod corpus;
 mod dns;
 mod hostile;
+mod lifecycle;
 mod limits;
 mod observability;
 mod pool_faults;

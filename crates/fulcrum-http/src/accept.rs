@@ -1,0 +1,218 @@
+//! One accept loop: a listener's socket on one worker, until it is told to stop.
+//!
+//! It accepts, takes a slot of the listener's `max_connections` (at the limit it waits, and
+//! further clients wait in the kernel's backlog), and serves each connection in its own task.
+//! When `accept` fails for want of descriptors or memory it backs off (see
+//! `fulcrum_net::accept`). Told to stop, it accepts what is already waiting in the backlog
+//! (unless its socket lives on in a newer accept loop), closes the socket, gives its
+//! connections the grace deadline and waits for them until then.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use fulcrum_config::model;
+use fulcrum_net::accept::{classify, AcceptError, Backoff};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::proxy::Worker;
+use crate::server;
+use crate::state::ListenerState;
+use crate::stop::{deadline_after, Stop, StopSwitch};
+use crate::worker::WorkerListener;
+
+/// Why an accept loop stops: until when its connections may run, and whether connections
+/// waiting in its backlog are accepted first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoopStop {
+    pub deadline: Instant,
+    pub drain_backlog: bool,
+}
+
+/// Resolves when the loop is told to stop (or the worker is gone: then as for a shutdown).
+async fn stop_requested(stopped: &mut watch::Receiver<Option<LoopStop>>) -> LoopStop {
+    loop {
+        if let Some(s) = *stopped.borrow_and_update() {
+            return s;
+        }
+        if stopped.changed().await.is_err() {
+            return LoopStop {
+                deadline: deadline_after(Instant::now(), model::Runtime::DEFAULT_SHUTDOWN_GRACE),
+                drain_backlog: true,
+            };
+        }
+    }
+}
+
+/// What every connection of one accept loop shares.
+struct LoopCtx {
+    worker: Rc<Worker>,
+    state: Arc<ArcSwap<ListenerState>>,
+    limit: Arc<Semaphore>,
+    stop: Stop,
+}
+
+impl LoopCtx {
+    /// Serve one accepted connection in `conns`. Without a `permit` (the loop was stopped while
+    /// it waited for one), the connection waits for its slot itself, until the grace deadline.
+    fn spawn(
+        &self,
+        conns: &mut JoinSet<()>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let (worker, state, limit, stop) = (
+            self.worker.clone(),
+            self.state.clone(),
+            self.limit.clone(),
+            self.stop.clone(),
+        );
+        conns.spawn_local(async move {
+            let permit = match permit {
+                Some(p) => p,
+                None => tokio::select! {
+                    p = limit.acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = stop.clone().cut() => return,
+                },
+            };
+            let snapshot = state.load_full();
+            if snapshot.passthrough.is_some() {
+                crate::passthrough::serve(worker, snapshot, stream, peer, stop).await;
+                drop(permit);
+            } else {
+                drop(snapshot);
+                // The slot is held until the connection ends, including any tunnel it was
+                // upgraded into.
+                server::serve(worker, state, stream, peer, stop, permit).await;
+            }
+        });
+    }
+}
+
+pub(crate) async fn accept_loop(
+    worker: Rc<Worker>,
+    l: WorkerListener,
+    mut stopped: watch::Receiver<Option<LoopStop>>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(l.socket) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register listening socket");
+            return;
+        }
+    };
+    let listener_name = l.name;
+    let (switch, stop) = StopSwitch::new();
+    let cx = LoopCtx {
+        worker,
+        state: l.state,
+        limit: l.limit,
+        stop,
+    };
+    let mut conns = JoinSet::new();
+    let mut backoff = Backoff::default();
+    let why = loop {
+        // Reap finished connection tasks without waiting.
+        while conns.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            s = stop_requested(&mut stopped) => break s,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff.reset();
+                // `max_connections` is shared by all workers. At the limit, the connection
+                // just accepted waits for a slot and this worker stops accepting: further
+                // clients queue in the kernel's backlog (as HAProxy's maxconn), none is
+                // refused.
+                let permit = tokio::select! {
+                    p = cx.limit.clone().acquire_owned() => p.ok(),
+                    _ = stop_requested(&mut stopped) => None,
+                };
+                cx.spawn(&mut conns, stream, peer, permit);
+            }
+            Err(e) => {
+                let kind = classify(&e);
+                if kind == AcceptError::Connection {
+                    tracing::debug!(listener = %listener_name, error = %e, "accept: connection lost");
+                    continue;
+                }
+                if let Some(held) = l.accept_log.allow(Instant::now()) {
+                    let hint = match kind {
+                        AcceptError::Exhausted => {
+                            "out of file descriptors or memory: open connections are served, \
+                             new ones wait in the backlog"
+                        }
+                        _ => "retrying",
+                    };
+                    tracing::warn!(
+                        listener = %listener_name,
+                        error = %e,
+                        suppressed = held,
+                        "accept failed: {hint}"
+                    );
+                }
+                // Back off without spinning; a connection of ours ending frees a descriptor,
+                // so try again then.
+                let pause = backoff.next_pause();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                    s = stop_requested(&mut stopped) => break s,
+                }
+            }
+        }
+    };
+    if why.drain_backlog {
+        for (stream, peer) in drain_backlog(listener) {
+            cx.spawn(&mut conns, stream, peer, None);
+        }
+    } else {
+        drop(listener);
+    }
+    // Open connections finish (idle keep-alive ones close) until the deadline; what is left
+    // then is cut.
+    switch.stop(why.deadline);
+    let _ = tokio::time::timeout_at(why.deadline.into(), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// Accept, without waiting, every connection already in `listener`'s backlog, then close it:
+/// a listener that stops must not reset clients the kernel already accepted for it.
+fn drain_backlog(listener: tokio::net::TcpListener) -> Vec<(TcpStream, SocketAddr)> {
+    let mut out = Vec::new();
+    let Ok(listener) = listener.into_std() else {
+        return out;
+    };
+    // The socket is non-blocking (see `fulcrum_net::bind_one`): accept returns WouldBlock once
+    // the backlog is empty. Bounded by the backlog's size.
+    let max = usize::try_from(fulcrum_net::BACKLOG).unwrap_or(4096);
+    for _ in 0..max {
+        match listener.accept() {
+            Ok((s, peer)) => {
+                let s = s
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpStream::from_std(s));
+                if let Ok(s) = s {
+                    out.push((s, peer));
+                }
+            }
+            Err(e)
+                if classify(&e) == AcceptError::Connection
+                    && e.kind() != io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+    }
+    out
+}

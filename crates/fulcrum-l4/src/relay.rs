@@ -1,0 +1,177 @@
+//! The byte relay between two connections, with an idle timeout and a stop signal.
+//!
+//! Used for everything Fulcrum forwards as opaque bytes: `tls_passthrough` connections (after
+//! the ClientHello was read) and HTTP connections upgraded by a `101` (WebSocket tunnels).
+//! A relay ends when both directions have ended (TCP half-close is carried through), when no
+//! byte moved either way for the idle timeout, or when the caller's stop future resolves
+//! (shutdown's grace deadline, a backend's drain running out). It reports how it ended and the
+//! bytes each way, whatever the ending.
+//!
+//! `copy_bidirectional` moves bytes through user-space buffers; splice(2) through a pipe is a
+//! later optimisation for Linux.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// Why a relay ended.
+#[derive(Debug)]
+pub enum RelayEnd {
+    /// Both sides finished sending (each EOF was passed on to the other side).
+    Closed,
+    /// No byte moved either way for the idle timeout.
+    Idle,
+    /// The caller's stop future resolved.
+    Stopped,
+    /// Reading or writing failed (a reset, a broken pipe).
+    Failed(io::Error),
+}
+
+/// What a relay did.
+#[derive(Debug)]
+pub struct Relayed {
+    /// Bytes written to the backend side (`initial` included).
+    pub up: u64,
+    /// Bytes written to the client side.
+    pub down: u64,
+    pub end: RelayEnd,
+}
+
+/// When the last byte moved, shared by both directions of one relay.
+struct Activity {
+    base: Instant,
+    /// Nanoseconds after `base`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let n = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last.store(n, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        let n = Duration::from_nanos(self.last.load(Ordering::Relaxed));
+        self.base.checked_add(n).unwrap_or(self.base)
+    }
+}
+
+/// One side of the relay: marks activity on every byte read or written and counts the bytes
+/// written to it.
+struct Tracked<'a, S> {
+    io: S,
+    activity: &'a Activity,
+    written: u64,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<'_, S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<'_, S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 {
+                self.activity.touch();
+                self.written = self
+                    .written
+                    .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+            }
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Resolves once nothing moved for `idle` (never when `idle` is `None`).
+async fn idle_expired(activity: &Activity, idle: Option<Duration>) {
+    let Some(idle) = idle else {
+        return std::future::pending().await;
+    };
+    loop {
+        let Some(deadline) = activity.last().checked_add(idle) else {
+            return std::future::pending().await;
+        };
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+/// Writes `initial` (e.g. the bytes [`crate::read_client_hello`] returned) to `backend`, then
+/// copies bytes both ways until both directions have ended, nothing moved for `idle`, or
+/// `stop` resolves. When one side finishes sending, the other is shut down for writing and
+/// the opposite direction goes on (TCP half-close). On idle or stop both streams are dropped
+/// (closed) on return.
+pub async fn relay<C, B, S>(
+    client: C,
+    initial: &[u8],
+    backend: B,
+    idle: Option<Duration>,
+    stop: S,
+) -> Relayed
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+    S: Future<Output = ()>,
+{
+    let activity = Activity {
+        base: Instant::now(),
+        last: AtomicU64::new(0),
+    };
+    let mut c = Tracked {
+        io: client,
+        activity: &activity,
+        written: 0,
+    };
+    let mut b = Tracked {
+        io: backend,
+        activity: &activity,
+        written: 0,
+    };
+    let end = tokio::select! {
+        r = async {
+            b.write_all(initial).await?;
+            tokio::io::copy_bidirectional(&mut c, &mut b).await
+        } => match r {
+            Ok(_) => RelayEnd::Closed,
+            Err(e) => RelayEnd::Failed(e),
+        },
+        _ = idle_expired(&activity, idle) => RelayEnd::Idle,
+        _ = stop => RelayEnd::Stopped,
+    };
+    Relayed {
+        up: b.written,
+        down: c.written,
+        end,
+    }
+}

@@ -1,0 +1,90 @@
+//! The open-file limit (`RLIMIT_NOFILE`): raised to its hard limit at startup, and compared
+//! with what the listeners may need.
+//!
+//! Every client connection is a file descriptor and so is every backend connection it opens,
+//! so a listener's `max_connections` needs about twice as many descriptors. Systemd and most
+//! shells start services with a soft limit of 1024 (the hard one is usually far higher); a
+//! proxy left there stops accepting at about 500 clients. Like NGINX's
+//! `worker_rlimit_nofile` and HAProxy (which sets it from `maxconn`), Fulcrum raises its own
+//! soft limit as far as the hard one allows and warns when that is still not enough.
+
+use std::io;
+
+/// Descriptors kept aside for everything that is not a proxied connection: listening sockets,
+/// the admin listener, log files, health checks, DNS, the runtime's own.
+pub const HEADROOM: u64 = 256;
+
+/// The soft and hard `RLIMIT_NOFILE` of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoFile {
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The current limits.
+pub fn current() -> io::Result<NoFile> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    Ok(NoFile { soft, hard })
+}
+
+/// Raise the soft limit to the hard one; returns the limits in force afterwards.
+pub fn raise_to_hard() -> io::Result<NoFile> {
+    rlimit::increase_nofile_limit(u64::MAX)?;
+    current()
+}
+
+/// Descriptors that listeners with these `max_connections` may use at once: two per client
+/// connection (the client's and one backend's) plus [`HEADROOM`].
+pub fn needed(max_connections: impl IntoIterator<Item = usize>) -> u64 {
+    max_connections
+        .into_iter()
+        .map(|n| u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(2))
+        .fold(HEADROOM, u64::saturating_add)
+}
+
+/// The warning to log when `need` descriptors exceed the soft limit, if they do.
+pub fn shortfall(need: u64, limit: NoFile) -> Option<String> {
+    (need > limit.soft).then(|| {
+        format!(
+            "the listeners' max_connections may need {need} file descriptors (two per \
+             connection, client and backend, plus {HEADROOM}) but the open-file limit is {} \
+             (hard limit {}): past it new clients wait in the accept backlog; raise the hard \
+             limit (systemd LimitNOFILE=, ulimit -Hn, docker --ulimit nofile=) or lower \
+             max_connections",
+            limit.soft, limit.hard
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn need_is_two_per_connection_plus_headroom() {
+        assert_eq!(needed([]), HEADROOM);
+        assert_eq!(needed([100, 50]), 300 + HEADROOM);
+        assert_eq!(needed([usize::MAX]), u64::MAX);
+    }
+
+    #[test]
+    fn shortfall_only_past_the_soft_limit() {
+        let limit = NoFile {
+            soft: 1024,
+            hard: 4096,
+        };
+        assert_eq!(shortfall(1024, limit), None);
+        let w = shortfall(200_256, limit).unwrap();
+        assert!(
+            w.contains("200256") && w.contains("1024") && w.contains("4096"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn raising_reaches_the_hard_limit() {
+        let after = raise_to_hard().unwrap();
+        assert_eq!(after.soft, after.hard);
+        assert_eq!(current().unwrap(), after);
+    }
+}
