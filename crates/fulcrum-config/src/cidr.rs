@@ -34,7 +34,9 @@ impl Cidr {
         match (self.addr, ip) {
             (IpAddr::V4(_), IpAddr::V4(ip)) => {
                 let bits = u32::from(ip);
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 Some(IpAddr::V4((bits & mask).into()))
             }
             (IpAddr::V6(_), IpAddr::V6(ip)) => {
@@ -91,7 +93,12 @@ pub(crate) fn parse(raw: &str) -> Result<Cidr, String> {
 
 /// A list of CIDR strings, each error at its own element.
 pub(crate) fn list(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Vec<Cidr>> {
-    let items = decode::array(ctx, v, &at, "an array of CIDR strings, e.g. [\"10.0.0.0/8\"]")?;
+    let items = decode::array(
+        ctx,
+        v,
+        &at,
+        "an array of CIDR strings, e.g. [\"10.0.0.0/8\"]",
+    )?;
     let mut out = Some(Vec::with_capacity(items.len()));
     for (i, item) in items.iter().enumerate() {
         let at = at.index(i);
@@ -127,7 +134,10 @@ mod tests {
         let v4 = parse("10.0.0.0/8").unwrap();
         assert!(v4.contains(ip("10.200.3.4")));
         assert!(!v4.contains(ip("11.0.0.1")));
-        assert!(v4.contains(ip("::ffff:10.1.2.3")), "IPv4-mapped counts as IPv4");
+        assert!(
+            v4.contains(ip("::ffff:10.1.2.3")),
+            "IPv4-mapped counts as IPv4"
+        );
         assert!(!v4.contains(ip("::1")));
         let v6 = parse("2001:db8::/32").unwrap();
         assert!(v6.contains(ip("2001:db8:ffff::1")));

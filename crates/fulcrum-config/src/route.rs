@@ -310,7 +310,10 @@ fn path_prefix(
         "must be a plain path (no query, fragment, spaces or control characters)".to_owned()
     } else {
         match fulcrum_route::normalize_path(&p) {
-            Err(e) => format!("{} is refused in requests, so it could never match", e.as_str()),
+            Err(e) => format!(
+                "{} is refused in requests, so it could never match",
+                e.as_str()
+            ),
             Ok(n) if n.is_rewritten() => format!(
                 "requests are matched in normal form (escapes of unreserved characters \
                  decoded, repeated slashes merged, \".\" and \"..\" resolved), so this could \
@@ -332,7 +335,12 @@ fn path_prefix(
 /// `upgrades = ["websocket"]`: protocol names as in `Upgrade` (RFC 9110 §7.8: a token, an
 /// optional `/version`), lowercased; `h2c` is refused.
 fn upgrades(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Vec<String>> {
-    let items = decode::array(ctx, v, &at, "an array of protocol names, e.g. [\"websocket\"]")?;
+    let items = decode::array(
+        ctx,
+        v,
+        &at,
+        "an array of protocol names, e.g. [\"websocket\"]",
+    )?;
     let mut out = Some(Vec::with_capacity(items.len()));
     for (i, item) in items.iter().enumerate() {
         let at = at.index(i);
@@ -357,8 +365,15 @@ fn upgrades(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Vec<String>> 
             out = None;
             continue;
         }
-        if out.as_ref().is_some_and(|o: &Vec<String>| o.contains(&name)) {
-            ctx.error(&item.span(), &at, format!("upgrade {raw:?} is listed twice"));
+        if out
+            .as_ref()
+            .is_some_and(|o: &Vec<String>| o.contains(&name))
+        {
+            ctx.error(
+                &item.span(),
+                &at,
+                format!("upgrade {raw:?} is listed twice"),
+            );
             out = None;
             continue;
         }

@@ -9,9 +9,11 @@
 //! a client or backend sends.
 
 pub mod access_log;
+pub mod authority;
 pub mod backend;
 pub mod body;
 pub mod error;
+pub mod forwarded;
 pub mod guard;
 pub mod headers;
 pub mod metrics;

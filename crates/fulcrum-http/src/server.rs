@@ -46,6 +46,12 @@ pub async fn serve(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     fulcrum_net::tune_stream(&stream);
+    // For `X-Forwarded-Port`: the port this client connected to.
+    let local_port = stream
+        .local_addr()
+        .ok()
+        .map(|a| http::HeaderValue::from(a.port()));
+    let peer = (peer, local_port);
     let acceptor = listener.load().tls.clone();
     let Some(acceptor) = acceptor else {
         return serve_io(worker, listener, stream, peer, None, shutdown, permit).await;
@@ -61,16 +67,17 @@ pub async fn serve(
             });
             serve_io(worker, listener, tls, peer, client_cert, shutdown, permit).await;
         }
-        Err(e) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
+        Err(e) => tracing::debug!(client = %peer.0, error = %e, "TLS handshake failed"),
     }
 }
 
-/// Serve HTTP on an accepted (and, for https, decrypted) stream.
+/// Serve HTTP on an accepted (and, for https, decrypted) stream from `peer` (with the local
+/// port it connected to).
 async fn serve_io<IO>(
     worker: Rc<Worker>,
     listener: Arc<ArcSwap<ListenerState>>,
     stream: IO,
-    peer: SocketAddr,
+    (peer, local_port): (SocketAddr, Option<http::HeaderValue>),
     client_cert: Option<ClientCert>,
     mut shutdown: watch::Receiver<bool>,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -105,6 +112,7 @@ async fn serve_io<IO>(
         peer_ip: crate::headers::ip_value(peer.ip()),
         activity: activity.clone(),
         proto,
+        local_port,
         client_cert,
         hold,
     });

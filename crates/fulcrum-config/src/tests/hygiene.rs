@@ -19,7 +19,9 @@ fn path_prefix_not_in_normal_form_is_refused_with_the_normal_form() {
         ("/%61dmin", "/admin"),
         ("/a/.", "/a/"),
     ] {
-        let err = error(&with_route(&format!("path_prefix = \"{bad}\"\npool = \"api\"")));
+        let err = error(&with_route(&format!(
+            "path_prefix = \"{bad}\"\npool = \"api\""
+        )));
         let prefix = format!(
             "5:15: listener \"web\": route \"#1\": path_prefix: invalid path_prefix \"{bad}\": \
              requests are matched in normal form"
@@ -30,9 +32,14 @@ fn path_prefix_not_in_normal_form_is_refused_with_the_normal_form() {
     for (bad, why) in [
         ("/a\\\\b", "backslash in the path is refused in requests"),
         ("/..;/a", "dot segment with parameters"),
-        ("/a%2Fb", "unless the route has allow_encoded_slashes = true"),
+        (
+            "/a%2Fb",
+            "unless the route has allow_encoded_slashes = true",
+        ),
     ] {
-        let err = error(&with_route(&format!("path_prefix = \"{bad}\"\npool = \"api\"")));
+        let err = error(&with_route(&format!(
+            "path_prefix = \"{bad}\"\npool = \"api\""
+        )));
         assert!(err.contains(why), "{bad}: {err}");
     }
     for good in ["/", "/api/", "/a.b/c", "/.well-known/", "/a%20b"] {
@@ -54,7 +61,9 @@ fn upgrades_default_to_websocket_and_refuse_h2c() {
         route("upgrades = [\"WebSocket\", \"foo/2\"]\npool = \"api\"").upgrades,
         ["websocket", "foo/2"]
     );
-    let err = error(&with_route("upgrades = [\"websocket\", \"H2C\"]\npool = \"api\""));
+    let err = error(&with_route(
+        "upgrades = [\"websocket\", \"H2C\"]\npool = \"api\"",
+    ));
     assert!(
         err.starts_with(
             "5:26: listener \"web\": route \"#1\": upgrades[1]: invalid upgrade \"H2C\": h2c is never tunnelled"
@@ -103,7 +112,9 @@ fn trusted_proxies_are_cidrs() {
                        [[listener.route]]\npool = \"api\"\n";
     let err = error(&format!("{passthrough}{POOL_API}"));
     assert!(
-        err.starts_with("5:1: listener \"pt\": trusted_proxies: trusted_proxies is for http and https"),
+        err.starts_with(
+            "5:1: listener \"pt\": trusted_proxies: trusted_proxies is for http and https"
+        ),
         "{err}"
     );
 }

@@ -1,0 +1,158 @@
+//! The request's authority (`Host`, HTTP/2 `:authority`, or an absolute-form target), checked
+//! once for every request whatever its HTTP version, before it is routed, logged, forwarded as
+//! `X-Forwarded-Host` or written into a redirect's `Location`.
+//!
+//! Accepted (RFC 9110 §7.2, RFC 3986 §3.2.2): a host name of RFC 3986 unreserved characters
+//! (letters, digits, `-`, `.`, `_`, `~`; no empty label), an IPv4 address, or a bracketed IPv6
+//! address, optionally followed by `:` and at most five digits (a port up to 65535). RFC 3986
+//! also allows sub-delimiters and percent-escapes in a reg-name; no DNS name has them (IDNs
+//! travel as A-labels) and they are what Host-header injection uses (`evil.com/x?`,
+//! `x"><script>`), so they are refused too. When a request carries both a `Host` header and a
+//! URI authority that differ it is refused: the proxy and the backend could each believe a
+//! different one (RFC 9113 §8.3.1, RFC 9112 §3.2.2).
+
+use http::{header, HeaderMap, Uri};
+
+use crate::error::ProxyError;
+
+/// Longest host name: a DNS name is at most 253 characters, plus a trailing dot.
+const MAX_NAME: usize = 254;
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Whether `b` is a valid authority (host and optional port). The empty string is valid
+/// (RFC 9112 §3.2 lets a client send an empty `Host`); callers treat it as no host.
+pub fn is_valid(b: &[u8]) -> bool {
+    let (host_ok, rest) = if let Some(inner) = b.strip_prefix(b"[") {
+        let Some(end) = inner.iter().position(|&c| c == b']') else {
+            return false;
+        };
+        let ok = std::str::from_utf8(&inner[..end])
+            .ok()
+            .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
+            .is_some();
+        (ok, &inner[end + 1..])
+    } else {
+        let end = b.iter().position(|&c| c == b':').unwrap_or(b.len());
+        let name = &b[..end];
+        let ok = (!name.is_empty() || b.is_empty())
+            && name.len() <= MAX_NAME
+            && name.iter().all(|&c| is_name_byte(c))
+            && name.first() != Some(&b'.')
+            && !name.windows(2).any(|w| w == b"..");
+        (ok, &b[end..])
+    };
+    host_ok
+        && match rest {
+            [] => true,
+            [b':', port @ ..] => {
+                port.len() <= 5
+                    && port.iter().all(u8::is_ascii_digit)
+                    && port.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+                        <= u32::from(u16::MAX)
+            }
+            _ => false,
+        }
+}
+
+/// The request's authority: its `Host` header, else the URI's authority (HTTP/2 `:authority`,
+/// HTTP/1 absolute-form). `Ok(None)` when it has none (or an empty `Host`); `Err` when it is
+/// invalid, or when `Host` and the URI's authority both exist and differ.
+pub fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Option<&'a str>, ProxyError> {
+    let from_uri = uri.authority().map(|a| a.as_str());
+    let raw = match headers.get(header::HOST) {
+        Some(h) => {
+            let h = h.to_str().map_err(|_| ProxyError::InvalidHost)?;
+            if from_uri.is_some_and(|u| !u.eq_ignore_ascii_case(h)) {
+                return Err(ProxyError::InvalidHost);
+            }
+            h
+        }
+        None => match from_uri {
+            Some(u) => u,
+            None => return Ok(None),
+        },
+    };
+    if !is_valid(raw.as_bytes()) {
+        return Err(ProxyError::InvalidHost);
+    }
+    Ok((!raw.is_empty()).then_some(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 7 item 13: Host values that are not a host (and optional port) are refused.
+    #[test]
+    fn invalid_hosts_are_refused() {
+        for bad in [
+            "evil.com/x?",
+            "x\"><script>",
+            "a b",
+            "a\tb",
+            "evil.com#",
+            "user@host",
+            "a,b",
+            "a;b",
+            "%65vil.com",
+            "host:80:80",
+            "host:8x",
+            "host:123456",
+            "host:65536",
+            "[::1",
+            "[::1]x",
+            "[zz::1]",
+            "[v1.x]",
+            "::1",
+            ".a.com",
+            "a..com",
+            "é.com",
+            ":80",
+        ] {
+            assert!(!is_valid(bad.as_bytes()), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn hosts_and_ports_are_accepted() {
+        for good in [
+            "",
+            "example.com",
+            "Example.COM.",
+            "a-b_c~d.example:8080",
+            "127.0.0.1",
+            "127.0.0.1:65535",
+            "[::1]",
+            "[2001:db8::1]:443",
+            "localhost:",
+            "[::1]:",
+            "x",
+        ] {
+            assert!(is_valid(good.as_bytes()), "{good:?} refused");
+        }
+        let long = "a".repeat(MAX_NAME + 1);
+        assert!(!is_valid(long.as_bytes()));
+        assert!(is_valid("a".repeat(MAX_NAME).as_bytes()));
+    }
+
+    #[test]
+    fn host_and_uri_authority_must_agree() {
+        let uri: Uri = "http://a.example/x".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(authority(&uri, &h).unwrap(), Some("a.example"));
+        h.insert(header::HOST, "A.example".parse().unwrap());
+        assert_eq!(authority(&uri, &h).unwrap(), Some("A.example"));
+        h.insert(header::HOST, "b.example".parse().unwrap());
+        assert!(matches!(authority(&uri, &h), Err(ProxyError::InvalidHost)));
+        let origin: Uri = "/x".parse().unwrap();
+        assert_eq!(authority(&origin, &h).unwrap(), Some("b.example"));
+        h.insert(header::HOST, "".parse().unwrap());
+        assert_eq!(authority(&origin, &h).unwrap(), None);
+        assert_eq!(authority(&origin, &HeaderMap::new()).unwrap(), None);
+        h.insert(header::HOST, "x\"><script>".parse().unwrap());
+        assert!(authority(&origin, &h).is_err());
+    }
+}
