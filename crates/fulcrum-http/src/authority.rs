@@ -18,43 +18,78 @@ use crate::error::ProxyError;
 /// Longest host name: a DNS name is at most 253 characters, plus a trailing dot.
 const MAX_NAME: usize = 254;
 
-fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+/// What a byte is in a host name: RFC 3986 unreserved characters, the label separator, the
+/// port separator, or none of them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Invalid,
+    Name,
+    Dot,
+    Colon,
 }
 
+static CLASS: [Class; 256] = {
+    let mut t = [Class::Invalid; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'.' => Class::Dot,
+            b':' => Class::Colon,
+            b'-' | b'_' | b'~' => Class::Name,
+            _ if b.is_ascii_alphanumeric() => Class::Name,
+            _ => Class::Invalid,
+        };
+        c += 1;
+    }
+    t
+};
+
 /// Whether `b` is a valid authority (host and optional port). The empty string is valid
-/// (RFC 9112 §3.2 lets a client send an empty `Host`); callers treat it as no host.
+/// (RFC 9112 §3.2 lets a client send an empty `Host`); callers treat it as no host. One pass
+/// over the bytes, no allocation.
 pub fn is_valid(b: &[u8]) -> bool {
-    let (host_ok, rest) = if let Some(inner) = b.strip_prefix(b"[") {
+    let rest = if let Some(inner) = b.strip_prefix(b"[") {
         let Some(end) = inner.iter().position(|&c| c == b']') else {
             return false;
         };
-        let ok = std::str::from_utf8(&inner[..end])
+        let literal = std::str::from_utf8(&inner[..end])
             .ok()
-            .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
-            .is_some();
-        (ok, &inner[end + 1..])
-    } else {
-        let end = b.iter().position(|&c| c == b':').unwrap_or(b.len());
-        let name = &b[..end];
-        let ok = (!name.is_empty() || b.is_empty())
-            && name.len() <= MAX_NAME
-            && name.iter().all(|&c| is_name_byte(c))
-            && name.first() != Some(&b'.')
-            && !name.windows(2).any(|w| w == b"..");
-        (ok, &b[end..])
-    };
-    host_ok
-        && match rest {
-            [] => true,
-            [b':', port @ ..] => {
-                port.len() <= 5
-                    && port.iter().all(u8::is_ascii_digit)
-                    && port.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
-                        <= u32::from(u16::MAX)
-            }
-            _ => false,
+            .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok());
+        if literal.is_none() {
+            return false;
         }
+        &inner[end + 1..]
+    } else {
+        // A name: no empty label (a leading `.` or `..`), at most MAX_NAME bytes.
+        let mut after_dot = true;
+        let mut len = b.len();
+        for (i, &c) in b.iter().enumerate() {
+            match CLASS[usize::from(c)] {
+                Class::Name => after_dot = false,
+                Class::Dot if !after_dot => after_dot = true,
+                Class::Colon => {
+                    len = i;
+                    break;
+                }
+                _ => return false,
+            }
+        }
+        if len > MAX_NAME || (len == 0 && !b.is_empty()) {
+            return false;
+        }
+        &b[len..]
+    };
+    match rest {
+        [] => true,
+        [b':', port @ ..] => {
+            port.len() <= 5
+                && port.iter().all(u8::is_ascii_digit)
+                && port.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+                    <= u32::from(u16::MAX)
+        }
+        _ => false,
+    }
 }
 
 /// The request's authority: its `Host` header, else the URI's authority (HTTP/2 `:authority`,

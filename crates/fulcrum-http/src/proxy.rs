@@ -299,9 +299,12 @@ async fn route_and_forward(
     if path.has_encoded_slash() && !rules.is_some_and(|r| r.allow_encoded_slashes) {
         return Err(ProxyError::AmbiguousPath("encoded slash in the path"));
     }
-    // The backend is sent the path the route matched (with the query as received).
-    let rewritten = path.is_rewritten().then(|| normal_target(&path, req.uri()));
-    let rewritten = rewritten.transpose()?;
+    // The backend is sent the path the route matched (with the query as received); a target
+    // that is not a path (`OPTIONS *`) goes on as it came.
+    let rewritten = match path.is_rewritten() && req.uri().path().starts_with('/') {
+        true => Some(normal_target(&path, req.uri())?),
+        false => None,
+    };
     let peer = cx.peer.ip();
     let trusted = !listener.trusted_proxies.is_empty()
         && forwarded::is_trusted(&listener.trusted_proxies, peer);

@@ -106,6 +106,7 @@ fn spoofed() -> HeaderMap {
 /// ones this hop has nothing to say about are gone.
 #[test]
 fn untrusted_peer_forwarding_headers_are_replaced_or_removed() {
+    assert_eq!(DROPPED[PREFIX_AT], X_FORWARDED_PREFIX);
     let [peer, _, proto, host, port] = hop_values();
     let mut h = spoofed();
     let hop = Hop {
