@@ -50,13 +50,14 @@ pub(crate) fn prepare_listeners(
             CertStore::load(&spec.certs).map_err(|e| format!("listener \"{}\": {e}", l.name))?;
         let config = fulcrum_tls::server_config_with_store(spec, &store)
             .map_err(|e| format!("listener \"{}\": {e}", l.name))?;
+        let acceptor = TlsAcceptor::new(config, timeout).with_certs(store.resolver());
         out.insert(
             l.name.clone(),
             ListenerTlsRt {
                 spec: spec.clone(),
                 handshake_timeout: timeout,
                 store,
-                acceptor: Arc::new(TlsAcceptor::new(config, timeout)),
+                acceptor: Arc::new(acceptor),
             },
         );
     }

@@ -9,7 +9,8 @@
 //! travel as A-labels) and they are what Host-header injection uses (`evil.com/x?`,
 //! `x"><script>`), so they are refused too. When a request carries both a `Host` header and a
 //! URI authority that differ it is refused: the proxy and the backend could each believe a
-//! different one (RFC 9113 §8.3.1, RFC 9112 §3.2.2).
+//! different one (RFC 9113 §8.3.1, RFC 9112 §3.2.2). On https listeners a host whose
+//! certificate is not the one the handshake's SNI chose is answered 421 ([`misdirected`]).
 
 use http::{header, HeaderMap, Uri};
 
@@ -114,6 +115,21 @@ pub fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Option<&'a 
         return Err(ProxyError::InvalidHost);
     }
     Ok((!raw.is_empty()).then_some(raw))
+}
+
+/// Whether a request for `host` (a valid authority) on a connection whose TLS handshake named
+/// `sni` must be answered 421 Misdirected Request: the two names select different
+/// certificates, so the connection was never authenticated for `host` (an HTTP/2 connection
+/// reused for another name, or domain fronting). Connections without SNI are not judged: a
+/// client that connects by address (some health checkers, load balancers) gets the default
+/// certificate whatever it asks for.
+pub fn misdirected(tls: &fulcrum_tls::TlsAcceptor, sni: &str, host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.split(':').next().unwrap_or(host),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.eq_ignore_ascii_case(sni) && !tls.same_certificate(sni, name)
 }
 
 #[cfg(test)]

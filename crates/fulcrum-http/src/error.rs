@@ -41,6 +41,8 @@ pub enum ProxyError {
     AmbiguousPath(&'static str),
     #[error("the backend switched protocols for a request that did not ask to")]
     UnexpectedUpgrade,
+    #[error("this connection's TLS certificate is not the one for the request's host")]
+    Misdirected,
 }
 
 impl ProxyError {
@@ -57,6 +59,7 @@ impl ProxyError {
                 StatusCode::BAD_REQUEST
             }
             ProxyError::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
+            ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -66,7 +69,8 @@ impl ProxyError {
             ProxyError::BodyTooLarge
             | ProxyError::BadRequestBody
             | ProxyError::InvalidHost
-            | ProxyError::AmbiguousPath(_) => ErrorSource::Downstream,
+            | ProxyError::AmbiguousPath(_)
+            | ProxyError::Misdirected => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
             | ProxyError::UnexpectedUpgrade
             | ProxyError::ConnectTimeout

@@ -46,6 +46,8 @@ pub struct ConnCtx {
     pub local_port: Option<HeaderValue>,
     /// The verified client certificate of a mutual-TLS connection.
     pub client_cert: Option<ClientCert>,
+    /// The server name the client sent in its TLS handshake (https listeners).
+    pub sni: Option<Box<str>>,
     /// The connection's slot; an upgraded tunnel keeps a reference until it ends.
     pub hold: Rc<crate::server::ConnHold>,
 }
@@ -277,6 +279,11 @@ async fn route_and_forward(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // One check of the authority for HTTP/1 and HTTP/2 alike, before anything uses it.
     let host = authority::authority(req.uri(), req.headers())?;
+    if let (Some(sni), Some(host), Some(tls)) = (cx.sni.as_deref(), host, &listener.tls) {
+        if authority::misdirected(tls, sni, host) {
+            return Err(ProxyError::Misdirected);
+        }
+    }
     if let Some(port) = listener.https_redirect {
         return https_redirect(&req, host, port);
     }

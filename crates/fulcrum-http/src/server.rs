@@ -54,7 +54,7 @@ pub async fn serve(
     let peer = (peer, local_port);
     let acceptor = listener.load().tls.clone();
     let Some(acceptor) = acceptor else {
-        return serve_io(worker, listener, stream, peer, None, shutdown, permit).await;
+        return serve_io(worker, listener, stream, peer, (None, None), shutdown, permit).await;
     };
     // The handshake is bounded by the acceptor's timeout (the listener's header timeout).
     match acceptor.accept(stream).await {
@@ -65,7 +65,8 @@ pub async fn serve(
                 sans: http::HeaderValue::from_str(&c.san_string())
                     .unwrap_or_else(|_| http::HeaderValue::from_static("")),
             });
-            serve_io(worker, listener, tls, peer, client_cert, shutdown, permit).await;
+            let sni = info.sni.map(String::into_boxed_str);
+            serve_io(worker, listener, tls, peer, (client_cert, sni), shutdown, permit).await;
         }
         Err(e) => tracing::debug!(client = %peer.0, error = %e, "TLS handshake failed"),
     }
@@ -78,7 +79,7 @@ async fn serve_io<IO>(
     listener: Arc<ArcSwap<ListenerState>>,
     stream: IO,
     (peer, local_port): (SocketAddr, Option<http::HeaderValue>),
-    client_cert: Option<ClientCert>,
+    (client_cert, sni): (Option<ClientCert>, Option<Box<str>>),
     mut shutdown: watch::Receiver<bool>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) where
@@ -114,6 +115,7 @@ async fn serve_io<IO>(
         proto,
         local_port,
         client_cert,
+        sni,
         hold,
     });
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));

@@ -7,7 +7,7 @@ use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 
-use crate::{ClientIdentity, TlsError};
+use crate::{ClientIdentity, SniResolver, TlsError};
 
 /// What the handshake settled, for routing, headers and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,8 @@ impl HandshakeInfo {
 pub struct TlsAcceptor {
     inner: tokio_rustls::TlsAcceptor,
     handshake_timeout: Duration,
+    /// The certificates the configuration serves, to tell which one a name selects.
+    certs: Option<Arc<SniResolver>>,
 }
 
 impl std::fmt::Debug for TlsAcceptor {
@@ -48,7 +50,26 @@ impl TlsAcceptor {
         TlsAcceptor {
             inner: tokio_rustls::TlsAcceptor::from(config),
             handshake_timeout,
+            certs: None,
         }
+    }
+
+    /// The acceptor knowing the certificates its configuration serves (the resolver of the
+    /// `CertStore` the configuration was built with), for [`TlsAcceptor::same_certificate`].
+    pub fn with_certs(mut self, certs: Arc<SniResolver>) -> TlsAcceptor {
+        self.certs = Some(certs);
+        self
+    }
+
+    /// Whether the server names `a` and `b` select the same certificate (as SNI would), so a
+    /// request for `b` may be answered on a connection whose handshake named `a` (RFC 9110
+    /// §7.4, RFC 9113 §9.1.1: otherwise it is misdirected). `true` when the certificates are
+    /// not known.
+    pub fn same_certificate(&self, a: &str, b: &str) -> bool {
+        self.certs.as_ref().is_none_or(|r| {
+            let certs = r.snapshot();
+            Arc::ptr_eq(certs.select(Some(a)), certs.select(Some(b)))
+        })
     }
 
     /// Completes the server handshake on `io` (a `TcpStream`, or a stream that already had a

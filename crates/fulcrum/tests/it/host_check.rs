@@ -99,3 +99,55 @@ fn uri_authority_is_checked_like_host() {
     assert_eq!(be.request_count(), 2);
     assert_eq!(be.recorded()[1].headers["x-forwarded-host"], "a.example");
 }
+
+/// On an https listener with several certificates, a request for a host whose certificate is
+/// not the one the handshake's SNI chose is answered 421 Misdirected Request (RFC 9110 §15.5.20):
+/// the connection was never authenticated for that host (HTTP/2 connection reuse, domain
+/// fronting). Names the same certificate covers, and connections without SNI, are served.
+#[test]
+fn host_of_another_certificate_than_the_sni_is_misdirected() {
+    use fulcrum_testkit::tls::{client_config, Ca, TlsClient};
+
+    let dir = crate::support::TempDir::new("misdirected");
+    let ca = Ca::new("421 ca");
+    let entries: String = [
+        ca.server(&["a.test"]).write(&dir.0, "a"),
+        ca.server(&["*.b.test"]).write(&dir.0, "b"),
+    ]
+    .iter()
+    .map(|(c, k)| {
+        format!(
+            "  [[listener.tls.cert]]\n  cert = '{}'\n  key = '{}'\n",
+            c.display(),
+            k.display()
+        )
+    })
+    .collect();
+    let be = Backend::start("be");
+    let lb = Lb::start(&format!(
+        "[access_log]\ntarget = \"off\"\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\
+         protocol = \"https\"\n{entries}[[listener.route]]\npool = \"app\"\n\
+         [pool.app]\nbackends = [{{ address = \"{}\" }}]\n",
+        be.addr
+    ));
+    for alpn in [&[&b"h2"[..], b"http/1.1"][..], &[b"http/1.1"]] {
+        let cfg = std::sync::Arc::new(client_config(&ca.pem, &[], alpn, None));
+        let mut c = TlsClient::connect(lb.addr(), cfg.clone(), "a.test").unwrap();
+        assert_eq!(c.is_h2(), alpn.len() == 2);
+        assert_eq!(c.get("a.test", "/", &[]).unwrap().status, 200);
+        assert_eq!(c.get("A.TEST.:443", "/", &[]).unwrap().status, 200);
+        let r = c.get("x.b.test", "/", &[]).unwrap();
+        assert_eq!(r.status, 421, "{}", r.text());
+        if c.is_h2() {
+            // The stream is refused, not the connection.
+            assert_eq!(c.get("a.test", "/", &[]).unwrap().status, 200);
+        }
+        let mut c = TlsClient::connect(lb.addr(), cfg.clone(), "x.b.test").unwrap();
+        assert_eq!(c.get("y.b.test", "/", &[]).unwrap().status, 200);
+        let mut no_sni = client_config(&ca.pem, &[], alpn, None);
+        no_sni.enable_sni = false;
+        let mut c = TlsClient::connect(lb.addr(), std::sync::Arc::new(no_sni), "a.test").unwrap();
+        assert_eq!(c.get("x.b.test", "/", &[]).unwrap().status, 200);
+    }
+    assert_eq!(be.request_count(), 2 * 4 + 1);
+}
