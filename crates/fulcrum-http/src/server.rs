@@ -46,40 +46,47 @@ pub async fn serve(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     fulcrum_net::tune_stream(&stream);
-    // For `X-Forwarded-Port`: the port this client connected to.
-    let local_port = stream
-        .local_addr()
-        .ok()
-        .map(|a| http::HeaderValue::from(a.port()));
-    let peer = (peer, local_port);
+    let mut facts = ConnFacts {
+        local_port: stream.local_addr().ok().map(|a| a.port().into()),
+        client_cert: None,
+        sni: None,
+    };
     let acceptor = listener.load().tls.clone();
     let Some(acceptor) = acceptor else {
-        return serve_io(worker, listener, stream, peer, (None, None), shutdown, permit).await;
+        return serve_io(worker, listener, stream, peer, facts, shutdown, permit).await;
     };
     // The handshake is bounded by the acceptor's timeout (the listener's header timeout).
     match acceptor.accept(stream).await {
         Ok((tls, info)) => {
-            let client_cert = info.client.map(|c| ClientCert {
+            facts.sni = info.sni.map(String::into_boxed_str);
+            facts.client_cert = info.client.map(|c| ClientCert {
                 subject: http::HeaderValue::from_str(&c.subject)
                     .unwrap_or_else(|_| http::HeaderValue::from_static("")),
                 sans: http::HeaderValue::from_str(&c.san_string())
                     .unwrap_or_else(|_| http::HeaderValue::from_static("")),
             });
-            let sni = info.sni.map(String::into_boxed_str);
-            serve_io(worker, listener, tls, peer, (client_cert, sni), shutdown, permit).await;
+            serve_io(worker, listener, tls, peer, facts, shutdown, permit).await;
         }
-        Err(e) => tracing::debug!(client = %peer.0, error = %e, "TLS handshake failed"),
+        Err(e) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
     }
 }
 
-/// Serve HTTP on an accepted (and, for https, decrypted) stream from `peer` (with the local
-/// port it connected to).
+/// What is known of a connection before HTTP starts on it.
+struct ConnFacts {
+    /// The port the client connected to, for `X-Forwarded-Port`.
+    local_port: Option<http::HeaderValue>,
+    /// https: the verified client certificate and the SNI the handshake settled.
+    client_cert: Option<ClientCert>,
+    sni: Option<Box<str>>,
+}
+
+/// Serve HTTP on an accepted (and, for https, decrypted) stream.
 async fn serve_io<IO>(
     worker: Rc<Worker>,
     listener: Arc<ArcSwap<ListenerState>>,
     stream: IO,
-    (peer, local_port): (SocketAddr, Option<http::HeaderValue>),
-    (client_cert, sni): (Option<ClientCert>, Option<Box<str>>),
+    peer: SocketAddr,
+    facts: ConnFacts,
     mut shutdown: watch::Receiver<bool>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) where
@@ -113,9 +120,9 @@ async fn serve_io<IO>(
         peer_ip: crate::headers::ip_value(peer.ip()),
         activity: activity.clone(),
         proto,
-        local_port,
-        client_cert,
-        sni,
+        local_port: facts.local_port,
+        client_cert: facts.client_cert,
+        sni: facts.sni,
         hold,
     });
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));
