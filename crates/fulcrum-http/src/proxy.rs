@@ -222,7 +222,7 @@ fn https_redirect(
     host: Option<&str>,
     port: u16,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let host = host.ok_or(ProxyError::NoRoute)?;
+    let host = host.ok_or_else(|| ProxyError::NoRoute)?;
     // The host without its port (IPv6 literals keep their brackets).
     let name = match host.rfind(':') {
         Some(i) if !host[i..].contains(']') => &host[..i],
@@ -279,6 +279,7 @@ async fn route_and_forward(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // One check of the authority for HTTP/1 and HTTP/2 alike, before anything uses it.
     let host = authority::authority(req.uri(), req.headers())?;
+    // (`ok_or_else` below: an eager `ok_or` builds and drops a `ProxyError` per request.)
     if let (Some(sni), Some(host), Some(tls)) = (cx.sni.as_deref(), host, &listener.tls) {
         if authority::misdirected(tls, sni, host) {
             return Err(ProxyError::Misdirected);
@@ -300,7 +301,7 @@ async fn route_and_forward(
                     .copied()
                     .unwrap_or(false)
         })
-        .ok_or(ProxyError::NoRoute)?;
+        .ok_or_else(|| ProxyError::NoRoute)?;
     fin.route = Some(index);
     let rules = listener.route_rules.get(index);
     if path.has_encoded_slash() && !rules.is_some_and(|r| r.allow_encoded_slashes) {
@@ -329,7 +330,7 @@ async fn route_and_forward(
             return Ok(resp);
         }
         RouteAction::Pool(_) | RouteAction::Split { .. } => {
-            action.pool().ok_or(ProxyError::NoBackend)?.clone()
+            action.pool().ok_or_else(|| ProxyError::NoBackend)?.clone()
         }
     };
     fin.pool = Some(pool.clone());
@@ -341,7 +342,7 @@ async fn route_and_forward(
     let key = fulcrum_balance::hash_ip(client);
     let backend = pool
         .pick(cx.worker.id, key)
-        .ok_or(ProxyError::NoBackend)?
+        .ok_or_else(|| ProxyError::NoBackend)?
         .clone();
     fin.backend = Some(BackendInflight::new(&backend));
 
