@@ -25,6 +25,7 @@ const LISTENER_KEYS: &[&str] = &[
     "https_port",
     "hsts",
     "route",
+    "trusted_proxies",
 ];
 const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request"];
 const LIMIT_KEYS: &[&str] = &["max_header_bytes", "max_body_bytes", "max_connections"];
@@ -181,6 +182,7 @@ fn listener(
         (Some(v), _, _) => tls::hsts(ctx, v, t.at("hsts")).map(Some),
         _ => Some(None),
     };
+    let trusted_proxies = trusted_proxies(ctx, &t, protocol);
     let timeouts = t.or(ctx, "timeouts", Timeouts::default(), timeouts);
     let limits = t.or(ctx, "limits", Limits::default(), limits);
     let rules = RouteRules {
@@ -202,7 +204,25 @@ fn listener(
         tls: tls?,
         https_redirect: https_redirect?,
         hsts: hsts?,
+        trusted_proxies: trusted_proxies?,
     })
+}
+
+/// `trusted_proxies`: CIDRs of the front proxies whose forwarding headers count; not for
+/// `tls_passthrough` listeners, which see no HTTP.
+fn trusted_proxies(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    protocol: Option<Protocol>,
+) -> Option<Vec<crate::model::Cidr>> {
+    if let (Some(span), Some(Protocol::TlsPassthrough)) = (t.key_span("trusted_proxies"), protocol)
+    {
+        let msg = "trusted_proxies is for http and https listeners; a tls_passthrough listener \
+                   does not see the HTTP headers it would apply to";
+        ctx.error(&span, &t.at("trusted_proxies"), msg);
+        return None;
+    }
+    t.or(ctx, "trusted_proxies", Vec::new(), crate::cidr::list)
 }
 
 /// `[listener.tls]`: required for https, refused for every other protocol. `protocol` is

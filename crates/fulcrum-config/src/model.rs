@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, StatusCode};
 
+pub use crate::cidr::Cidr;
+
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -103,6 +105,10 @@ pub struct Listener {
     pub https_redirect: Option<u16>,
     /// `[listener.hsts]` (https listeners): add `Strict-Transport-Security` to responses.
     pub hsts: Option<Hsts>,
+    /// `trusted_proxies` (http and https listeners; default none): peers whose
+    /// `X-Forwarded-For` chain (and `X-Forwarded-Proto/-Host/-Port/-Prefix`) is believed and
+    /// kept. From anyone else those headers are replaced, and the client address is the peer.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// `tcp` and `udp` are rejected by validation with "protocol \"tcp\" is not supported yet"
@@ -237,8 +243,18 @@ pub struct Route {
     /// `client_cert = true` (https listeners with optional client auth): match only requests
     /// whose connection presented a verified client certificate.
     pub client_cert: bool,
+    /// `upgrades`: the `Upgrade` protocols tunnelled for this route, lowercase (default
+    /// [`DEFAULT_UPGRADES`]; empty: none). Any other upgrade request is forwarded as a plain
+    /// request without its `Upgrade`. Never `h2c`.
+    pub upgrades: Vec<String>,
+    /// `allow_encoded_slashes = true`: requests whose path contains `%2F` or `%5C` may take
+    /// this route (forwarded with them still encoded); by default they are refused with 400.
+    pub allow_encoded_slashes: bool,
     pub action: Action,
 }
+
+/// The `Upgrade` protocols a route tunnels when it does not say.
+pub const DEFAULT_UPGRADES: &[&str] = &["websocket"];
 
 /// Host matching is case-insensitive and ignores the port; the stored names are lowercase.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,8 @@ const ROUTE_KEYS: &[&str] = &[
     "headers",
     "sni",
     "client_cert",
+    "upgrades",
+    "allow_encoded_slashes",
     "pool",
     "split",
     "redirect",
@@ -111,9 +113,19 @@ fn route(
     let t = Table::open(ctx, v, at, ROUTE_KEYS)?;
     let name = t.or(ctx, "name", default_name, decode::non_empty);
     let host = t.or(ctx, "host", None, |ctx, v, at| host(ctx, v, at).map(Some));
+    let encoded_slashes = t.or(ctx, "allow_encoded_slashes", false, decode::boolean);
     let path_prefix = t.or(ctx, "path_prefix", None, |ctx, v, at| {
-        path_prefix(ctx, v, at).map(Some)
+        path_prefix(ctx, v, at, encoded_slashes.unwrap_or(true)).map(Some)
     });
+    let upgrades = t.or(
+        ctx,
+        "upgrades",
+        crate::model::DEFAULT_UPGRADES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        upgrades,
+    );
     let headers = t.or(ctx, "headers", Vec::new(), headers);
     let sni = match (t.key_span("sni"), rules.protocol) {
         (Some(span), Some(p)) => {
@@ -154,6 +166,8 @@ fn route(
         headers: headers?,
         sni: sni?,
         client_cert: client_cert?,
+        upgrades: upgrades?,
+        allow_encoded_slashes: encoded_slashes?,
         action: action?,
     })
 }
@@ -195,6 +209,8 @@ fn passthrough_route(
         headers: Vec::new(),
         sni: sni?,
         client_cert: false,
+        upgrades: Vec::new(),
+        allow_encoded_slashes: false,
         action: Action::Pool(pool?),
     })
 }
@@ -279,17 +295,98 @@ pub(crate) fn parse_host(raw: &str) -> Result<HostMatch, &'static str> {
     })
 }
 
-fn path_prefix(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<String> {
+/// `path_prefix`: a plain path already in the normal form requests are matched in (see
+/// `fulcrum_route::normalize_path`), since a prefix in any other form could never match.
+fn path_prefix(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    encoded_slashes: bool,
+) -> Option<String> {
     let p = decode::string(ctx, v, at.clone())?;
     let why = if !p.starts_with('/') {
-        "must start with \"/\""
+        "must start with \"/\"".to_owned()
     } else if p.contains(['?', '#']) || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        "must be a plain path (no query, fragment, spaces or control characters)"
+        "must be a plain path (no query, fragment, spaces or control characters)".to_owned()
     } else {
-        return Some(p);
+        match fulcrum_route::normalize_path(&p) {
+            Err(e) => format!(
+                "{} is refused in requests, so it could never match",
+                e.as_str()
+            ),
+            Ok(n) if n.is_rewritten() => format!(
+                "requests are matched in normal form (escapes of unreserved characters \
+                 decoded, repeated slashes merged, \".\" and \"..\" resolved), so this could \
+                 never match; write {:?}",
+                n.as_str()
+            ),
+            Ok(n) if n.has_encoded_slash() && !encoded_slashes => {
+                "requests with an encoded slash (%2F or %5C) are refused unless the route has \
+                 allow_encoded_slashes = true, so this could never match"
+                    .to_owned()
+            }
+            Ok(_) => return Some(p),
+        }
     };
     ctx.error(&v.span(), &at, format!("invalid path_prefix {p:?}: {why}"));
     None
+}
+
+/// `upgrades = ["websocket"]`: protocol names as in `Upgrade` (RFC 9110 §7.8: a token, an
+/// optional `/version`), lowercased; `h2c` is refused.
+fn upgrades(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Vec<String>> {
+    let items = decode::array(
+        ctx,
+        v,
+        &at,
+        "an array of protocol names, e.g. [\"websocket\"]",
+    )?;
+    let mut out = Some(Vec::with_capacity(items.len()));
+    for (i, item) in items.iter().enumerate() {
+        let at = at.index(i);
+        let Some(raw) = decode::string(ctx, item, at.clone()) else {
+            out = None;
+            continue;
+        };
+        let name = raw.to_ascii_lowercase();
+        let token = |s: &str| !s.is_empty() && s.bytes().all(is_tchar);
+        let why = match name.split_once('/') {
+            _ if name == "h2c" => Some(
+                "h2c is never tunnelled: HTTP/2 inside the tunnel would bypass routes and \
+                 limits (clients speak HTTP/2 to Fulcrum directly, by TLS ALPN or prior \
+                 knowledge)",
+            ),
+            Some((p, ver)) if token(p) && token(ver) => None,
+            None if token(&name) => None,
+            _ => Some("expected a protocol name such as \"websocket\""),
+        };
+        if let Some(why) = why {
+            ctx.error(&item.span(), &at, format!("invalid upgrade {raw:?}: {why}"));
+            out = None;
+            continue;
+        }
+        if out
+            .as_ref()
+            .is_some_and(|o: &Vec<String>| o.contains(&name))
+        {
+            ctx.error(
+                &item.span(),
+                &at,
+                format!("upgrade {raw:?} is listed twice"),
+            );
+            out = None;
+            continue;
+        }
+        if let Some(o) = out.as_mut() {
+            o.push(name);
+        }
+    }
+    out
+}
+
+/// RFC 9110 §5.6.2 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `headers = { "x-canary" = "1" }`: valid names (lowercased) and values.

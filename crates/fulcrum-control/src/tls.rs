@@ -68,17 +68,17 @@ impl TlsRt {
                 Some((acceptor, server)) => match server.reload(spec).map_err(err)? {
                     None if acceptor.handshake_timeout() == timeout => (server, acceptor),
                     None => {
-                        let acceptor = TlsAcceptor::new(server.config(), timeout);
+                        let acceptor = TlsAcceptor::for_server(&server, timeout);
                         (server, Arc::new(acceptor))
                     }
                     Some(new) => {
-                        let acceptor = TlsAcceptor::new(new.config(), timeout);
+                        let acceptor = TlsAcceptor::for_server(&new, timeout);
                         (Arc::new(new), Arc::new(acceptor))
                     }
                 },
                 None => {
                     let server = ServerTls::load(spec).map_err(err)?;
-                    let acceptor = TlsAcceptor::new(server.config(), timeout);
+                    let acceptor = TlsAcceptor::for_server(&server, timeout);
                     (Arc::new(server), Arc::new(acceptor))
                 }
             };
@@ -152,7 +152,7 @@ pub(crate) fn reload_changed(tls: &TlsRt) {
             // Touched, or rewritten with the same bytes.
             Ok(None) => {}
             Ok(Some(new)) => {
-                rt.acceptor.replace_config(new.config());
+                rt.acceptor.replace(&new);
                 live.server = Arc::new(new);
                 tracing::info!(listener = %name, "TLS files changed: certificates and client CA reloaded");
             }

@@ -35,6 +35,14 @@ pub enum ProxyError {
     BodyTooLarge,
     #[error("the request body is malformed or was cut short")]
     BadRequestBody,
+    #[error("the request's host is not a valid host name or address")]
+    InvalidHost,
+    #[error("the request path is ambiguous: {0}")]
+    AmbiguousPath(&'static str),
+    #[error("the backend switched protocols for a request that did not ask to")]
+    UnexpectedUpgrade,
+    #[error("this connection's TLS certificate is not the one for the request's host")]
+    Misdirected,
 }
 
 impl ProxyError {
@@ -47,15 +55,24 @@ impl ProxyError {
             | ProxyError::TlsHandshake(_) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout | ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BadRequestBody => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequestBody | ProxyError::InvalidHost | ProxyError::AmbiguousPath(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
+            ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
     pub fn source_side(&self) -> ErrorSource {
         match self {
             ProxyError::NoRoute | ProxyError::NoBackend => ErrorSource::Internal,
-            ProxyError::BodyTooLarge | ProxyError::BadRequestBody => ErrorSource::Downstream,
+            ProxyError::BodyTooLarge
+            | ProxyError::BadRequestBody
+            | ProxyError::InvalidHost
+            | ProxyError::AmbiguousPath(_)
+            | ProxyError::Misdirected => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
+            | ProxyError::UnexpectedUpgrade
             | ProxyError::ConnectTimeout
             | ProxyError::TlsHandshake(_)
             | ProxyError::UpstreamReset(_)

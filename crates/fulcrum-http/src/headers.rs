@@ -1,4 +1,5 @@
-//! Header rules applied on the way through: hop-by-hop removal, forwarding headers, request id.
+//! Header rules applied on the way through: hop-by-hop removal, list headers, request id.
+//! The forwarding headers (`X-Forwarded-*`, `X-Real-IP`) are in [`crate::forwarded`].
 
 use std::net::IpAddr;
 
@@ -25,6 +26,8 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
 ];
+/// Where `Transfer-Encoding` is in [`HOP_BY_HOP`].
+const TRANSFER_ENCODING_AT: usize = 4;
 
 /// Whether `Connection` lists `token` (case-insensitive).
 pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
@@ -38,6 +41,11 @@ pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// Remove hop-by-hop fields, including every field named in `Connection` (RFC 9110 §7.6.1).
 /// When `keep_upgrade` is set, `Upgrade` and `Connection: upgrade` are kept for the next hop:
 /// that is how a WebSocket handshake crosses the proxy.
+///
+/// A message with `Transfer-Encoding` loses its `Content-Length` too: the transfer coding
+/// decided the framing, and the next hop frames the body again, so a stale length would cut it
+/// (RFC 9112 §6.3: an intermediary forwarding such a message must remove `Content-Length`).
+/// Requests never get here with both (the guard refuses them); backend responses can.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // One pass over the distinct names finds which hop-by-hop fields are present; most
     // messages carry none or only `Connection`, so only those are removed (a `remove` of an
@@ -80,6 +88,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(name);
         }
     }
+    if present[TRANSFER_ENCODING_AT] {
+        headers.remove(header::CONTENT_LENGTH);
+    }
     if let Some(u) = upgrade {
         headers.insert(header::UPGRADE, u);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -105,28 +116,6 @@ pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValu
     buf.put_slice(value.as_bytes());
     if let Ok(v) = HeaderValue::from_maybe_shared(buf.freeze()) {
         headers.insert(name, v);
-    }
-}
-
-/// Add `X-Forwarded-For` (appended to what earlier hops wrote) and set `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` (replacing whatever the client sent: they describe the connection to
-/// this proxy, and a client-supplied `https` or host must not reach the backend).
-/// `client` is the client's address as a header value (made once per connection).
-pub fn add_forwarded(
-    headers: &mut HeaderMap,
-    client: &HeaderValue,
-    proto: &HeaderValue,
-    host: Option<&HeaderValue>,
-) {
-    append_list(headers, X_FORWARDED_FOR, client);
-    headers.insert(X_FORWARDED_PROTO, proto.clone());
-    match host {
-        Some(h) => {
-            headers.insert(X_FORWARDED_HOST, h.clone());
-        }
-        None => {
-            headers.remove(X_FORWARDED_HOST);
-        }
     }
 }
 
@@ -212,21 +201,21 @@ mod tests {
         assert!(h.get("keep-alive").is_none());
     }
 
+    /// Issue 7 item 15: `Content-Length` goes with `Transfer-Encoding`.
     #[test]
-    fn forwarded_headers_append() {
+    fn content_length_is_dropped_with_transfer_encoding() {
+        assert_eq!(HOP_BY_HOP[TRANSFER_ENCODING_AT], header::TRANSFER_ENCODING);
         let mut h = map(&[
-            ("x-forwarded-for", "203.0.113.9"),
-            ("x-forwarded-for", "198.51.100.1"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "5"),
+            ("x-kept", "yes"),
         ]);
-        let host = HeaderValue::from_static("example.com");
-        let ip = ip_value("::1".parse().unwrap());
-        add_forwarded(&mut h, &ip, &HeaderValue::from_static("http"), Some(&host));
-        assert_eq!(
-            h.get("x-forwarded-for").unwrap(),
-            "203.0.113.9, 198.51.100.1, ::1"
-        );
-        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
-        assert_eq!(h.get("x-forwarded-host").unwrap(), "example.com");
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get("content-length").is_none(), "{h:?}");
+        assert!(h.get("transfer-encoding").is_none());
+        let mut h = map(&[("content-length", "5"), ("connection", "close")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h["content-length"], "5");
     }
 
     #[test]

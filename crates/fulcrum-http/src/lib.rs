@@ -12,9 +12,11 @@
 
 mod accept;
 pub mod access_log;
+pub mod authority;
 pub mod backend;
 pub mod body;
 pub mod error;
+pub mod forwarded;
 pub mod guard;
 pub mod headers;
 pub mod metrics;

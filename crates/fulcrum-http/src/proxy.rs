@@ -14,12 +14,14 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Vers
 use hyper::body::Incoming;
 
 use crate::access_log::{self, AccessLog, Entry};
+use crate::authority;
 use crate::backend::BackendInflight;
 use crate::body::{BodyFate, OnEnd, ProxyBody, RequestBody};
 use crate::error::ProxyError;
+use crate::forwarded;
 use crate::guard::ConnActivity;
 use crate::headers;
-use crate::state::{ListenerState, PoolState, RouteAction};
+use crate::state::{ListenerState, PoolState, RouteAction, RouteRules};
 use crate::upstream::{Sender, UpstreamPool};
 
 /// What a worker thread owns: its index, its backend connection pool, its access log buffer.
@@ -39,8 +41,12 @@ pub struct ConnCtx {
     pub activity: Arc<ConnActivity>,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub proto: HeaderValue,
+    /// The port the client connected to, for `X-Forwarded-Port`.
+    pub local_port: Option<HeaderValue>,
     /// The verified client certificate of a mutual-TLS connection.
     pub client_cert: Option<ClientCert>,
+    /// The server name the client sent in its TLS handshake (https listeners).
+    pub sni: Option<Box<str>>,
     /// The connection's slot, stop signal and parked tunnel (see `tunnel.rs`).
     pub hold: Rc<crate::server::ConnHold>,
 }
@@ -87,6 +93,8 @@ struct Finisher {
     listener: Arc<ListenerState>,
     route: Option<usize>,
     pool: Option<Arc<PoolState>>,
+    /// The client's address, once known (see [`crate::forwarded::client_ip`]).
+    client: Option<std::net::IpAddr>,
     error: Option<String>,
     log: Option<LogFacts>,
 }
@@ -110,7 +118,7 @@ impl OnEnd for Finisher {
                     .map(String::as_str),
                 pool: self.pool.as_ref().map(|p| p.name.as_str()),
                 backend: self.backend.as_ref().map(|b| b.0.label.as_str()),
-                client: self.cx.peer.ip().to_string(),
+                client: self.client.unwrap_or(self.cx.peer.ip()).to_string(),
                 method: facts.method.as_str(),
                 host: facts.host.as_deref(),
                 path: &facts.path,
@@ -126,18 +134,23 @@ impl OnEnd for Finisher {
     }
 }
 
-/// The request's authority: `Host`, else the URI's (HTTP/2 `:authority`).
-fn authority(req: &Request<Incoming>) -> Option<&str> {
+/// The request's authority for its log line: `Host`, else the URI's (unchecked: a refused
+/// host is logged as sent).
+fn logged_authority(req: &Request<Incoming>) -> Option<&str> {
     match req.headers().get(header::HOST) {
         Some(h) => h.to_str().ok(),
         None => req.uri().authority().map(|a| a.as_str()),
     }
 }
 
-fn is_upgrade(req: &Request<Incoming>) -> bool {
+/// Whether the request asks to upgrade to a protocol the route tunnels. An upgrade it does not
+/// allow (`h2c`, anything unlisted) goes on as a plain request: `Upgrade` and `Connection` are
+/// hop-by-hop and removed (RFC 9110 §7.8 lets a server ignore an upgrade).
+fn is_upgrade(req: &Request<Incoming>, rules: Option<&RouteRules>) -> bool {
     req.version() == Version::HTTP_11
         && req.headers().contains_key(header::UPGRADE)
         && headers::connection_has(req.headers(), "upgrade")
+        && rules.is_some_and(|r| r.allows_upgrade(req.headers().get_all(header::UPGRADE).iter()))
 }
 
 /// Serve one request.
@@ -151,7 +164,7 @@ pub async fn handle(
     let request_id = headers::request_id(req.headers());
     let log = cx.worker.access_log.sampled().then(|| LogFacts {
         method: req.method().clone(),
-        host: authority(&req).map(str::to_owned),
+        host: logged_authority(&req).map(str::to_owned),
         path: req.uri().path().to_owned(),
     });
     let mut fin = Finisher {
@@ -165,6 +178,7 @@ pub async fn handle(
         listener: listener.clone(),
         route: None,
         pool: None,
+        client: None,
         error: None,
         log,
     };
@@ -201,8 +215,13 @@ fn local(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
 }
 
 /// `https_redirect`: 308 to the same URL on https (RFC 9110 §15.4.9 keeps method and body).
-fn https_redirect(req: &Request<Incoming>, port: u16) -> Result<Response<ProxyBody>, ProxyError> {
-    let host = authority(req).ok_or(ProxyError::NoRoute)?;
+/// `host` is the request's validated authority.
+fn https_redirect(
+    req: &Request<Incoming>,
+    host: Option<&str>,
+    port: u16,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let host = host.ok_or_else(|| ProxyError::NoRoute)?;
     // The host without its port (IPv6 literals keep their brackets).
     let name = match host.rfind(':') {
         Some(i) if !host[i..].contains(']') => &host[..i],
@@ -235,19 +254,45 @@ fn rebuild(
     b.body(RequestBody::empty(fate.clone())).ok()
 }
 
+/// The request target with its path in normal form and the query as received.
+fn normal_target(
+    path: &fulcrum_route::NormalPath<'_>,
+    uri: &Uri,
+) -> Result<http::uri::PathAndQuery, ProxyError> {
+    let mut target =
+        String::with_capacity(path.as_str().len() + 1 + uri.query().map_or(0, str::len));
+    target.push_str(path.as_str());
+    if let Some(q) = uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target))
+        .map_err(|_| ProxyError::AmbiguousPath("the normalised path is not a valid target"))
+}
+
 async fn route_and_forward(
     cx: &Rc<ConnCtx>,
     listener: &ListenerState,
     mut req: Request<Incoming>,
     fin: &mut Finisher,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    if let Some(port) = listener.https_redirect {
-        return https_redirect(&req, port);
+    // One check of the authority for HTTP/1 and HTTP/2 alike, before anything uses it.
+    let host = authority::authority(req.uri(), req.headers())?;
+    // (`ok_or_else` below: an eager `ok_or` builds and drops a `ProxyError` per request.)
+    if let (Some(sni), Some(host), Some(tls)) = (cx.sni.as_deref(), host, &listener.tls) {
+        if authority::misdirected(tls, sni, host) {
+            return Err(ProxyError::Misdirected);
+        }
     }
+    if let Some(port) = listener.https_redirect {
+        return https_redirect(&req, host, port);
+    }
+    let path = fulcrum_route::normalize_path(req.uri().path())
+        .map_err(|e| ProxyError::AmbiguousPath(e.as_str()))?;
     let has_cert = cx.client_cert.is_some();
     let (index, action) = listener
         .routes
-        .find_where(authority(&req), req.uri().path(), req.headers(), |i| {
+        .find_where(host, &path, req.headers(), |i| {
             has_cert
                 || !listener
                     .route_needs_client_cert
@@ -255,8 +300,26 @@ async fn route_and_forward(
                     .copied()
                     .unwrap_or(false)
         })
-        .ok_or(ProxyError::NoRoute)?;
+        .ok_or_else(|| ProxyError::NoRoute)?;
     fin.route = Some(index);
+    let rules = listener.route_rules.get(index);
+    if path.has_encoded_slash() && !rules.is_some_and(|r| r.allow_encoded_slashes) {
+        return Err(ProxyError::AmbiguousPath("encoded slash in the path"));
+    }
+    // The backend is sent the path the route matched (with the query as received); a target
+    // that is not a path (`OPTIONS *`) goes on as it came.
+    let rewritten = match path.is_rewritten() && req.uri().path().starts_with('/') {
+        true => Some(normal_target(&path, req.uri())?),
+        false => None,
+    };
+    let peer = cx.peer.ip();
+    let trusted = !listener.trusted_proxies.is_empty()
+        && forwarded::is_trusted(&listener.trusted_proxies, peer);
+    let client = match trusted {
+        true => forwarded::client_ip(&listener.trusted_proxies, peer, req.headers()),
+        false => peer,
+    };
+    fin.client = Some(client);
     let pool = match action {
         RouteAction::Respond { status, body } => return Ok(local(*status, body.clone())),
         RouteAction::Redirect { location, status } => {
@@ -266,7 +329,7 @@ async fn route_and_forward(
             return Ok(resp);
         }
         RouteAction::Pool(_) | RouteAction::Split { .. } => {
-            action.pool().ok_or(ProxyError::NoBackend)?.clone()
+            action.pool().ok_or_else(|| ProxyError::NoBackend)?.clone()
         }
     };
     fin.pool = Some(pool.clone());
@@ -275,23 +338,22 @@ async fn route_and_forward(
     if http_body::Body::size_hint(req.body()).lower() > limit {
         return Err(ProxyError::BodyTooLarge);
     }
-    let key = fulcrum_balance::hash_ip(cx.peer.ip());
+    let key = fulcrum_balance::hash_ip(client);
     let backend = pool
         .pick(cx.worker.id, key)
-        .ok_or(ProxyError::NoBackend)?
+        .ok_or_else(|| ProxyError::NoBackend)?
         .clone();
     fin.backend = Some(BackendInflight::new(&backend));
 
-    let upgrade = is_upgrade(&req);
+    let upgrade = is_upgrade(&req, rules);
+    // The authority forwarded as `X-Forwarded-Host` (and `Host`, when the request had none).
+    let host = match (req.headers().get(header::HOST), host) {
+        (_, None) => None,
+        (Some(h), Some(_)) => Some(h.clone()),
+        (None, Some(a)) => HeaderValue::from_str(a).ok(),
+    };
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    let host = match parts.headers.get(header::HOST) {
-        Some(h) => Some(h.clone()),
-        None => parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-    };
     // gRPC needs `te: trailers` end to end; it is hop-by-hop, so it is re-added explicitly
     // for TLS pools, where the backend connection may be HTTP/2 (RFC 9113 §8.2.2 allows it).
     let te_trailers = pool.tls.is_some()
@@ -330,7 +392,21 @@ async fn route_and_forward(
             }
         }
     }
-    headers::add_forwarded(&mut parts.headers, &cx.peer_ip, &cx.proto, host.as_ref());
+    let client_value = match client == peer {
+        true => cx.peer_ip.clone(),
+        false => headers::ip_value(client),
+    };
+    forwarded::rewrite(
+        &mut parts.headers,
+        &forwarded::Hop {
+            peer: &cx.peer_ip,
+            trusted,
+            client: &client_value,
+            proto: &cx.proto,
+            host: host.as_ref(),
+            port: cx.local_port.as_ref(),
+        },
+    );
     // mTLS identity headers: only Fulcrum sets them, never the client.
     for (name, value) in [
         (
@@ -352,9 +428,10 @@ async fn route_and_forward(
     parts
         .headers
         .insert(headers::X_REQUEST_ID, fin.request_id.clone());
-    parts.uri = match parts.uri.path_and_query() {
-        Some(pq) => Uri::from(pq.clone()),
-        None => Uri::from_static("/"),
+    parts.uri = match (rewritten, parts.uri.path_and_query()) {
+        (Some(pq), _) => Uri::from(pq),
+        (None, Some(pq)) => Uri::from(pq.clone()),
+        (None, None) => Uri::from_static("/"),
     };
     parts.version = Version::HTTP_11;
     let fate = Rc::new(Cell::new(BodyFate::Fine));
@@ -447,7 +524,13 @@ async fn route_and_forward(
     };
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
+        // A backend that switches protocols for a request that did not ask to (or whose
+        // upgrade the route does not allow) would leave the client and the backend speaking
+        // different protocols on one connection.
+        let Some(client_upgrade) = client_upgrade else {
+            return Err(ProxyError::UnexpectedUpgrade);
+        };
+        {
             let backend_upgrade = hyper::upgrade::on(&mut resp);
             crate::tunnel::park(cx, client_upgrade, backend_upgrade, fin.backend.take());
             let (mut parts, _) = resp.into_parts();

@@ -44,23 +44,38 @@ pub async fn serve(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     fulcrum_net::tune_stream(&stream);
+    let mut facts = ConnFacts {
+        local_port: stream.local_addr().ok().map(|a| a.port().into()),
+        client_cert: None,
+        sni: None,
+    };
     let acceptor = listener.load().tls.clone();
     let Some(acceptor) = acceptor else {
-        return serve_io(worker, listener, stream, peer, None, shutdown, permit).await;
+        return serve_io(worker, listener, stream, peer, facts, shutdown, permit).await;
     };
     // The handshake is bounded by the acceptor's timeout (the listener's header timeout).
     match acceptor.accept(stream).await {
         Ok((tls, info)) => {
-            let client_cert = info.client.map(|c| ClientCert {
+            facts.sni = info.sni.map(String::into_boxed_str);
+            facts.client_cert = info.client.map(|c| ClientCert {
                 subject: http::HeaderValue::from_str(&c.subject)
                     .unwrap_or_else(|_| http::HeaderValue::from_static("")),
                 sans: http::HeaderValue::from_str(&c.san_string())
                     .unwrap_or_else(|_| http::HeaderValue::from_static("")),
             });
-            serve_io(worker, listener, tls, peer, client_cert, shutdown, permit).await;
+            serve_io(worker, listener, tls, peer, facts, shutdown, permit).await;
         }
         Err(e) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
     }
+}
+
+/// What is known of a connection before HTTP starts on it.
+struct ConnFacts {
+    /// The port the client connected to, for `X-Forwarded-Port`.
+    local_port: Option<http::HeaderValue>,
+    /// https: the verified client certificate and the SNI the handshake settled.
+    client_cert: Option<ClientCert>,
+    sni: Option<Box<str>>,
 }
 
 /// Serve HTTP on an accepted (and, for https, decrypted) stream.
@@ -69,7 +84,7 @@ async fn serve_io<IO>(
     listener: Arc<ArcSwap<ListenerState>>,
     stream: IO,
     peer: SocketAddr,
-    client_cert: Option<ClientCert>,
+    facts: ConnFacts,
     shutdown: Stop,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) where
@@ -106,7 +121,9 @@ async fn serve_io<IO>(
         peer_ip: crate::headers::ip_value(peer.ip()),
         activity: activity.clone(),
         proto,
-        client_cert,
+        local_port: facts.local_port,
+        client_cert: facts.client_cert,
+        sni: facts.sni,
         hold,
     });
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));

@@ -232,6 +232,34 @@ impl RouteAction {
     }
 }
 
+/// Per route, what a request that takes it may do beyond matching.
+#[derive(Debug, Clone, Default)]
+pub struct RouteRules {
+    /// `Upgrade` protocols tunnelled (lowercase); an upgrade asking for anything else is
+    /// forwarded as a plain request.
+    pub upgrades: Box<[String]>,
+    /// Paths with `%2F`/`%5C` may take this route.
+    pub allow_encoded_slashes: bool,
+}
+
+impl RouteRules {
+    /// Whether every protocol the `Upgrade` values offer is allowed here.
+    pub fn allows_upgrade<'a>(&self, offered: impl Iterator<Item = &'a HeaderValue>) -> bool {
+        let mut any = false;
+        for v in offered {
+            let Ok(v) = v.to_str() else { return false };
+            for p in v.split(',') {
+                let p = p.trim_matches([' ', '\t']);
+                if !self.upgrades.iter().any(|u| u.eq_ignore_ascii_case(p)) {
+                    return false;
+                }
+                any = true;
+            }
+        }
+        any
+    }
+}
+
 /// A listener as the data path sees it.
 #[derive(Debug)]
 pub struct ListenerState {
@@ -244,6 +272,10 @@ pub struct ListenerState {
     pub metrics: Option<crate::metrics::ListenerMetrics>,
     /// Per route (index-aligned): only connections with a verified client certificate match.
     pub route_needs_client_cert: Vec<bool>,
+    /// Per route (index-aligned): upgrades and encoded slashes allowed.
+    pub route_rules: Vec<RouteRules>,
+    /// `trusted_proxies`: peers whose forwarding headers are believed.
+    pub trusted_proxies: Box<[model::Cidr]>,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub proto: HeaderValue,
     /// http listeners with `https_redirect`: the https port for the 308's `Location`.
@@ -294,6 +326,7 @@ impl ListenerState {
         let mut specs = Vec::with_capacity(l.routes.len());
         let mut names = Vec::with_capacity(l.routes.len());
         let mut needs_cert = Vec::with_capacity(l.routes.len());
+        let mut rules = Vec::with_capacity(l.routes.len());
         for r in &l.routes {
             let action = match &r.action {
                 Action::Pool(p) => match find(p) {
@@ -329,6 +362,10 @@ impl ListenerState {
             });
             names.push(r.name.clone());
             needs_cert.push(r.client_cert);
+            rules.push(RouteRules {
+                upgrades: r.upgrades.clone().into_boxed_slice(),
+                allow_encoded_slashes: r.allow_encoded_slashes,
+            });
         }
         let routes = RouteTable::new(specs);
         let metrics = metrics.map(|m| {
@@ -347,6 +384,8 @@ impl ListenerState {
             limits: l.limits,
             metrics,
             route_needs_client_cert: needs_cert,
+            route_rules: rules,
+            trusted_proxies: l.trusted_proxies.clone().into_boxed_slice(),
             proto: HeaderValue::from_static(match l.protocol {
                 model::Protocol::Http | model::Protocol::TlsPassthrough => "http",
                 model::Protocol::Https => "https",

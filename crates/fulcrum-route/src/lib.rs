@@ -4,8 +4,8 @@
 //! values — and the [`RouteTable`] they are compiled into. The table is immutable: the control
 //! plane builds a new one from a new configuration and swaps it in; the data path only calls
 //! [`RouteTable::find`], which does not allocate for paths already in normal form. Paths are
-//! matched after normalisation ([`normalize_path`]), so encoded or dotted variants of a path
-//! take the same route as the path a backend would act on.
+//! matched in normal form ([`normalize_path`]), which is also the form the proxy forwards, so
+//! encoded or dotted variants of a path take the route of the path the backend acts on.
 //!
 //! It does not know what an action means (`A` is the caller's type), nor anything about
 //! connections or hyper: a request is seen as its host, path and `http::HeaderMap`. It depends
@@ -16,5 +16,5 @@ mod path;
 mod table;
 
 pub use host::HostPattern;
-pub use path::normalize_path;
+pub use path::{normalize_path, NormalPath, PathError};
 pub use table::{RouteSpec, RouteTable};

@@ -9,6 +9,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::host::{request_host, HostPattern};
+use crate::path::{normalize_path, NormalPath};
 
 /// One route as configured: its matchers and what to do on a match. A matcher that is absent
 /// (or an empty header list) accepts every request.
@@ -66,26 +67,29 @@ impl<A> RouteTable<A> {
     }
 
     /// First match wins, in order. `host` is the request's Host header or URI authority (may
-    /// contain a port, may be any case; may be None). Returns the route's index and action.
+    /// contain a port, may be any case; may be None); `path` is normalised here (a path
+    /// [`normalize_path`] refuses matches nothing). Returns the route's index and action.
     pub fn find(&self, host: Option<&str>, path: &str, headers: &HeaderMap) -> Option<(usize, &A)> {
-        self.find_where(host, path, headers, |_| true)
+        let path = normalize_path(path).ok()?;
+        self.find_where(host, &path, headers, |_| true)
     }
 
-    /// [`RouteTable::find`] with one more condition a route must meet, judged by the caller
-    /// on the route's index (e.g. "requires a client certificate" against the connection).
+    /// [`RouteTable::find`] on a path the caller has normalised (it forwards the same form),
+    /// with one more condition a route must meet, judged by the caller on the route's index
+    /// (e.g. "requires a client certificate" against the connection).
     pub fn find_where(
         &self,
         host: Option<&str>,
-        path: &str,
+        path: &NormalPath<'_>,
         headers: &HeaderMap,
         accept: impl Fn(usize) -> bool,
     ) -> Option<(usize, &A)> {
         let host = host.and_then(request_host);
-        let path = crate::path::normalize_path(path);
+        let path = path.as_str();
         self.routes
             .iter()
             .enumerate()
-            .find(|(i, route)| route.matches(host, &path, headers) && accept(*i))
+            .find(|(i, route)| route.matches(host, path, headers) && accept(*i))
             .map(|(i, route)| (i, &route.action))
     }
 

@@ -8,7 +8,7 @@ use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 
-use crate::{ClientIdentity, TlsError};
+use crate::{ClientIdentity, ServerTls, SniCerts, TlsError};
 
 /// What the handshake settled, for routing, headers and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +35,15 @@ impl HandshakeInfo {
 /// Clones share the configuration.
 #[derive(Clone)]
 pub struct TlsAcceptor {
-    config: Arc<ArcSwap<ServerConfig>>,
+    serving: Arc<ArcSwap<Serving>>,
     handshake_timeout: Duration,
+}
+
+/// A configuration and the certificates it serves (to tell which one a name selects), replaced
+/// together.
+struct Serving {
+    config: Arc<ServerConfig>,
+    certs: Option<Arc<SniCerts>>,
 }
 
 impl std::fmt::Debug for TlsAcceptor {
@@ -49,16 +56,51 @@ impl std::fmt::Debug for TlsAcceptor {
 
 impl TlsAcceptor {
     /// An acceptor whose handshakes must finish within `handshake_timeout`.
+    /// Its certificates are not known to it: [`same_certificate`](Self::same_certificate) is
+    /// always true.
     pub fn new(config: Arc<ServerConfig>, handshake_timeout: Duration) -> TlsAcceptor {
         TlsAcceptor {
-            config: Arc::new(ArcSwap::new(config)),
+            serving: Arc::new(ArcSwap::from_pointee(Serving {
+                config,
+                certs: None,
+            })),
             handshake_timeout,
         }
     }
 
-    /// Handshakes from now on use `config`.
+    /// An acceptor serving `server` (its configuration, knowing its certificates).
+    pub fn for_server(server: &ServerTls, handshake_timeout: Duration) -> TlsAcceptor {
+        let a = TlsAcceptor::new(server.config(), handshake_timeout);
+        a.replace(server);
+        a
+    }
+
+    /// Handshakes from now on use `config` (certificates unknown, as with [`TlsAcceptor::new`]).
     pub fn replace_config(&self, config: Arc<ServerConfig>) {
-        self.config.store(config);
+        self.serving.store(Arc::new(Serving {
+            config,
+            certs: None,
+        }));
+    }
+
+    /// Handshakes from now on use `server`'s configuration and certificates.
+    pub fn replace(&self, server: &ServerTls) {
+        self.serving.store(Arc::new(Serving {
+            config: server.config(),
+            certs: Some(server.certs()),
+        }));
+    }
+
+    /// Whether the server names `a` and `b` select the same certificate (as SNI would), so a
+    /// request for `b` may be answered on a connection whose handshake named `a` (RFC 9110
+    /// §7.4, RFC 9113 §9.1.1: otherwise it is misdirected). `true` when the certificates are
+    /// not known.
+    pub fn same_certificate(&self, a: &str, b: &str) -> bool {
+        let serving = self.serving.load();
+        serving
+            .certs
+            .as_ref()
+            .is_none_or(|c| Arc::ptr_eq(c.select(Some(a)), c.select(Some(b))))
     }
 
     /// The handshake time limit.
@@ -72,7 +114,7 @@ impl TlsAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.config.load_full());
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.serving.load().config.clone());
         let stream = tokio::time::timeout(self.handshake_timeout, acceptor.accept(io))
             .await
             .map_err(|_| TlsError::HandshakeTimeout(self.handshake_timeout))?

@@ -82,6 +82,11 @@ impl ServerTls {
         Arc::clone(&self.config)
     }
 
+    /// The certificates it serves, indexed by name.
+    pub fn certs(&self) -> Arc<SniCerts> {
+        Arc::clone(&self.certs)
+    }
+
     /// The settings this was built from.
     pub fn spec(&self) -> &ListenerTls {
         &self.spec

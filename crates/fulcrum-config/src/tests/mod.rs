@@ -2,6 +2,7 @@
 
 mod errors;
 mod health;
+mod hygiene;
 mod listener;
 mod pool;
 mod root;

@@ -144,6 +144,8 @@ fn spec_example_parses_into_the_model() {
                     )],
                     sni: None,
                     client_cert: false,
+                    upgrades: vec!["websocket".into()],
+                    allow_encoded_slashes: false,
                     action: Action::Pool("api".into()),
                 },
                 Route {
@@ -153,6 +155,8 @@ fn spec_example_parses_into_the_model() {
                     headers: vec![],
                     sni: None,
                     client_cert: false,
+                    upgrades: vec!["websocket".into()],
+                    allow_encoded_slashes: false,
                     action: Action::Split(vec![
                         SplitTarget {
                             pool: "api-v1".into(),
@@ -171,6 +175,8 @@ fn spec_example_parses_into_the_model() {
                     headers: vec![],
                     sni: None,
                     client_cert: false,
+                    upgrades: vec!["websocket".into()],
+                    allow_encoded_slashes: false,
                     action: Action::Redirect {
                         to: "https://example.com/".into(),
                         status: StatusCode::MOVED_PERMANENTLY,
@@ -183,6 +189,8 @@ fn spec_example_parses_into_the_model() {
                     headers: vec![],
                     sni: None,
                     client_cert: false,
+                    upgrades: vec!["websocket".into()],
+                    allow_encoded_slashes: false,
                     action: Action::Respond {
                         status: StatusCode::SERVICE_UNAVAILABLE,
                         body: "maintenance".into(),
@@ -192,6 +200,7 @@ fn spec_example_parses_into_the_model() {
             tls: None,
             https_redirect: None,
             hsts: None,
+            trusted_proxies: vec![],
         }],
         pools: vec![
             Pool {

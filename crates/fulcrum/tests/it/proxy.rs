@@ -130,7 +130,8 @@ fn forwarding_headers_and_request_id() {
     let seen = be.recorded();
     let h = &seen[0].headers;
     assert_eq!(seen[0].uri, "/p?q=1");
-    assert_eq!(h["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    // The client is not a trusted proxy: its own X-Forwarded-For is dropped (issue 7 item 7).
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["x-forwarded-host"], "shop.example");
     assert_eq!(h["host"], "shop.example");
