@@ -258,7 +258,7 @@ pub(crate) fn build_pools(
             pool: key.0,
             backend: st,
             since: now,
-            deadline: now + drain,
+            deadline: fulcrum_core::time::later(now, drain),
         });
     }
     inner.shared.retain(|name, _| cfg.pool(name).is_some());

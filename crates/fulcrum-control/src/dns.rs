@@ -85,11 +85,11 @@ impl Control {
         };
         due.retain(|k, _| entries.iter().any(|(e, _)| e == k));
         for (key, every) in entries {
-            let next = *due.entry(key.clone()).or_insert(now + every);
+            let next = *due.entry(key.clone()).or_insert(fulcrum_core::time::later(now, every));
             if now < next {
                 continue;
             }
-            due.insert(key.clone(), now + every);
+            due.insert(key.clone(), fulcrum_core::time::later(now, every));
             let resolver = self.resolver.clone();
             let (pool, host, port) = key.clone();
             let answer =

@@ -143,12 +143,9 @@ impl Schedule {
     }
 }
 
-/// `now + d`, or a year from now if that overflows (only with absurd intervals).
+/// `now + d`, never panicking.
 fn add(now: Instant, d: Duration) -> Instant {
-    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-    now.checked_add(d)
-        .or_else(|| now.checked_add(YEAR))
-        .unwrap_or(now)
+    fulcrum_core::time::later(now, d)
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ impl OutlierState {
         if time < self.config.max_ejection_time {
             self.ejections = self.ejections.saturating_add(1);
         }
-        let until = now.checked_add(time).unwrap_or(now);
+        let until = fulcrum_core::time::later(now, time);
         self.ejected_until = Some(until);
         self.consecutive_failures = 0;
         self.decay_from = None;

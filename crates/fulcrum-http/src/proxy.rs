@@ -465,7 +465,10 @@ async fn route_and_forward(
         BodyFate::ClientError => Some(ProxyError::BadRequestBody),
         BodyFate::Fine => None,
     };
-    let deadline = tokio::time::Instant::now() + listener.timeouts.request;
+    let deadline = tokio::time::Instant::from_std(fulcrum_core::time::later(
+        Instant::now(),
+        listener.timeouts.request,
+    ));
     let mut backend = backend;
     let mut attempts = 0;
     let (mut resp, sender) = loop {

@@ -77,9 +77,7 @@ impl Stop {
 
 /// `now + grace`, or as far as `Instant` goes (grace is capped by the configuration anyway).
 pub fn deadline_after(now: Instant, grace: Duration) -> Instant {
-    now.checked_add(grace)
-        .or_else(|| now.checked_add(Duration::from_secs(3600)))
-        .unwrap_or(now)
+    fulcrum_core::time::later(now, grace)
 }
 
 #[cfg(test)]

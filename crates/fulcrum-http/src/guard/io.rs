@@ -58,7 +58,7 @@ impl ConnActivity {
     }
 
     fn at(&self, nanos: u64) -> Instant {
-        self.base + Duration::from_nanos(nanos)
+        fulcrum_core::time::later(self.base, Duration::from_nanos(nanos))
     }
 
     pub fn touch(&self, now: Instant) {
