@@ -94,6 +94,7 @@ impl Redactions {
         if let Some((value, written)) = own.filter(|(v, _)| !v.is_empty()) {
             out = out.replace(&format!("{value:?}"), &format!("{written:?}"));
             out = out.replace(&format!("\"{value}\""), &format!("\"{written}\""));
+            out = hide_fragments(&out, value);
         }
         for (value, written) in &self.pairs {
             if value.len() >= MIN_GLOBAL_LEN && out.contains(value.as_str()) {
@@ -102,6 +103,34 @@ impl Redactions {
         }
         out
     }
+}
+
+/// `msg` with every quoted part that quotes a piece of `value` (a part of it, or a form of
+/// it rewritten: a suggested correction, a label of a name) replaced by `"…"`. A quoted part
+/// is taken to come from the value when one of its words (letters and digits, 3 or more) is in
+/// the value; quoted references (`"${VAR}"`) and generic quotes (`"/"`, `"10s"` in a help text
+/// whose words are not in the value) stay.
+fn hide_fragments(msg: &str, value: &str) -> String {
+    let value = value.to_ascii_lowercase();
+    let from_value = |quoted: &str| {
+        !quoted.starts_with("${")
+            && quoted
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w.len() >= 3 && value.contains(&w.to_ascii_lowercase()))
+    };
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        let quoted = &after[..close];
+        out.push_str(&rest[..=open]);
+        out.push_str(if from_value(quoted) { "…" } else { quoted });
+        out.push('"');
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -147,6 +176,26 @@ mod tests {
             "invalid port \"${PORT}\" (1..8080)"
         );
         assert!(!r.is_empty());
+    }
+
+    #[test]
+    fn quoted_pieces_of_an_env_value_are_hidden() {
+        let r = Redactions::default();
+        let own = Some(("/secret-path//x", "${P}"));
+        assert_eq!(
+            r.apply_with(
+                "path_prefix \"/secret-path//x\" must start with \"/\"; write \"/secret-path/x\"",
+                own
+            ),
+            "path_prefix \"${P}\" must start with \"/\"; write \"…\""
+        );
+        assert_eq!(
+            r.apply_with(
+                "invalid CIDR \"supersecret/8\": \"supersecret\" is not an IP address",
+                Some(("supersecret/8", "${C}"))
+            ),
+            "invalid CIDR \"${C}\": \"…\" is not an IP address"
+        );
     }
 
     #[test]

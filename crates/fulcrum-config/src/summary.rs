@@ -18,7 +18,9 @@ pub fn summary(cfg: &Config) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = write_summary(&mut out, cfg);
-    out
+    // Values that came from `${ENV}` (header values, redirect targets, tokens) are shown as
+    // written, never as their values.
+    cfg.redactions.apply(&out)
 }
 
 fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {

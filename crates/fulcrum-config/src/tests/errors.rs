@@ -156,6 +156,42 @@ pool = "missing"
     );
 }
 
+/// Issue 7 item 10 (review): errors that quote a piece of a value, or a corrected form of it
+/// (a CIDR's address, a suggested path, a size's unit), leak no part of an environment
+/// value; `fulcrum check`'s summary shows such values as written.
+#[test]
+fn pieces_of_env_values_are_never_echoed() {
+    let all = errors(
+        r#"
+[[listener]]
+name = "web"
+bind = "127.0.0.1:8080"
+trusted_proxies = ["${SECRET_CIDR}"]
+limits = { max_body_bytes = "${SECRET_SIZE}" }
+[[listener.route]]
+path_prefix = "${SECRET_PATH}"
+respond = { body = "x" }
+"#,
+    );
+    assert_eq!(all.len(), 3, "{all:#?}");
+    for e in &all {
+        for secret in ["supersecret", "secret-path", "SecretUnits", "ecret"] {
+            assert!(!e.contains(secret), "{e}");
+        }
+    }
+    let cfg = ok(r#"
+[[listener]]
+name = "web"
+bind = "127.0.0.1:8080"
+[[listener.route]]
+headers = { "x-internal-key" = "${SECRET_HEADER}" }
+respond = { body = "x" }
+"#);
+    let summary = crate::summary(&cfg);
+    assert!(!summary.contains("hunter2"), "{summary}");
+    assert!(summary.contains("${SECRET_HEADER}"), "{summary}");
+}
+
 #[test]
 fn malformed_env_reference_is_an_error() {
     let err = error("[access_log]\ntarget = \"/var/log/${bad-name}\"\n");

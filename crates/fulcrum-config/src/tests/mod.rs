@@ -24,6 +24,10 @@ fn env(name: &str) -> Option<String> {
         "SECRET_BIND" => Some("s3cret-not-an-address".into()),
         "SECRET_IDLE" => Some("5parsecs".into()),
         "SECRET_NAME" => Some("web-s3cret".into()),
+        "SECRET_CIDR" => Some("supersecret/8".into()),
+        "SECRET_PATH" => Some("/secret-path//x".into()),
+        "SECRET_SIZE" => Some("10SecretUnits".into()),
+        "SECRET_HEADER" => Some("hunter2-secret-key".into()),
         "TLS" => Some(tls_dir().to_owned()),
         _ => None,
     }

@@ -744,7 +744,6 @@ fn pool_tls_errors() {
 
 #[test]
 fn summary_shows_tls() {
-    let dir = tls_dir();
     let src = format!(
         "{}\n{}\n{}{}",
         https(
@@ -766,8 +765,8 @@ fn summary_shows_tls() {
     let text = crate::summary(&ok(&src));
     for expected in [
         "listener \"web\" https on 127.0.0.1:8443\n".to_owned(),
-        format!("  tls: min version 1.3; certs {dir}/cert.pem + {dir}/key.pem\n"),
-        format!("  client auth: optional, ca {dir}/ca.pem; subject -> x-client-subject\n"),
+        "  tls: min version 1.3; certs ${TLS}/cert.pem + ${TLS}/key.pem\n".to_owned(),
+        "  client auth: optional, ca ${TLS}/ca.pem; subject -> x-client-subject\n".to_owned(),
         "  hsts: max-age 8760h, includeSubDomains\n".to_owned(),
         "  route \"admin\": client certificate -> pool api\n".to_owned(),
         "listener \"redirect\" http on 127.0.0.1:8080\n".to_owned(),
@@ -776,9 +775,8 @@ fn summary_shows_tls() {
         "  route \"#1\": sni *.example.com -> pool x\n".to_owned(),
         "  route \"rest\": any other sni (default) -> pool x\n".to_owned(),
         "  tls: verify off\n".to_owned(),
-        format!(
-            "  tls: verify against {dir}/ca.pem, sni y.internal, client cert {dir}/client.pem + {dir}/client.key\n"
-        ),
+        "  tls: verify against ${TLS}/ca.pem, sni y.internal, client cert ${TLS}/client.pem + ${TLS}/client.key\n"
+            .to_owned(),
         "  tls: verify against the system roots\n".to_owned(),
     ] {
         assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
