@@ -67,7 +67,10 @@ pub(crate) fn bearer_matches<B>(req: &Request<B>, tokens: &[&str]) -> bool {
 /// Whether the request names this listener: its `Host` (and the authority of an absolute-form
 /// target, when there is one) is `localhost` or `local`'s IP address, with any port or none.
 pub(crate) fn names_this_listener<B>(req: &Request<B>, local: SocketAddr) -> bool {
-    let Some(host) = req.headers().get(header::HOST) else {
+    // Exactly one `Host`: with two, the check and whoever reads the request next could each
+    // believe a different one.
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
         return false;
     };
     let ok = |value: &[u8]| std::str::from_utf8(value).is_ok_and(|v| host_is(v, local.ip()));
@@ -171,6 +174,30 @@ mod tests {
         }
         assert!(!host_is("127.0.0.1:9900", v6));
         assert!(!host_is("::1", v6), "an IPv6 literal needs brackets");
+    }
+
+    /// Issue 7 item 4 (review): a request with two `Host` fields names no listener, whichever
+    /// comes first.
+    #[test]
+    fn two_host_fields_name_no_listener() {
+        let local: SocketAddr = "127.0.0.1:9900".parse().unwrap();
+        let req = |hosts: &[&str]| {
+            let mut b = Request::builder().uri("/api/v1/pools");
+            for h in hosts {
+                b = b.header(header::HOST, *h);
+            }
+            b.body(()).unwrap()
+        };
+        assert!(names_this_listener(&req(&["localhost"]), local));
+        assert!(!names_this_listener(
+            &req(&["localhost", "evil.com"]),
+            local
+        ));
+        assert!(!names_this_listener(
+            &req(&["evil.com", "localhost"]),
+            local
+        ));
+        assert!(!names_this_listener(&req(&[]), local));
     }
 
     #[test]

@@ -392,6 +392,7 @@ impl Control {
             }
         }
         check_fd_budget(&cfg, Some(&inner.config));
+        self.admin.store(cfg.admin.clone().map(Arc::new));
         inner.config = cfg;
         crate::series::prune(inner, &self.metrics);
         Ok(())

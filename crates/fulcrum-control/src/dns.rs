@@ -85,7 +85,9 @@ impl Control {
         };
         due.retain(|k, _| entries.iter().any(|(e, _)| e == k));
         for (key, every) in entries {
-            let next = *due.entry(key.clone()).or_insert(fulcrum_core::time::later(now, every));
+            let next = *due
+                .entry(key.clone())
+                .or_insert(fulcrum_core::time::later(now, every));
             if now < next {
                 continue;
             }

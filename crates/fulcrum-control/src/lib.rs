@@ -114,6 +114,10 @@ pub struct Control {
     checkers: Mutex<checks::Checkers>,
     resolver: Arc<dyn Resolve>,
     loaded_stamp: Mutex<Option<FileStamp>>,
+    /// The `[admin]` settings in force, published by every apply: the admin listener reads
+    /// its tokens per request without the control plane's lock (which a reload holds while it
+    /// reads files and binds sockets).
+    admin: arc_swap::ArcSwapOption<model::Admin>,
     /// Set by [`Control::begin_drain`]: `/ready` answers 503 from then on.
     draining: AtomicBool,
     /// The workers' stop signal: the grace deadline once they must stop accepting.
@@ -240,6 +244,7 @@ impl Control {
             checkers: Mutex::new(Default::default()),
             resolver,
             loaded_stamp: Mutex::new(None),
+            admin: arc_swap::ArcSwapOption::from(cfg.admin.clone().map(Arc::new)),
             draining: AtomicBool::new(false),
             stop_workers,
             shutdown,

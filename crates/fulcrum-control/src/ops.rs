@@ -242,8 +242,8 @@ impl Control {
 
     /// The `[admin]` settings in force: the admin listener reads its tokens from here for
     /// every request, and the file watcher its `watch_config`, so a reload changes them live.
-    pub fn admin_settings(&self) -> Option<model::Admin> {
-        self.lock().config.admin.clone()
+    pub fn admin_settings(&self) -> Option<std::sync::Arc<model::Admin>> {
+        self.admin.load_full()
     }
 
     /// Audit an admin request refused with 401 or 403: who, which request (method and path)

@@ -24,7 +24,10 @@ mod tests {
     #[test]
     fn adds_or_saturates_without_panicking() {
         let now = Instant::now();
-        assert_eq!(later(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
         // `Duration::MAX` does not fit in an `Instant`: the far deadline instead of a panic.
         assert_eq!(later(now, Duration::MAX), now + FAR);
     }

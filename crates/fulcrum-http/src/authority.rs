@@ -101,7 +101,7 @@ pub fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Option<&'a 
     let raw = match headers.get(header::HOST) {
         Some(h) => {
             let h = h.to_str().map_err(|_| ProxyError::InvalidHost)?;
-            if from_uri.is_some_and(|u| !u.eq_ignore_ascii_case(h)) {
+            if from_uri.is_some_and(|u| !same_authority(uri, u, h)) {
                 return Err(ProxyError::InvalidHost);
             }
             h
@@ -115,6 +115,28 @@ pub fn authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Option<&'a 
         return Err(ProxyError::InvalidHost);
     }
     Ok((!raw.is_empty()).then_some(raw))
+}
+
+/// Whether the URI's authority `u` and the `Host` value `h` name the same place: equal but for
+/// case, or equal once the URI scheme's default port (`:80` for http, `:443` for https) is
+/// left off either (`http://a.example:80/` with `Host: a.example`).
+fn same_authority(uri: &Uri, u: &str, h: &str) -> bool {
+    if u.eq_ignore_ascii_case(h) {
+        return true;
+    }
+    let default = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") => ":80",
+        Some(s) if s.eq_ignore_ascii_case("https") => ":443",
+        _ => return false,
+    };
+    let strip = |a: &'_ str| -> String {
+        let a = a.to_ascii_lowercase();
+        match a.strip_suffix(default) {
+            Some(rest) => rest.to_owned(),
+            None => a,
+        }
+    };
+    strip(u) == strip(h)
 }
 
 /// Whether a request for `host` (a valid authority) on a connection whose TLS handshake named
@@ -205,5 +227,26 @@ mod tests {
         assert_eq!(authority(&origin, &HeaderMap::new()).unwrap(), None);
         h.insert(header::HOST, "x\"><script>".parse().unwrap());
         assert!(authority(&origin, &h).is_err());
+    }
+
+    /// Issue 7 item 13 (review): an absolute-form target with its scheme's default port names
+    /// the same place as a `Host` without it (RFC 9110 §4.2.3), and is not refused.
+    #[test]
+    fn default_ports_name_the_same_authority() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "a.example".parse().unwrap());
+        let uri: Uri = "http://a.example:80/x".parse().unwrap();
+        assert_eq!(authority(&uri, &h).unwrap(), Some("a.example"));
+        let uri: Uri = "https://a.example:443/x".parse().unwrap();
+        assert_eq!(authority(&uri, &h).unwrap(), Some("a.example"));
+        h.insert(header::HOST, "A.example:443".parse().unwrap());
+        let uri: Uri = "https://a.example/x".parse().unwrap();
+        assert!(authority(&uri, &h).is_ok());
+        // Another port, or the other scheme's default, is another place.
+        let uri: Uri = "http://a.example/x".parse().unwrap();
+        assert!(authority(&uri, &h).is_err());
+        h.insert(header::HOST, "a.example:8080".parse().unwrap());
+        let uri: Uri = "http://a.example:80/x".parse().unwrap();
+        assert!(authority(&uri, &h).is_err());
     }
 }

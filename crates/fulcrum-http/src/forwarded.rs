@@ -115,9 +115,17 @@ pub fn rewrite(headers: &mut HeaderMap, hop: &Hop<'_>) {
     headers.insert(X_REAL_IP, hop.client.clone());
     if hop.trusted {
         append_list(headers, X_FORWARDED_FOR, hop.peer);
-        keep_or_set(headers, X_FORWARDED_PROTO, Some(hop.proto));
-        keep_or_set(headers, X_FORWARDED_HOST, hop.host);
-        keep_or_set(headers, X_FORWARDED_PORT, hop.port);
+        // A front proxy's view is kept only when it is well formed: many pass a client's own
+        // `X-Forwarded-Host` on untouched, which must not smuggle `evil"<>` to the backend.
+        keep_or_set(headers, X_FORWARDED_PROTO, Some(hop.proto), valid_proto);
+        keep_or_set(
+            headers,
+            X_FORWARDED_HOST,
+            hop.host,
+            crate::authority::is_valid,
+        );
+        keep_or_set(headers, X_FORWARDED_PORT, hop.port, valid_port);
+        keep_or_set(headers, X_FORWARDED_PREFIX, None, valid_prefix);
         return;
     }
     headers.insert(X_FORWARDED_FOR, hop.peer.clone());
@@ -126,10 +134,49 @@ pub fn rewrite(headers: &mut HeaderMap, hop: &Hop<'_>) {
     set_or_remove(headers, X_FORWARDED_PORT, hop.port);
 }
 
-fn keep_or_set(headers: &mut HeaderMap, name: HeaderName, value: Option<&HeaderValue>) {
-    if let Some(v) = value {
-        headers.entry(name).or_insert_with(|| v.clone());
+/// Keep the front proxy's single, `valid` value of `name`; otherwise (absent, repeated or
+/// malformed) this hop's `value`, or nothing.
+fn keep_or_set(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    value: Option<&HeaderValue>,
+    valid: fn(&[u8]) -> bool,
+) {
+    let mut all = headers.get_all(&name).iter();
+    let kept = match (all.next(), all.next()) {
+        (Some(v), None) => valid(v.as_bytes()),
+        (None, _) => false,
+        (Some(_), Some(_)) => false,
+    };
+    if !kept {
+        set_or_remove(headers, name, value);
     }
+}
+
+/// `http` or `https`.
+fn valid_proto(b: &[u8]) -> bool {
+    b.eq_ignore_ascii_case(b"http") || b.eq_ignore_ascii_case(b"https")
+}
+
+/// 1 to 65535, digits only.
+fn valid_port(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.len() <= 5
+        && b.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<u16>().ok())
+            .is_some_and(|p| p > 0)
+}
+
+/// A path prefix: `/` then path characters (RFC 3986 pchar and `/`), no dot segments.
+fn valid_prefix(b: &[u8]) -> bool {
+    let pchar = |c: &u8| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(c);
+    b.first() == Some(&b'/')
+        && b.iter().all(pchar)
+        && !b
+            .split(|c| *c == b'/')
+            .any(|seg| seg == b"." || seg == b"..")
 }
 
 fn set_or_remove(headers: &mut HeaderMap, name: HeaderName, value: Option<&HeaderValue>) {

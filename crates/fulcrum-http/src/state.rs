@@ -250,6 +250,10 @@ impl RouteRules {
             let Ok(v) = v.to_str() else { return false };
             for p in v.split(',') {
                 let p = p.trim_matches([' ', '\t']);
+                // Empty list elements are allowed and mean nothing (RFC 9110 §5.6.1).
+                if p.is_empty() {
+                    continue;
+                }
                 if !self.upgrades.iter().any(|u| u.eq_ignore_ascii_case(p)) {
                     return false;
                 }
@@ -416,5 +420,32 @@ impl ListenerState {
             }),
             tls: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(rules: &RouteRules, values: &[&'static str]) -> bool {
+        let v: Vec<HeaderValue> = values.iter().map(|s| HeaderValue::from_static(s)).collect();
+        rules.allows_upgrade(v.iter())
+    }
+
+    /// Issue 7 item 9 (review): only listed protocols are tunnelled, in any case; empty list
+    /// elements (`websocket,`) are no protocol at all; nothing offered is no upgrade.
+    #[test]
+    fn upgrades_are_allowed_only_when_every_offer_is_listed() {
+        let rules = RouteRules {
+            upgrades: vec!["websocket".to_owned()].into_boxed_slice(),
+            allow_encoded_slashes: false,
+        };
+        assert!(allows(&rules, &["WebSocket"]));
+        assert!(allows(&rules, &["websocket, ", ", websocket"]));
+        assert!(!allows(&rules, &["websocket, h2c"]));
+        assert!(!allows(&rules, &["websocket", "h2c"]));
+        assert!(!allows(&rules, &[""]));
+        assert!(!allows(&rules, &[]));
+        assert!(!allows(&RouteRules::default(), &["websocket"]));
     }
 }

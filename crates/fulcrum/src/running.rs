@@ -27,7 +27,7 @@ impl AdminOps for Ops {
         let admin = self.0.admin_settings();
         fulcrum_admin::Access {
             token: admin.as_ref().and_then(|a| a.token.clone()),
-            metrics_token: admin.and_then(|a| a.metrics_token),
+            metrics_token: admin.and_then(|a| a.metrics_token.clone()),
         }
     }
     fn denied(&self, client: &str, request: &str, status: u16, reason: &str) {

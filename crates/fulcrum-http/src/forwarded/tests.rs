@@ -178,3 +178,54 @@ fn trusted_peer_chain_is_appended_and_its_view_kept() {
     assert_eq!(h["x-forwarded-port"], "8443");
     assert!(h.get("x-forwarded-prefix").is_none());
 }
+
+/// Issue 7 items 7 and 13 (review): a trusted front proxy that passes a client's own
+/// `X-Forwarded-*` on untouched must not let a malformed host, scheme, port or prefix reach the
+/// backend: each is kept only when well formed and single, else this hop's view replaces it.
+#[test]
+fn trusted_peer_malformed_forwarding_view_is_replaced() {
+    let [peer, client, proto, host, port] = hop_values();
+    let hop = Hop {
+        peer: &peer,
+        trusted: true,
+        client: &client,
+        proto: &proto,
+        host: Some(&host),
+        port: Some(&port),
+    };
+    let mut h = map(&[
+        ("x-forwarded-host", "evil\"<>"),
+        ("x-forwarded-proto", "javascript"),
+        ("x-forwarded-port", "99999"),
+        ("x-forwarded-prefix", "/a/../admin"),
+    ]);
+    rewrite(&mut h, &hop);
+    assert_eq!(h["x-forwarded-host"], "shop.example");
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(h["x-forwarded-port"], "8443");
+    assert!(h.get("x-forwarded-prefix").is_none(), "{h:?}");
+
+    let mut h = map(&[
+        ("x-forwarded-host", "a.example"),
+        ("x-forwarded-host", "b.example"),
+        ("x-forwarded-port", "0"),
+        ("x-forwarded-prefix", "/api<script>"),
+    ]);
+    rewrite(&mut h, &hop);
+    assert_eq!(h.get_all("x-forwarded-host").iter().count(), 1);
+    assert_eq!(h["x-forwarded-host"], "shop.example");
+    assert_eq!(h["x-forwarded-port"], "8443");
+    assert!(h.get("x-forwarded-prefix").is_none(), "{h:?}");
+
+    let mut h = map(&[
+        ("x-forwarded-host", "Shop.Example:8443"),
+        ("x-forwarded-proto", "HTTP"),
+        ("x-forwarded-port", "80"),
+        ("x-forwarded-prefix", "/api/v1"),
+    ]);
+    rewrite(&mut h, &hop);
+    assert_eq!(h["x-forwarded-host"], "Shop.Example:8443");
+    assert_eq!(h["x-forwarded-proto"], "HTTP");
+    assert_eq!(h["x-forwarded-port"], "80");
+    assert_eq!(h["x-forwarded-prefix"], "/api/v1");
+}
