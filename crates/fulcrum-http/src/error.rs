@@ -35,6 +35,8 @@ pub enum ProxyError {
     BodyTooLarge,
     #[error("the request body is malformed or was cut short")]
     BadRequestBody,
+    #[error("this HTTP/2 connection is closing: it reset too many streams early")]
+    ConnectionClosing,
 }
 
 impl ProxyError {
@@ -48,13 +50,16 @@ impl ProxyError {
             ProxyError::ConnectTimeout | ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BadRequestBody => StatusCode::BAD_REQUEST,
+            ProxyError::ConnectionClosing => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     pub fn source_side(&self) -> ErrorSource {
         match self {
             ProxyError::NoRoute | ProxyError::NoBackend => ErrorSource::Internal,
-            ProxyError::BodyTooLarge | ProxyError::BadRequestBody => ErrorSource::Downstream,
+            ProxyError::BodyTooLarge
+            | ProxyError::BadRequestBody
+            | ProxyError::ConnectionClosing => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
             | ProxyError::ConnectTimeout
             | ProxyError::TlsHandshake(_)

@@ -11,8 +11,10 @@
 pub mod access_log;
 pub mod backend;
 pub mod body;
+mod connect;
 pub mod error;
 pub mod guard;
+pub mod h2conn;
 pub mod headers;
 pub mod metrics;
 pub mod passthrough;

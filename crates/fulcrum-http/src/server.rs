@@ -36,6 +36,10 @@ where
 /// How long in-flight requests may run after shutdown begins, before connections are cut.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Response bytes hyper may buffer per HTTP/2 stream beyond what the socket took (hyper's
+/// default is 400 KiB, which a client that never reads turns into 100 MiB per connection).
+const H2_SEND_BUFFER: usize = 64 * 1024;
+
 /// Serve one accepted client connection until it closes, times out, or shutdown ends it.
 pub async fn serve(
     worker: Rc<Worker>,
@@ -80,7 +84,8 @@ async fn serve_io<IO>(
     let l = listener.load_full();
     let timeouts = l.timeouts;
     let proto = l.proto.clone();
-    let max_head = l.limits.max_header_bytes.max(8 * 1024);
+    let limits = l.limits;
+    let max_head = limits.max_header_bytes.max(8 * 1024);
     let counters = l.metrics.as_ref().map(|m| {
         m.connections_total.inc(worker.id);
         m.connections_active.inc();
@@ -107,7 +112,10 @@ async fn serve_io<IO>(
         proto,
         client_cert,
         hold,
+        h2: std::cell::OnceCell::new(),
     });
+    // The watchdog's view of the connection's HTTP/2 streams.
+    let streams = cx.clone();
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));
     let service = service_fn(move |req| proxy::handle(cx.clone(), req));
 
@@ -122,7 +130,8 @@ async fn serve_io<IO>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_send_buf_size(H2_SEND_BUFFER)
         .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
@@ -144,6 +153,8 @@ async fn serve_io<IO>(
         let _ = shutdown.changed().await;
     };
     tokio::pin!(shutdown_signal);
+    let scan_every = (timeouts.send / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut next_scan: Option<Instant> = None;
     loop {
         let event = std::future::poll_fn(|cx| {
             if let Poll::Ready(res) = conn.as_mut().poll(cx) {
@@ -152,7 +163,18 @@ async fn serve_io<IO>(
             if !draining && shutdown_signal.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
             }
-            let want = next_wake(&activity, &timeouts, draining, hard_deadline);
+            let h2 = streams.h2.get();
+            if !draining && h2.is_some_and(|h| h.must_calm_down()) {
+                return Poll::Ready(Event::CalmDown);
+            }
+            // Stalled HTTP/2 streams are looked for while any is registered.
+            if h2.is_some_and(|h| h.watching()) {
+                next_scan.get_or_insert_with(|| after(Instant::now(), scan_every));
+            }
+            let mut want = next_wake(&activity, &timeouts, draining, hard_deadline);
+            if let Some(t) = next_scan {
+                want = want.min(t);
+            }
             if want < armed {
                 armed = want;
                 sleep.as_mut().reset(want.into());
@@ -178,9 +200,34 @@ async fn serve_io<IO>(
                 hard_deadline = Some(now + SHUTDOWN_GRACE);
                 conn.as_mut().graceful_shutdown();
             }
+            Event::CalmDown => {
+                // GOAWAY now; streams in flight get a second to finish.
+                draining = true;
+                hard_deadline = Some(after(now, Duration::from_secs(1)));
+                conn.as_mut().graceful_shutdown();
+            }
             Event::Timer => {
                 if hard_deadline.is_some_and(|d| now >= d) {
                     return;
+                }
+                // The client has not taken a byte for `send`: it is not reading (NGINX's
+                // send_timeout). Closing releases every stream and backend connection.
+                if activity
+                    .write_blocked_since()
+                    .is_some_and(|since| now >= after(since, timeouts.send))
+                {
+                    tracing::debug!(client = %peer, "client not reading: send timeout");
+                    return;
+                }
+                if next_scan.is_some_and(|t| now >= t) {
+                    next_scan = None;
+                    if let Some(h2) = streams.h2.get() {
+                        let hard = stall_limit(&timeouts);
+                        let cut = h2.scan(now, activity.write_stalls(), timeouts.send, hard);
+                        if cut > 0 {
+                            tracing::debug!(client = %peer, streams = cut, "cut HTTP/2 streams the client does not read");
+                        }
+                    }
                 }
                 if activity
                     .head_since()
@@ -229,7 +276,16 @@ impl Drop for ActiveGuard {
 enum Event {
     Closed(Option<Box<dyn std::error::Error + Send + Sync>>),
     Shutdown,
+    /// The HTTP/2 client resets most of its streams early (rapid reset).
+    CalmDown,
     Timer,
+}
+
+/// `t + d`, or far in the future when that does not exist.
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(t)
 }
 
 /// How long a request in flight may go without a byte moving on the client connection:
@@ -251,6 +307,10 @@ fn next_wake(
         None if a.inflight() > 0 => a.last() + stall_limit(timeouts),
         // Draining with nothing in flight: only the hard deadline applies.
         None => a.last() + Duration::from_secs(3600),
+    };
+    let t = match a.write_blocked_since() {
+        Some(since) => t.min(after(since, timeouts.send)),
+        None => t,
     };
     hard.map_or(t, |h| t.min(h))
 }

@@ -40,6 +40,11 @@ pub struct ConnActivity {
     /// of the last response. Keep-alive idle time counts from here, so bytes that are not a
     /// request (empty lines, HTTP/2 pings) do not keep a connection alive.
     idle_since: AtomicU64,
+    /// Nanoseconds after `base` (+1, 0 meaning none) since which the socket has refused the
+    /// bytes written to it (the client is not reading): the `timeouts.send` clock.
+    write_blocked_since: AtomicU64,
+    /// How many times the socket started refusing writes.
+    write_stalls: AtomicU64,
 }
 
 impl ConnActivity {
@@ -50,6 +55,8 @@ impl ConnActivity {
             head_since: AtomicU64::new(1),
             inflight: AtomicU32::new(0),
             idle_since: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(0),
+            write_stalls: AtomicU64::new(0),
         })
     }
 
@@ -99,6 +106,31 @@ impl ConnActivity {
     /// Since when the connection has had no request in flight.
     pub fn idle_since(&self) -> Instant {
         self.at(self.idle_since.load(Ordering::Relaxed))
+    }
+
+    /// Since when writes to the client have been refused, if they are.
+    pub fn write_blocked_since(&self) -> Option<Instant> {
+        match self.write_blocked_since.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.at(n - 1)),
+        }
+    }
+
+    /// How many times writes to the client started being refused.
+    pub fn write_stalls(&self) -> u64 {
+        self.write_stalls.load(Ordering::Relaxed)
+    }
+
+    fn write_refused(&self) {
+        if self.write_blocked_since.load(Ordering::Relaxed) == 0 {
+            let at = self.offset(Instant::now()).saturating_add(1);
+            self.write_blocked_since.store(at, Ordering::Relaxed);
+            self.write_stalls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn write_accepted(&self) {
+        self.write_blocked_since.store(0, Ordering::Relaxed);
     }
 }
 
@@ -232,6 +264,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
     }
 }
 
+/// Record whether the client socket took a write (or flush) or refused it.
+fn watch_write<R>(a: &ConnActivity, p: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+    match &p {
+        Poll::Pending => a.write_refused(),
+        Poll::Ready(_) => a.write_accepted(),
+    }
+    p
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -240,7 +281,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.saw_response(buf);
-        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        let n = ready!(watch_write(
+            &this.activity,
+            Pin::new(&mut this.inner).poll_write(cx, buf)
+        ))?;
         this.activity.touch(Instant::now());
         if let Some(c) = &this.counters {
             c.bytes_out.add(c.worker, n as u64);
@@ -257,7 +301,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
             this.saw_response(first);
         }
-        let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        let n = ready!(watch_write(
+            &this.activity,
+            Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+        ))?;
         this.activity.touch(Instant::now());
         if let Some(c) = &this.counters {
             c.bytes_out.add(c.worker, n as u64);
@@ -270,7 +317,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        watch_write(&this.activity, Pin::new(&mut this.inner).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -8,6 +8,8 @@ mod balancing;
 mod cli;
 mod corpus;
 mod dns;
+mod h2_frames;
+mod h2_hardening;
 mod hostile;
 mod limits;
 mod observability;
