@@ -8,6 +8,7 @@ mod balancing;
 mod cli;
 mod corpus;
 mod dns;
+mod h2_conformance;
 mod h2_frames;
 mod h2_hardening;
 mod hostile;
