@@ -303,6 +303,11 @@ async fn route_and_forward(
     if http_body::Body::size_hint(req.body()).lower() > limit {
         return Err(ProxyError::BodyTooLarge);
     }
+    let deadline = tokio::time::Instant::now() + listener.timeouts.request;
+    // An HTTP/2 stream waits for one of its connection's backend slots first.
+    if let Some(h2) = cx.h2.get() {
+        fin.slot = Some(h2.backend_slot(deadline).await?);
+    }
     let key = fulcrum_balance::hash_ip(cx.peer.ip());
     let backend = pool
         .pick(cx.worker.id, key)
@@ -416,10 +421,6 @@ async fn route_and_forward(
         BodyFate::ClientError => Some(ProxyError::BadRequestBody),
         BodyFate::Fine => None,
     };
-    let deadline = tokio::time::Instant::now() + listener.timeouts.request;
-    if let Some(h2) = cx.h2.get() {
-        fin.slot = Some(h2.backend_slot(deadline).await?);
-    }
     let mut backend = backend;
     let mut attempts = 0;
     let (mut resp, sender) = loop {

@@ -189,6 +189,36 @@ fn three_h2_clients_that_never_read_leave_rss_growth_under_64_mib() {
     );
 }
 
+/// Issue 7 item 1: every stream of an HTTP/2 connection got a backend connection of its own
+/// (256 streams: 256 connections). With `h2_max_backend_connections = 2`, six streams to a slow
+/// backend all complete, over at most two backend connections: the others waited for a slot.
+#[test]
+fn h2_streams_beyond_the_backend_cap_wait_for_a_slot() {
+    let be = Backend::start("slow");
+    let lb = Proxy::start(be.addr, "limits = { h2_max_backend_connections = 2 }");
+    let mut c = Conn::open(lb.addr, &h2::settings(&[]));
+    let mut out = h2::frame(h2::SETTINGS, h2::ACK, 0, &[]);
+    for i in 0..6 {
+        out.extend(h2::get(2 * i + 1, "a", "/sleep/200"));
+    }
+    c.send(&out).unwrap();
+    let mut done = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while done < 6 {
+        let f = c.next_frame(deadline).expect("not every stream finished");
+        assert_ne!(f.kind, h2::RST_STREAM, "stream {} was reset", f.stream);
+        if f.stream != 0 && f.flags & h2::END_STREAM != 0 {
+            done += 1;
+        }
+    }
+    assert_eq!(be.request_count(), 6);
+    assert!(
+        be.connection_count() <= 2,
+        "{} backend connections for a cap of 2",
+        be.connection_count()
+    );
+}
+
 /// Issue 7 item 1: an HTTP/2 client that stops reading held its streams and their backend
 /// connections until nothing had moved for max(idle, request) = 60 s. Now its connection is
 /// closed once writes to it have been refused for `timeouts.send`, and every backend request
