@@ -214,3 +214,110 @@ type BoxIo = Box<dyn IoStream>;
 
 trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> IoStream for T {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A TCP listener that accepts (and keeps) connections, counting them.
+    async fn counting_listener() -> (SocketAddr, Arc<AtomicUsize>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let n = Arc::new(AtomicUsize::new(0));
+        let count = n.clone();
+        tokio::task::spawn_local(async move {
+            let mut kept = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                kept.push(s);
+            }
+        });
+        (addr, n)
+    }
+
+    fn target(addr: SocketAddr) -> Target {
+        Target {
+            key: (addr, 0),
+            host: None,
+            timeout: Duration::from_secs(5),
+            tls: None,
+        }
+    }
+
+    /// Poll `fut` once.
+    async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+    }
+
+    fn local(f: impl Future<Output = ()>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f);
+    }
+
+    /// Issue 7 item 1 (rapid reset): a request whose stream is reset while its connect runs
+    /// leaves that connect to the next request, which opens no other.
+    #[test]
+    fn a_request_takes_over_the_connect_of_one_that_went_away() {
+        local(async {
+            let (addr, accepted) = counting_listener().await;
+            let conns = Rc::new(Conns::default());
+            let mut first = Box::pin(get(&conns, target(addr)));
+            assert!(poll_once(first.as_mut()).await.is_pending());
+            drop(first);
+            let second = get(&conns, target(addr)).await;
+            assert!(second.is_ok(), "the second request got no connection");
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// Issue 7 item 1 (rapid reset): a connect that completes after its request went away
+    /// leaves an idle connection for the next request instead of being thrown away.
+    #[test]
+    fn a_connect_whose_request_went_away_ends_in_the_idle_pool() {
+        local(async {
+            let (addr, accepted) = counting_listener().await;
+            let conns = Rc::new(Conns::default());
+            let mut first = Box::pin(get(&conns, target(addr)));
+            assert!(poll_once(first.as_mut()).await.is_pending());
+            drop(first);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while conns.idle_count((addr, 0)) == 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(conns.idle_count((addr, 0)), 1, "the connection was dropped");
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+            assert!(conns.connecting.borrow().is_empty());
+        });
+    }
+
+    /// Issue 7 item 1 (rapid reset): a connection handed to a request that is dropped before
+    /// it runs again (its stream was reset in between) is kept idle, not lost.
+    #[test]
+    fn a_connection_handed_to_a_request_that_never_took_it_is_kept() {
+        local(async {
+            let (addr, accepted) = counting_listener().await;
+            let conns = Rc::new(Conns::default());
+            let mut first = Box::pin(get(&conns, target(addr)));
+            assert!(poll_once(first.as_mut()).await.is_pending());
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !conns.connecting.borrow().is_empty() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert!(
+                conns.connecting.borrow().is_empty(),
+                "the connect never finished"
+            );
+            assert_eq!(conns.idle_count((addr, 0)), 0);
+            drop(first);
+            assert_eq!(conns.idle_count((addr, 0)), 1, "the connection was dropped");
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+}

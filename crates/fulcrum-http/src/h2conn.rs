@@ -192,3 +192,56 @@ impl Drop for StreamGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Rc<H2Conn> {
+        Rc::new(H2Conn::new(&fulcrum_config::model::Limits::default()))
+    }
+
+    /// Issue 7 item 1 (rapid reset): streams dropped before their response count, and the
+    /// connection must go away at the hundredth when they are most of its streams.
+    #[test]
+    fn early_resets_past_the_minimum_and_half_the_streams_calm_the_connection_down() {
+        let c = conn();
+        for _ in 0..PREMATURE_MIN - 1 {
+            drop(c.stream_started(Instant::now()));
+        }
+        assert!(!c.must_calm_down());
+        let mut abandoned = c.stream_started(Instant::now());
+        abandoned.abandoned();
+        abandoned.ended();
+        drop(abandoned);
+        assert!(c.must_calm_down());
+        assert!(c.slots.is_closed(), "streams still get backend slots");
+    }
+
+    /// Streams that end (completely, or by a backend error) are not resets; as many resets as
+    /// completed streams stay under half.
+    #[test]
+    fn resets_among_as_many_completed_streams_are_tolerated() {
+        let c = conn();
+        for _ in 0..4 * PREMATURE_MIN {
+            let mut done = c.stream_started(Instant::now());
+            done.ended();
+            drop(done);
+            drop(c.stream_started(Instant::now()));
+        }
+        assert!(!c.must_calm_down());
+    }
+
+    /// A stream the client gives up on after a second is not premature.
+    #[test]
+    fn late_resets_do_not_count() {
+        let c = conn();
+        let long_ago = Instant::now()
+            .checked_sub(PREMATURE_WINDOW * 2)
+            .expect("the monotonic clock started less than 2 s ago");
+        for _ in 0..2 * PREMATURE_MIN {
+            drop(c.stream_started(long_ago));
+        }
+        assert!(!c.must_calm_down());
+    }
+}

@@ -119,6 +119,11 @@ impl Conns {
             });
         }
     }
+
+    #[cfg(test)]
+    pub(crate) fn idle_count(&self, key: ConnKey) -> usize {
+        self.idle.borrow().get(&key).map_or(0, Vec::len)
+    }
 }
 
 /// A worker's connections to backends.
