@@ -1,5 +1,6 @@
 //! One client connection: guard + hyper (HTTP/1.1 or HTTP/2 by prior knowledge) + a watchdog
-//! for the header and keep-alive idle timeouts and for graceful shutdown.
+//! for the header, keep-alive idle and send timeouts, the HTTP/2 stall and rapid-reset checks
+//! (`h2conn.rs`), and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;

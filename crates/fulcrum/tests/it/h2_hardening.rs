@@ -1,5 +1,6 @@
 //! Issue 7 item 1: HTTP/2 clients that never read, or that reset every stream, must not grow
-//! the proxy's memory or its backend connections without bound.
+//! the proxy's memory or its backend connections without bound (and the send timeout that
+//! closes a client that does not read applies to HTTP/1.1 too).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -240,6 +241,27 @@ fn h2_client_that_stops_reading_is_closed_after_the_send_timeout() {
         lb.backend_inflight()
     );
     drop(hostile);
+}
+
+/// Issue 7 item 1: the send timeout is the connection's, so an HTTP/1.1 client that stops
+/// reading a large response is closed after it too (it was held for 60 s).
+#[test]
+fn http1_client_that_stops_reading_is_closed_after_the_send_timeout() {
+    use std::io::Write;
+    let be = Backend::start("big");
+    let lb = Proxy::start(be.addr, "timeouts = { send = \"1s\" }");
+    let mut s = std::net::TcpStream::connect(lb.addr).unwrap();
+    s.write_all(b"GET /bytes/1073741824 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || lb.backend_inflight() >= 1.0),
+        "the request never reached the backend"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || lb.connections() == 0.0
+            && lb.backend_inflight() == 0.0),
+        "a client that does not read is still connected"
+    );
 }
 
 /// A backend for `/events`: one event at once, another after `pause`, then the end: what an
