@@ -215,8 +215,11 @@ pub async fn handle(
             .duration
             .observe_duration(cx.worker.id, start.elapsed());
     }
-    if let (Some(h2), Some(body)) = (&h2, resp.body_mut().watch()) {
-        h2.register(body);
+    // HTTP/2 only: the stall registry can cut the stream's body from outside.
+    if let Some(h2) = &h2 {
+        if let Some(body) = resp.body_mut().watch() {
+            h2.register(body);
+        }
     }
     resp.body_mut().set_on_end(Box::new(fin));
     Ok(resp)
