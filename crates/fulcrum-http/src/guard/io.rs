@@ -122,11 +122,9 @@ impl ConnActivity {
     }
 
     fn write_refused(&self) {
-        if self.write_blocked_since.load(Ordering::Relaxed) == 0 {
-            let at = self.offset(Instant::now()).saturating_add(1);
-            self.write_blocked_since.store(at, Ordering::Relaxed);
-            self.write_stalls.fetch_add(1, Ordering::Relaxed);
-        }
+        let at = self.offset(Instant::now()).saturating_add(1);
+        self.write_blocked_since.store(at, Ordering::Relaxed);
+        self.write_stalls.fetch_add(1, Ordering::Relaxed);
     }
 
     fn write_accepted(&self) {
@@ -148,6 +146,8 @@ pub struct GuardedIo<T> {
     read_waker: Option<Waker>,
     /// Whether `activity.head_since` is currently set (it starts set: nothing came yet).
     in_head: bool,
+    /// Whether the socket refused the last write or flush (`activity` knows since when).
+    write_blocked: bool,
     counters: Option<ByteCounters>,
 }
 
@@ -169,6 +169,7 @@ impl<T> GuardedIo<T> {
             held: Vec::new(),
             read_waker: None,
             in_head: true,
+            write_blocked: false,
             counters,
         }
     }
@@ -210,6 +211,21 @@ impl<T> GuardedIo<T> {
         } else {
             self.poison_at = Some(at + n);
         }
+    }
+
+    /// Record whether the client socket took a write (or flush) or refused it; the shared
+    /// activity is only touched when that changes.
+    fn watch_write<R>(&mut self, p: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        let blocked = p.is_pending();
+        if blocked != self.write_blocked {
+            self.write_blocked = blocked;
+            if blocked {
+                self.activity.write_refused();
+            } else {
+                self.activity.write_accepted();
+            }
+        }
+        p
     }
 
     /// Called for every write: the first bytes of the response to an upgrade request say
@@ -264,15 +280,6 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
     }
 }
 
-/// Record whether the client socket took a write (or flush) or refused it.
-fn watch_write<R>(a: &ConnActivity, p: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
-    match &p {
-        Poll::Pending => a.write_refused(),
-        Poll::Ready(_) => a.write_accepted(),
-    }
-    p
-}
-
 impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -281,10 +288,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.saw_response(buf);
-        let n = ready!(watch_write(
-            &this.activity,
-            Pin::new(&mut this.inner).poll_write(cx, buf)
-        ))?;
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        let n = ready!(this.watch_write(polled))?;
         this.activity.touch(Instant::now());
         if let Some(c) = &this.counters {
             c.bytes_out.add(c.worker, n as u64);
@@ -301,10 +306,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
             this.saw_response(first);
         }
-        let n = ready!(watch_write(
-            &this.activity,
-            Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
-        ))?;
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        let n = ready!(this.watch_write(polled))?;
         this.activity.touch(Instant::now());
         if let Some(c) = &this.counters {
             c.bytes_out.add(c.worker, n as u64);
@@ -318,7 +321,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        watch_write(&this.activity, Pin::new(&mut this.inner).poll_flush(cx))
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch_write(polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
