@@ -27,13 +27,21 @@ const LISTENER_KEYS: &[&str] = &[
     "route",
     "trusted_proxies",
 ];
-const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request"];
-const LIMIT_KEYS: &[&str] = &["max_header_bytes", "max_body_bytes", "max_connections"];
+const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request", "send"];
+const LIMIT_KEYS: &[&str] = &[
+    "max_header_bytes",
+    "max_body_bytes",
+    "max_connections",
+    "h2_max_concurrent_streams",
+    "h2_max_backend_connections",
+];
 pub(crate) const PROTOCOLS: &[&str] = &["http", "https", "tcp", "udp", "tls_passthrough"];
 
 pub(crate) const MIN_HEADER_BYTES: u64 = 8 * 1024;
 pub(crate) const MAX_HEADER_BYTES: u64 = 1024 * 1024;
 pub(crate) const MAX_CONNECTIONS: i64 = u32::MAX as i64;
+/// Upper bound of `h2_max_concurrent_streams` and `h2_max_backend_connections`.
+pub(crate) const MAX_H2_STREAMS: i64 = 10_000;
 /// `https_port` when `https_redirect = true` leaves it out.
 pub(crate) const DEFAULT_HTTPS_PORT: u16 = 443;
 
@@ -343,10 +351,12 @@ fn timeouts(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Timeouts> {
     let header = t.or(ctx, "header", d.header, positive);
     let idle = t.or(ctx, "idle", d.idle, positive);
     let request = t.or(ctx, "request", d.request, positive);
+    let send = t.or(ctx, "send", d.send, positive);
     Some(Timeouts {
         header: header?,
         idle: idle?,
         request: request?,
+        send: send?,
     })
 }
 
@@ -368,9 +378,23 @@ fn limits(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Limits> {
         d.max_connections as i64,
         |ctx, v, at| decode::integer(ctx, v, at, 1, MAX_CONNECTIONS),
     );
+    let streams = t.or(
+        ctx,
+        "h2_max_concurrent_streams",
+        i64::from(d.h2_max_concurrent_streams),
+        |ctx, v, at| decode::integer(ctx, v, at, 1, MAX_H2_STREAMS),
+    );
+    let backend_conns = t.or(
+        ctx,
+        "h2_max_backend_connections",
+        d.h2_max_backend_connections as i64,
+        |ctx, v, at| decode::integer(ctx, v, at, 1, MAX_H2_STREAMS),
+    );
     Some(Limits {
         max_header_bytes: usize::try_from(header?).ok()?,
         max_body_bytes: body?,
         max_connections: usize::try_from(connections?).ok()?,
+        h2_max_concurrent_streams: u32::try_from(streams?).ok()?,
+        h2_max_backend_connections: usize::try_from(backend_conns?).ok()?,
     })
 }

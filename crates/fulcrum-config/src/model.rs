@@ -197,6 +197,11 @@ pub struct Timeouts {
     pub idle: Duration,
     /// The upstream response must begin within this (default 60s).
     pub request: Duration,
+    /// The client must take response bytes within this (default 15s): a connection whose
+    /// writes stay blocked this long is closed, and an HTTP/2 stream the client gives no
+    /// flow-control credit for this long (while the connection could send) is cut. A backend
+    /// that is slow to send never trips it.
+    pub send: Duration,
 }
 
 impl Default for Timeouts {
@@ -205,6 +210,7 @@ impl Default for Timeouts {
             header: Duration::from_secs(10),
             idle: Duration::from_secs(60),
             request: Duration::from_secs(60),
+            send: Duration::from_secs(15),
         }
     }
 }
@@ -217,6 +223,12 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Concurrent client connections on this listener (default 100000).
     pub max_connections: usize,
+    /// Concurrent streams one HTTP/2 client connection may open (default 100), advertised as
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub h2_max_concurrent_streams: u32,
+    /// Backend connections one HTTP/2 client connection may hold at once (default 32); its
+    /// further streams wait for one, within `timeouts.request`.
+    pub h2_max_backend_connections: usize,
 }
 
 impl Default for Limits {
@@ -225,6 +237,8 @@ impl Default for Limits {
             max_header_bytes: 32 * 1024,
             max_body_bytes: 10 * 1024 * 1024,
             max_connections: 100_000,
+            h2_max_concurrent_streams: 100,
+            h2_max_backend_connections: 32,
         }
     }
 }

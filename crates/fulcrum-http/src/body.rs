@@ -1,9 +1,9 @@
 //! Body types on both sides of the proxy. Both stream: a frame is forwarded as soon as it
 //! arrives and the next one is not read before the other side has taken it (backpressure).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -110,6 +110,10 @@ impl Body for RequestBody {
 pub trait OnEnd {
     /// `complete` is true when the body reached its end without error.
     fn on_end(&mut self, complete: bool, bytes: u64);
+
+    /// Called just before `on_end(false, ..)` when the body was dropped unfinished: the client
+    /// reset the stream or closed the connection (not a backend error, not a stall cut).
+    fn abandoned(&mut self) {}
 }
 
 /// The response body sent to the client: a local body, or the backend's, streamed.
@@ -126,6 +130,119 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 enum Kind {
     Full(Option<Bytes>),
     Upstream(Incoming),
+    /// An HTTP/2 stream's backend body, shared with its connection's stall registry.
+    Watched(Rc<Watched>),
+}
+
+/// An HTTP/2 stream's backend body and what ends with it, shared between the stream's
+/// [`ProxyBody`] and the connection's stall registry (`h2conn.rs`).
+///
+/// hyper pulls a response body only while the stream has flow-control credit and send-buffer
+/// room, so a stream whose client does not read is simply never polled again: the body cannot
+/// notice that itself. It records instead whether it handed hyper a frame that hyper has not
+/// followed with a request for the next one (`held`): the watchdog, scanning from outside,
+/// tells a client that does not read (held) from a backend that is slow to send (polled and
+/// waiting), and cuts the first kind ([`Watched::cut`]).
+pub struct Watched {
+    live: RefCell<Option<Live>>,
+    /// Frames handed to hyper so far.
+    frames: Cell<u64>,
+    /// A frame was handed over and hyper has not asked for the next one since.
+    held: Cell<bool>,
+    cut: Cell<bool>,
+}
+
+struct Live {
+    body: Incoming,
+    end: Option<Box<dyn OnEnd>>,
+    bytes: u64,
+}
+
+impl Watched {
+    /// Frames handed to hyper so far.
+    pub fn frames(&self) -> u64 {
+        self.frames.get()
+    }
+
+    /// Still streaming, and waiting for hyper to pull again (not for the backend).
+    pub fn held(&self) -> bool {
+        self.held.get() && !self.is_done()
+    }
+
+    /// Finished, abandoned or cut: nothing left to watch.
+    pub fn is_done(&self) -> bool {
+        self.live.borrow().is_none()
+    }
+
+    /// Release what the stream holds now (its backend connection, in-flight counts, backend
+    /// slot): the client is not reading. If hyper ever polls the body again, it fails.
+    pub fn cut(&self) {
+        self.cut.set(true);
+        self.finish(false);
+    }
+
+    fn finish(&self, complete: bool) {
+        let live = self.live.borrow_mut().take();
+        if let Some(Live { body, end, bytes }) = live {
+            drop(body);
+            if let Some(mut end) = end {
+                end.on_end(complete, bytes);
+            }
+        }
+    }
+
+    fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.held.set(false);
+        if self.cut.get() {
+            return Poll::Ready(Some(Err(
+                "stream cut: the client did not take the response".into(),
+            )));
+        }
+        let (polled, end_stream) = {
+            let mut live = self.live.borrow_mut();
+            let Some(l) = live.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let polled: Option<Result<Frame<Bytes>, BoxError>> =
+                ready!(Pin::new(&mut l.body).poll_frame(cx)).map(|r| r.map_err(BoxError::from));
+            if let Some(d) = polled.as_ref().and_then(|r| r.as_ref().ok()?.data_ref()) {
+                l.bytes += d.len() as u64;
+            }
+            (polled, l.body.is_end_stream())
+        };
+        match &polled {
+            Some(Ok(_)) if end_stream => self.finish(true),
+            Some(Ok(_)) => {
+                self.frames.set(self.frames.get() + 1);
+                self.held.set(true);
+            }
+            Some(Err(_)) => self.finish(false),
+            None => self.finish(true),
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &*self.live.borrow() {
+            Some(l) => l.body.is_end_stream(),
+            // Finished: the end. Cut: not the end, so that a poll reports the error.
+            None => !self.cut.get(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.live
+            .borrow()
+            .as_ref()
+            .map_or_else(SizeHint::default, |l| l.body.size_hint())
+    }
+
+    fn abandon(&self) {
+        if let Some(end) = self.live.borrow_mut().as_mut().and_then(|l| l.end.as_mut()) {
+            end.abandoned();
+        }
+        self.finish(false);
+    }
 }
 
 impl ProxyBody {
@@ -147,12 +264,45 @@ impl ProxyBody {
         }
     }
 
+    /// Make a streamed backend body watchable by the connection's stall registry (HTTP/2
+    /// streams); `None` for a local body. Call before [`ProxyBody::set_on_end`].
+    pub fn watch(&mut self) -> Option<Weak<Watched>> {
+        if !matches!(self.kind, Kind::Upstream(_)) {
+            return None;
+        }
+        let Kind::Upstream(body) = std::mem::replace(&mut self.kind, Kind::Full(None)) else {
+            return None;
+        };
+        let w = Rc::new(Watched {
+            live: RefCell::new(Some(Live {
+                body,
+                end: self.end.take(),
+                bytes: self.bytes,
+            })),
+            frames: Cell::new(0),
+            held: Cell::new(false),
+            cut: Cell::new(false),
+        });
+        let weak = Rc::downgrade(&w);
+        self.kind = Kind::Watched(w);
+        Some(weak)
+    }
+
     pub fn set_on_end(&mut self, end: Box<dyn OnEnd>) {
-        self.end = Some(end);
+        match &self.kind {
+            Kind::Watched(w) => {
+                if let Some(l) = w.live.borrow_mut().as_mut() {
+                    l.end = Some(end);
+                }
+            }
+            _ => self.end = Some(end),
+        }
     }
 
     fn finish(&mut self, complete: bool) {
-        if let Some(mut end) = self.end.take() {
+        if let Kind::Watched(w) = &self.kind {
+            w.finish(complete);
+        } else if let Some(mut end) = self.end.take() {
             end.on_end(complete, self.bytes);
         }
     }
@@ -168,8 +318,19 @@ impl Drop for ProxyBody {
     fn drop(&mut self) {
         // A body dropped at its end (hyper does not poll a body that says it is empty) is
         // complete; anything else was abandoned, e.g. the client went away.
-        let complete = self.is_end_stream();
-        self.finish(complete);
+        if self.is_end_stream() {
+            self.finish(true);
+            return;
+        }
+        match &self.kind {
+            Kind::Watched(w) => w.abandon(),
+            _ => {
+                if let Some(end) = self.end.as_mut() {
+                    end.abandoned();
+                }
+                self.finish(false);
+            }
+        }
     }
 }
 
@@ -195,6 +356,7 @@ impl Body for ProxyBody {
             Kind::Upstream(inner) => {
                 ready!(Pin::new(inner).poll_frame(cx)).map(|r| r.map_err(BoxError::from))
             }
+            Kind::Watched(w) => return w.poll_frame(cx),
         };
         match &polled {
             Some(Ok(frame)) => {
@@ -215,6 +377,7 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
             Kind::Upstream(inner) => inner.is_end_stream(),
+            Kind::Watched(w) => w.is_end_stream(),
         }
     }
 
@@ -223,6 +386,7 @@ impl Body for ProxyBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Upstream(inner) => inner.size_hint(),
+            Kind::Watched(w) => w.size_hint(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub enum ProxyError {
     UnexpectedUpgrade,
     #[error("this connection's TLS certificate is not the one for the request's host")]
     Misdirected,
+    #[error("this HTTP/2 connection is closing: it reset too many streams early")]
+    ConnectionClosing,
 }
 
 impl ProxyError {
@@ -60,6 +62,7 @@ impl ProxyError {
             }
             ProxyError::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            ProxyError::ConnectionClosing => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -70,7 +73,8 @@ impl ProxyError {
             | ProxyError::BadRequestBody
             | ProxyError::InvalidHost
             | ProxyError::AmbiguousPath(_)
-            | ProxyError::Misdirected => ErrorSource::Downstream,
+            | ProxyError::Misdirected
+            | ProxyError::ConnectionClosing => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
             | ProxyError::UnexpectedUpgrade
             | ProxyError::ConnectTimeout

@@ -49,6 +49,9 @@ pub struct ConnCtx {
     pub sni: Option<Box<str>>,
     /// The connection's slot, stop signal and parked tunnel (see `tunnel.rs`).
     pub hold: Rc<crate::server::ConnHold>,
+    /// HTTP/2 connections: backend slots, stall registry, premature resets (`h2conn.rs`);
+    /// made at the first HTTP/2 request.
+    pub h2: std::cell::OnceCell<Rc<crate::h2conn::H2Conn>>,
 }
 
 /// What a verified client certificate says, ready to forward in headers.
@@ -97,10 +100,24 @@ struct Finisher {
     client: Option<std::net::IpAddr>,
     error: Option<String>,
     log: Option<LogFacts>,
+    /// HTTP/2: how the stream ends counts toward premature resets.
+    stream: Option<crate::h2conn::StreamGuard>,
+    /// HTTP/2: the stream's backend slot (`h2_max_backend_connections`).
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl OnEnd for Finisher {
+    fn abandoned(&mut self) {
+        if let Some(s) = &mut self.stream {
+            s.abandoned();
+        }
+    }
+
     fn on_end(&mut self, complete: bool, bytes: u64) {
+        if let Some(s) = &mut self.stream {
+            s.ended();
+        }
+        self.slot = None;
         if let (Some(sender), Some(b)) = (self.sender.take(), &self.backend) {
             // A draining backend's connections are not pooled again.
             if complete && !b.0.draining.load(Ordering::Relaxed) {
@@ -161,6 +178,11 @@ pub async fn handle(
     let start = Instant::now();
     let listener = cx.listener.load_full();
     let conn = ConnInflight::new(&cx.activity);
+    let h2 = (req.version() == Version::HTTP_2).then(|| {
+        cx.h2
+            .get_or_init(|| Rc::new(crate::h2conn::H2Conn::new(&listener.limits)))
+            .clone()
+    });
     let request_id = headers::request_id(req.headers());
     let log = cx.worker.access_log.sampled().then(|| LogFacts {
         method: req.method().clone(),
@@ -181,6 +203,8 @@ pub async fn handle(
         client: None,
         error: None,
         log,
+        stream: h2.as_ref().map(|h| h.stream_started(start)),
+        slot: None,
     };
     let mut resp = match route_and_forward(&cx, &listener, req, &mut fin).await {
         Ok(resp) => resp,
@@ -203,6 +227,12 @@ pub async fn handle(
         series
             .duration
             .observe_duration(cx.worker.id, start.elapsed());
+    }
+    // HTTP/2 only: the stall registry can cut the stream's body from outside.
+    if let Some(h2) = &h2 {
+        if let Some(body) = resp.body_mut().watch() {
+            h2.register(body);
+        }
     }
     resp.body_mut().set_on_end(Box::new(fin));
     Ok(resp)
@@ -338,6 +368,14 @@ async fn route_and_forward(
     if http_body::Body::size_hint(req.body()).lower() > limit {
         return Err(ProxyError::BodyTooLarge);
     }
+    let deadline = tokio::time::Instant::from_std(fulcrum_core::time::later(
+        Instant::now(),
+        listener.timeouts.request,
+    ));
+    // An HTTP/2 stream waits for one of its connection's backend slots first.
+    if let Some(h2) = cx.h2.get() {
+        fin.slot = Some(h2.backend_slot(deadline).await?);
+    }
     let key = fulcrum_balance::hash_ip(client);
     let backend = pool
         .pick(cx.worker.id, key)
@@ -465,10 +503,6 @@ async fn route_and_forward(
         BodyFate::ClientError => Some(ProxyError::BadRequestBody),
         BodyFate::Fine => None,
     };
-    let deadline = tokio::time::Instant::from_std(fulcrum_core::time::later(
-        Instant::now(),
-        listener.timeouts.request,
-    ));
     let mut backend = backend;
     let mut attempts = 0;
     let (mut resp, sender) = loop {

@@ -1,5 +1,6 @@
 //! One client connection: guard + hyper (HTTP/1.1 or HTTP/2 by prior knowledge) + a watchdog
-//! for the header and keep-alive idle timeouts and for graceful shutdown.
+//! for the header, keep-alive idle and send timeouts, the HTTP/2 stall and rapid-reset checks
+//! (`h2conn.rs`), and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,6 +34,10 @@ where
         tokio::task::spawn_local(fut);
     }
 }
+
+/// Response bytes hyper may buffer per HTTP/2 stream beyond what the socket took (hyper's
+/// default is 400 KiB, which a client that never reads turns into 100 MiB per connection).
+const H2_SEND_BUFFER: usize = 64 * 1024;
 
 /// Serve one accepted client connection until it closes, times out, or `stop` ends it.
 pub async fn serve(
@@ -93,7 +98,8 @@ async fn serve_io<IO>(
     let l = listener.load_full();
     let timeouts = l.timeouts;
     let proto = l.proto.clone();
-    let max_head = l.limits.max_header_bytes.max(8 * 1024);
+    let limits = l.limits;
+    let max_head = limits.max_header_bytes.max(8 * 1024);
     let counters = l.metrics.as_ref().map(|m| {
         m.connections_total.inc(worker.id);
         m.connections_active.inc();
@@ -125,7 +131,10 @@ async fn serve_io<IO>(
         client_cert: facts.client_cert,
         sni: facts.sni,
         hold,
+        h2: std::cell::OnceCell::new(),
     });
+    // The watchdog's view of the connection's HTTP/2 streams.
+    let streams = cx.clone();
     let io = TokioIo::new(GuardedIo::new(stream, activity.clone(), counters));
     let service = service_fn(move |req| proxy::handle(cx.clone(), req));
 
@@ -140,7 +149,8 @@ async fn serve_io<IO>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_send_buf_size(H2_SEND_BUFFER)
         .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
@@ -154,13 +164,15 @@ async fn serve_io<IO>(
     let mut hard_deadline: Option<Instant> = shutdown.deadline();
     let mut draining = hard_deadline.is_some();
     let mut close_after_head = draining;
-    let far = || Instant::now() + Duration::from_secs(3600);
+    let far = || after(Instant::now(), Duration::from_secs(3600));
     let mut armed = far();
     let sleep = tokio::time::sleep_until(armed.into());
     tokio::pin!(sleep);
     let mut stop = shutdown;
     let shutdown_signal = async move { stop.begun().await };
     tokio::pin!(shutdown_signal);
+    let scan_every = (timeouts.send / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut next_scan: Option<Instant> = None;
     loop {
         let event = std::future::poll_fn(|cx| {
             if let Poll::Ready(res) = conn.as_mut().poll(cx) {
@@ -174,7 +186,18 @@ async fn serve_io<IO>(
             if close_after_head && activity.head_since().is_none() {
                 return Poll::Ready(Event::HeadDone);
             }
-            let want = next_wake(&activity, &timeouts, draining, hard_deadline);
+            let h2 = streams.h2.get();
+            if !draining && h2.is_some_and(|h| h.must_calm_down()) {
+                return Poll::Ready(Event::CalmDown);
+            }
+            // Stalled HTTP/2 streams are looked for while any is registered.
+            if h2.is_some_and(|h| h.watching()) {
+                next_scan.get_or_insert_with(|| after(Instant::now(), scan_every));
+            }
+            let mut want = next_wake(&activity, &timeouts, draining, hard_deadline);
+            if let Some(t) = next_scan {
+                want = want.min(t);
+            }
             if want < armed {
                 armed = want;
                 sleep.as_mut().reset(want.into());
@@ -208,31 +231,57 @@ async fn serve_io<IO>(
                 close_after_head = false;
                 conn.as_mut().graceful_shutdown();
             }
+            Event::CalmDown => {
+                // GOAWAY now; streams in flight get a second to finish.
+                draining = true;
+                hard_deadline = Some(after(now, Duration::from_secs(1)));
+                conn.as_mut().graceful_shutdown();
+            }
             Event::Timer => {
                 if hard_deadline.is_some_and(|d| now >= d) {
                     return;
                 }
+                // The client has not taken a byte for `send`: it is not reading (NGINX's
+                // send_timeout). Closing releases every stream and backend connection.
+                if activity
+                    .write_blocked_since()
+                    .is_some_and(|since| now >= after(since, timeouts.send))
+                {
+                    tracing::debug!(client = %peer, "client not reading: send timeout");
+                    return;
+                }
+                if next_scan.is_some_and(|t| now >= t) {
+                    next_scan = None;
+                    if let Some(h2) = streams.h2.get() {
+                        let hard = stall_limit(&timeouts);
+                        let cut = h2.scan(now, activity.write_stalls(), timeouts.send, hard);
+                        if cut > 0 {
+                            tracing::debug!(client = %peer, streams = cut, "cut HTTP/2 streams the client does not read");
+                        }
+                    }
+                }
                 if activity
                     .head_since()
-                    .is_some_and(|since| now >= since + timeouts.header)
+                    .is_some_and(|since| now >= after(since, timeouts.header))
                 {
                     tracing::debug!(client = %peer, "request head timeout");
                     return;
                 }
                 // A request in flight whose bytes stopped moving both ways for this long (a
                 // client trickling a body, or not reading the response) is cut off.
-                if activity.inflight() > 0 && now >= activity.last() + stall_limit(&timeouts) {
+                if activity.inflight() > 0 && now >= after(activity.last(), stall_limit(&timeouts))
+                {
                     tracing::debug!(client = %peer, "no progress on a request in flight; closing");
                     return;
                 }
                 if !draining
                     && activity.inflight() == 0
                     && activity.head_since().is_none()
-                    && now >= activity.idle_since() + timeouts.idle
+                    && now >= after(activity.idle_since(), timeouts.idle)
                 {
                     tracing::trace!(client = %peer, "keep-alive idle timeout");
                     draining = true;
-                    hard_deadline = Some(now + Duration::from_secs(1));
+                    hard_deadline = Some(after(now, Duration::from_secs(1)));
                     conn.as_mut().graceful_shutdown();
                 }
             }
@@ -266,7 +315,14 @@ enum Event {
     Shutdown(Instant),
     /// No request head is in progress any more: the connection may be told to close.
     HeadDone,
+    /// The HTTP/2 client resets most of its streams early (rapid reset).
+    CalmDown,
     Timer,
+}
+
+/// `t + d`, never panicking (`fulcrum_core::time::later`).
+fn after(t: Instant, d: Duration) -> Instant {
+    fulcrum_core::time::later(t, d)
 }
 
 /// How long a request in flight may go without a byte moving on the client connection:
@@ -283,11 +339,15 @@ fn next_wake(
     hard: Option<Instant>,
 ) -> Instant {
     let t = match a.head_since() {
-        Some(since) => since + timeouts.header,
-        None if a.inflight() == 0 && !draining => a.idle_since() + timeouts.idle,
-        None if a.inflight() > 0 => a.last() + stall_limit(timeouts),
+        Some(since) => after(since, timeouts.header),
+        None if a.inflight() == 0 && !draining => after(a.idle_since(), timeouts.idle),
+        None if a.inflight() > 0 => after(a.last(), stall_limit(timeouts)),
         // Draining with nothing in flight: only the hard deadline applies.
-        None => a.last() + Duration::from_secs(3600),
+        None => after(a.last(), Duration::from_secs(3600)),
+    };
+    let t = match a.write_blocked_since() {
+        Some(since) => t.min(after(since, timeouts.send)),
+        None => t,
     };
     hard.map_or(t, |h| t.min(h))
 }

@@ -9,18 +9,16 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
 use crate::error::ProxyError;
-use crate::server::LocalExec;
 
 /// How to reach a backend over TLS.
 #[derive(Clone)]
@@ -86,7 +84,7 @@ impl SendError {
 
 /// What a pooled connection is for: the backend's address and the TLS settings it was made
 /// with (0: cleartext).
-type ConnKey = (SocketAddr, u64);
+pub(crate) type ConnKey = (SocketAddr, u64);
 
 fn key(addr: SocketAddr, tls: Option<&UpstreamTls>) -> ConnKey {
     (addr, tls.map_or(0, |t| t.id))
@@ -97,11 +95,41 @@ struct Idle {
     since: Instant,
 }
 
+/// A worker's connections to backends: idle HTTP/1.1 ones, shared HTTP/2 ones, and connects
+/// in progress (`connect.rs`), which outlive the request that started them.
+#[derive(Default)]
+pub(crate) struct Conns {
+    idle: RefCell<HashMap<ConnKey, Vec<Idle>>>,
+    pub(crate) h2: RefCell<HashMap<ConnKey, http2::SendRequest<RequestBody>>>,
+    pub(crate) connecting: RefCell<HashMap<ConnKey, crate::connect::Connecting>>,
+}
+
+impl Conns {
+    /// Keep an HTTP/1.1 connection for the next request to `key`.
+    pub(crate) fn put_idle(&self, key: ConnKey, sender: http1::SendRequest<RequestBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(key).or_default();
+        if list.len() < MAX_IDLE_PER_BACKEND {
+            list.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn idle_count(&self, key: ConnKey) -> usize {
+        self.idle.borrow().get(&key).map_or(0, Vec::len)
+    }
+}
+
 /// A worker's connections to backends.
 #[derive(Default)]
 pub struct UpstreamPool {
-    idle: RefCell<HashMap<ConnKey, Vec<Idle>>>,
-    h2: RefCell<HashMap<ConnKey, http2::SendRequest<RequestBody>>>,
+    conns: Rc<Conns>,
 }
 
 /// Adapt a request to the connection it goes on: HTTP/2 wants the absolute URI (its
@@ -136,12 +164,12 @@ impl UpstreamPool {
     }
 
     fn checkout(&self, addr: ConnKey) -> Option<Sender> {
-        if let Some(h2) = self.h2.borrow().get(&addr) {
+        if let Some(h2) = self.conns.h2.borrow().get(&addr) {
             if !h2.is_closed() {
                 return Some(Sender::H2(h2.clone()));
             }
         }
-        let mut idle = self.idle.borrow_mut();
+        let mut idle = self.conns.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(c) = list.pop() {
             if !c.sender.is_closed() && c.since.elapsed() < IDLE_EXPIRY {
@@ -153,38 +181,27 @@ impl UpstreamPool {
 
     /// Give back a connection whose last response was read to the end.
     pub fn release(&self, addr: SocketAddr, tls: Option<&UpstreamTls>, sender: Sender) {
-        let addr = key(addr, tls);
-        let Sender::H1(sender) = sender else {
+        match sender {
+            Sender::H1(sender) => self.conns.put_idle(key(addr, tls), sender),
             // HTTP/2 connections stay shared in `h2`; nothing to give back.
-            return;
-        };
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
-        if list.len() < MAX_IDLE_PER_BACKEND {
-            list.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
+            Sender::H2(_) => {}
         }
     }
 
     /// Close idle connections that are closed or expired; drop backends with none left.
     pub fn sweep(&self) {
-        let mut idle = self.idle.borrow_mut();
+        let mut idle = self.conns.idle.borrow_mut();
         idle.retain(|_, list| {
             list.retain(|c| !c.sender.is_closed() && c.since.elapsed() < IDLE_EXPIRY);
             !list.is_empty()
         });
-        self.h2.borrow_mut().retain(|_, s| !s.is_closed());
+        self.conns.h2.borrow_mut().retain(|_, s| !s.is_closed());
     }
 
     /// Close every idle connection to `addr` (a backend being drained or removed).
     pub fn close_idle(&self, addr: SocketAddr) {
-        self.idle.borrow_mut().retain(|k, _| k.0 != addr);
-        self.h2.borrow_mut().retain(|k, _| k.0 != addr);
+        self.conns.idle.borrow_mut().retain(|k, _| k.0 != addr);
+        self.conns.h2.borrow_mut().retain(|k, _| k.0 != addr);
     }
 
     /// Send `req` to the backend at `addr`, on a pooled connection when one is idle. A pooled
@@ -209,7 +226,7 @@ impl UpstreamPool {
                 Err(mut e) => match e.take_message() {
                     Some(r) => {
                         if sender.is_h2() {
-                            self.h2.borrow_mut().remove(&conn_key);
+                            self.conns.h2.borrow_mut().remove(&conn_key);
                         }
                         req = r;
                     }
@@ -217,7 +234,13 @@ impl UpstreamPool {
                 },
             }
         }
-        let mut sender = match connect(addr, host, connect_timeout, tls).await {
+        let target = crate::connect::Target {
+            key: conn_key,
+            host: host.map(str::to_owned),
+            timeout: connect_timeout,
+            tls: tls.cloned(),
+        };
+        let mut sender = match crate::connect::get(&self.conns, target).await {
             Ok(s) => s,
             Err(error) => {
                 return Err(SendError {
@@ -226,9 +249,6 @@ impl UpstreamPool {
                 })
             }
         };
-        if let Sender::H2(h2) = &sender {
-            self.h2.borrow_mut().insert(conn_key, h2.clone());
-        }
         shape_for(&sender, &mut req);
         match sender.try_send(req).await {
             Ok(resp) => Ok((resp, sender)),
@@ -239,72 +259,3 @@ impl UpstreamPool {
         }
     }
 }
-
-async fn connect(
-    addr: SocketAddr,
-    host: Option<&str>,
-    timeout: Duration,
-    tls: Option<&UpstreamTls>,
-) -> Result<Sender, ProxyError> {
-    let connecting = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(ProxyError::ConnectRefused)?;
-        fulcrum_net::tune_stream(&stream);
-        match tls {
-            None => Ok((Box::new(stream) as BoxIo, false)),
-            Some(t) => {
-                let connector = tokio_rustls::TlsConnector::from(t.config.clone());
-                let name = t
-                    .server_name
-                    .clone()
-                    .or_else(|| {
-                        host.and_then(|h| {
-                            rustls::pki_types::ServerName::try_from(h.to_string()).ok()
-                        })
-                    })
-                    .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
-                let s = connector
-                    .connect(name, stream)
-                    .await
-                    .map_err(ProxyError::TlsHandshake)?;
-                let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
-                Ok((Box::new(s) as BoxIo, h2))
-            }
-        }
-    };
-    let (io, h2) = match tokio::time::timeout(timeout, connecting).await {
-        Ok(r) => r?,
-        Err(_) => return Err(ProxyError::ConnectTimeout),
-    };
-    if h2 {
-        let (sender, conn) = http2::Builder::new(LocalExec)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .keep_alive_interval(Duration::from_secs(30))
-            .handshake(TokioIo::new(io))
-            .await
-            .map_err(ProxyError::UpstreamReset)?;
-        tokio::task::spawn_local(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(backend = %addr, error = %e, "backend h2 connection ended with an error");
-            }
-        });
-        return Ok(Sender::H2(sender));
-    }
-    let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(ProxyError::UpstreamReset)?;
-    tokio::task::spawn_local(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(backend = %addr, error = %e, "backend connection ended with an error");
-        }
-    });
-    Ok(Sender::H1(sender))
-}
-
-/// A backend stream, cleartext or TLS.
-type BoxIo = Box<dyn IoStream>;
-
-trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> IoStream for T {}

@@ -183,3 +183,42 @@ fn durations_are_capped() {
     let cfg = ok(&web("timeouts = { idle = \"24h\" }\n"));
     assert_eq!(cfg.listeners[0].timeouts.idle, Duration::from_secs(86_400));
 }
+
+/// Issue 7 item 1: the HTTP/2 limits and the send timeout parse, default and are bounded.
+#[test]
+fn h2_limits_and_send_timeout_parse_and_are_bounded() {
+    let d = ok(&web(""));
+    let (l, t) = (d.listeners[0].limits, d.listeners[0].timeouts);
+    assert_eq!(
+        (
+            l.h2_max_concurrent_streams,
+            l.h2_max_backend_connections,
+            t.send
+        ),
+        (100, 32, Duration::from_secs(15))
+    );
+    let cfg = ok(&web(
+        "[listener.limits]\nh2_max_concurrent_streams = 10\nh2_max_backend_connections = 4\n\
+         [listener.timeouts]\nsend = \"3s\"\n",
+    ));
+    let (l, t) = (cfg.listeners[0].limits, cfg.listeners[0].timeouts);
+    assert_eq!(
+        (
+            l.h2_max_concurrent_streams,
+            l.h2_max_backend_connections,
+            t.send
+        ),
+        (10, 4, Duration::from_secs(3))
+    );
+    assert_eq!(
+        errors(&web(
+            "[listener.limits]\nh2_max_concurrent_streams = 0\nh2_max_backend_connections = 20000\n\
+             [listener.timeouts]\nsend = \"0s\"\n"
+        )),
+        [
+            "5:29: listener \"web\": limits.h2_max_concurrent_streams: must be between 1 and 10000, found 0",
+            "6:30: listener \"web\": limits.h2_max_backend_connections: must be between 1 and 10000, found 20000",
+            "8:8: listener \"web\": timeouts.send: must be greater than 0",
+        ]
+    );
+}

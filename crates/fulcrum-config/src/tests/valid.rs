@@ -127,11 +127,13 @@ fn spec_example_parses_into_the_model() {
                 header: Duration::from_secs(10),
                 idle: Duration::from_secs(90),
                 request: Duration::from_millis(250),
+                send: Duration::from_secs(15),
             },
             limits: Limits {
                 max_header_bytes: 16 * 1024,
                 max_body_bytes: 10 * 1024 * 1024,
                 max_connections: 5000,
+                ..Limits::default()
             },
             routes: vec![
                 Route {

@@ -40,6 +40,11 @@ pub struct ConnActivity {
     /// of the last response. Keep-alive idle time counts from here, so bytes that are not a
     /// request (empty lines, HTTP/2 pings) do not keep a connection alive.
     idle_since: AtomicU64,
+    /// Nanoseconds after `base` (+1, 0 meaning none) since which the socket has refused the
+    /// bytes written to it (the client is not reading): the `timeouts.send` clock.
+    write_blocked_since: AtomicU64,
+    /// How many times the socket started refusing writes.
+    write_stalls: AtomicU64,
 }
 
 impl ConnActivity {
@@ -50,6 +55,8 @@ impl ConnActivity {
             head_since: AtomicU64::new(1),
             inflight: AtomicU32::new(0),
             idle_since: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(0),
+            write_stalls: AtomicU64::new(0),
         })
     }
 
@@ -100,6 +107,29 @@ impl ConnActivity {
     pub fn idle_since(&self) -> Instant {
         self.at(self.idle_since.load(Ordering::Relaxed))
     }
+
+    /// Since when writes to the client have been refused, if they are.
+    pub fn write_blocked_since(&self) -> Option<Instant> {
+        match self.write_blocked_since.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.at(n - 1)),
+        }
+    }
+
+    /// How many times writes to the client started being refused.
+    pub fn write_stalls(&self) -> u64 {
+        self.write_stalls.load(Ordering::Relaxed)
+    }
+
+    fn write_refused(&self) {
+        let at = self.offset(Instant::now()).saturating_add(1);
+        self.write_blocked_since.store(at, Ordering::Relaxed);
+        self.write_stalls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn write_accepted(&self) {
+        self.write_blocked_since.store(0, Ordering::Relaxed);
+    }
 }
 
 /// A client stream checked by the framing [`Scanner`].
@@ -116,6 +146,8 @@ pub struct GuardedIo<T> {
     read_waker: Option<Waker>,
     /// Whether `activity.head_since` is currently set (it starts set: nothing came yet).
     in_head: bool,
+    /// Whether the socket refused the last write or flush (`activity` knows since when).
+    write_blocked: bool,
     counters: Option<ByteCounters>,
 }
 
@@ -137,6 +169,7 @@ impl<T> GuardedIo<T> {
             held: Vec::new(),
             read_waker: None,
             in_head: true,
+            write_blocked: false,
             counters,
         }
     }
@@ -178,6 +211,21 @@ impl<T> GuardedIo<T> {
         } else {
             self.poison_at = Some(at + n);
         }
+    }
+
+    /// Record whether the client socket took a write (or flush) or refused it; the shared
+    /// activity is only touched when that changes.
+    fn watch_write<R>(&mut self, p: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        let blocked = p.is_pending();
+        if blocked != self.write_blocked {
+            self.write_blocked = blocked;
+            if blocked {
+                self.activity.write_refused();
+            } else {
+                self.activity.write_accepted();
+            }
+        }
+        p
     }
 
     /// Called for every write: the first bytes of the response to an upgrade request say
@@ -240,7 +288,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.saw_response(buf);
-        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        let n = ready!(this.watch_write(polled))?;
         this.activity.touch(Instant::now());
         if let Some(c) = &this.counters {
             c.bytes_out.add(c.worker, n as u64);
@@ -257,7 +306,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
             this.saw_response(first);
         }
-        let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        let n = ready!(this.watch_write(polled))?;
         this.activity.touch(Instant::now());
         if let Some(c) = &this.counters {
             c.bytes_out.add(c.worker, n as u64);
@@ -270,7 +320,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch_write(polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
