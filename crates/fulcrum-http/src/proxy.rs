@@ -1,28 +1,38 @@
 //! The proxy service: one call per request, from route lookup to the streamed response.
+//!
+//! By phase: admission here (authority, path, route, client address, pool, backend slot and
+//! backend), then the backend's request head (`outgoing.rs`), sending with retries
+//! (`send.rs`), and the response — streamed, or a tunnel after `101`. Local answers are in
+//! `local.rs`; what ends with the response body in `finish.rs`.
 
-use std::cell::Cell;
+mod finish;
+mod local;
+mod outgoing;
+mod send;
+
+use finish::{ConnInflight, Finisher, LogFacts};
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
-use crate::access_log::{self, AccessLog, Entry};
+use crate::access_log::AccessLog;
 use crate::authority;
 use crate::backend::BackendInflight;
-use crate::body::{BodyFate, OnEnd, ProxyBody, RequestBody};
+use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::forwarded;
 use crate::guard::ConnActivity;
 use crate::headers;
-use crate::state::{ListenerState, PoolState, RouteAction, RouteRules};
-use crate::upstream::{Sender, UpstreamPool};
+use crate::state::{ListenerState, RouteAction, RouteRules};
+use crate::upstream::UpstreamPool;
 
 /// What a worker thread owns: its index, its backend connection pool, its access log buffer.
 pub struct Worker {
@@ -59,96 +69,6 @@ pub struct ConnCtx {
 pub struct ClientCert {
     pub subject: HeaderValue,
     pub sans: HeaderValue,
-}
-
-/// Decrements the connection's in-flight count when the response is done or abandoned.
-struct ConnInflight(Arc<ConnActivity>);
-
-impl ConnInflight {
-    fn new(a: &Arc<ConnActivity>) -> Self {
-        a.request_started();
-        ConnInflight(a.clone())
-    }
-}
-
-impl Drop for ConnInflight {
-    fn drop(&mut self) {
-        self.0.request_finished();
-    }
-}
-
-/// Facts about the request kept for its log line (only when it is sampled).
-struct LogFacts {
-    method: http::Method,
-    host: Option<String>,
-    path: String,
-}
-
-/// Everything that ends with the response body.
-struct Finisher {
-    cx: Rc<ConnCtx>,
-    _conn: ConnInflight,
-    backend: Option<BackendInflight>,
-    sender: Option<Sender>,
-    start: Instant,
-    status: StatusCode,
-    request_id: HeaderValue,
-    listener: Arc<ListenerState>,
-    route: Option<usize>,
-    pool: Option<Arc<PoolState>>,
-    /// The client's address, once known (see [`crate::forwarded::client_ip`]).
-    client: Option<std::net::IpAddr>,
-    error: Option<String>,
-    log: Option<LogFacts>,
-    /// HTTP/2: how the stream ends counts toward premature resets.
-    stream: Option<crate::h2conn::StreamGuard>,
-    /// HTTP/2: the stream's backend slot (`h2_max_backend_connections`).
-    slot: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl OnEnd for Finisher {
-    fn abandoned(&mut self) {
-        if let Some(s) = &mut self.stream {
-            s.abandoned();
-        }
-    }
-
-    fn on_end(&mut self, complete: bool, bytes: u64) {
-        if let Some(s) = &mut self.stream {
-            s.ended();
-        }
-        self.slot = None;
-        if let (Some(sender), Some(b)) = (self.sender.take(), &self.backend) {
-            // A draining backend's connections are not pooled again.
-            if complete && !b.0.draining.load(Ordering::Relaxed) {
-                let tls = self.pool.as_ref().and_then(|p| p.tls.as_ref());
-                self.cx.worker.upstream.release(b.0.addr, tls, sender);
-            }
-        }
-        if let Some(facts) = &self.log {
-            let entry = Entry {
-                ts: access_log::now_ts(),
-                listener: &self.listener.name,
-                route: self
-                    .route
-                    .and_then(|i| self.listener.route_names.get(i))
-                    .map(String::as_str),
-                pool: self.pool.as_ref().map(|p| p.name.as_str()),
-                backend: self.backend.as_ref().map(|b| b.0.label.as_str()),
-                client: self.client.unwrap_or(self.cx.peer.ip()).to_string(),
-                method: facts.method.as_str(),
-                host: facts.host.as_deref(),
-                path: &facts.path,
-                status: self.status.as_u16(),
-                bytes_out: bytes,
-                duration_ms: self.start.elapsed().as_secs_f64() * 1000.0,
-                request_id: self.request_id.to_str().unwrap_or(""),
-                error: self.error.take(),
-                complete,
-            };
-            self.cx.worker.access_log.record(&entry);
-        }
-    }
 }
 
 /// The request's authority for its log line: `Host`, else the URI's (unchecked: a refused
@@ -238,68 +158,6 @@ pub async fn handle(
     Ok(resp)
 }
 
-fn local(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
-    let mut resp = Response::new(ProxyBody::full(body));
-    *resp.status_mut() = status;
-    resp
-}
-
-/// `https_redirect`: 308 to the same URL on https (RFC 9110 §15.4.9 keeps method and body).
-/// `host` is the request's validated authority.
-fn https_redirect(
-    req: &Request<Incoming>,
-    host: Option<&str>,
-    port: u16,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let host = host.ok_or_else(|| ProxyError::NoRoute)?;
-    // The host without its port (IPv6 literals keep their brackets).
-    let name = match host.rfind(':') {
-        Some(i) if !host[i..].contains(']') => &host[..i],
-        _ => host,
-    };
-    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let location = if port == 443 {
-        format!("https://{name}{path}")
-    } else {
-        format!("https://{name}:{port}{path}")
-    };
-    let location = HeaderValue::from_str(&location).map_err(|_| ProxyError::NoRoute)?;
-    let mut resp = local(StatusCode::PERMANENT_REDIRECT, Bytes::new());
-    resp.headers_mut().insert(header::LOCATION, location);
-    Ok(resp)
-}
-
-/// A bodiless request again, from the copy kept for retries.
-fn rebuild(
-    copy: &http::request::Builder,
-    fate: &Rc<Cell<BodyFate>>,
-) -> Option<Request<RequestBody>> {
-    let mut b = Request::builder()
-        .method(copy.method_ref()?.clone())
-        .uri(copy.uri_ref()?.clone())
-        .version(copy.version_ref().copied().unwrap_or(Version::HTTP_11));
-    if let (Some(dst), Some(src)) = (b.headers_mut(), copy.headers_ref()) {
-        *dst = src.clone();
-    }
-    b.body(RequestBody::empty(fate.clone())).ok()
-}
-
-/// The request target with its path in normal form and the query as received.
-fn normal_target(
-    path: &fulcrum_route::NormalPath<'_>,
-    uri: &Uri,
-) -> Result<http::uri::PathAndQuery, ProxyError> {
-    let mut target =
-        String::with_capacity(path.as_str().len() + 1 + uri.query().map_or(0, str::len));
-    target.push_str(path.as_str());
-    if let Some(q) = uri.query() {
-        target.push('?');
-        target.push_str(q);
-    }
-    http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target))
-        .map_err(|_| ProxyError::AmbiguousPath("the normalised path is not a valid target"))
-}
-
 async fn route_and_forward(
     cx: &Rc<ConnCtx>,
     listener: &ListenerState,
@@ -315,7 +173,7 @@ async fn route_and_forward(
         }
     }
     if let Some(port) = listener.https_redirect {
-        return https_redirect(&req, host, port);
+        return local::https_redirect(&req, host, port);
     }
     let path = fulcrum_route::normalize_path(req.uri().path())
         .map_err(|e| ProxyError::AmbiguousPath(e.as_str()))?;
@@ -339,7 +197,7 @@ async fn route_and_forward(
     // The backend is sent the path the route matched (with the query as received); a target
     // that is not a path (`OPTIONS *`) goes on as it came.
     let rewritten = match path.is_rewritten() && req.uri().path().starts_with('/') {
-        true => Some(normal_target(&path, req.uri())?),
+        true => Some(local::normal_target(&path, req.uri())?),
         false => None,
     };
     let peer = cx.peer.ip();
@@ -351,9 +209,9 @@ async fn route_and_forward(
     };
     fin.client = Some(client);
     let pool = match action {
-        RouteAction::Respond { status, body } => return Ok(local(*status, body.clone())),
+        RouteAction::Respond { status, body } => return Ok(local::local(*status, body.clone())),
         RouteAction::Redirect { location, status } => {
-            let mut resp = local(*status, Bytes::new());
+            let mut resp = local::local(*status, Bytes::new());
             resp.headers_mut()
                 .insert(header::LOCATION, location.clone());
             return Ok(resp);
@@ -392,173 +250,40 @@ async fn route_and_forward(
     };
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    // gRPC needs `te: trailers` end to end; it is hop-by-hop, so it is re-added explicitly
-    // for TLS pools, where the backend connection may be HTTP/2 (RFC 9113 §8.2.2 allows it).
-    let te_trailers = pool.tls.is_some()
-        && parts
-            .headers
-            .get(header::TE)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    if te_trailers {
-        parts
-            .headers
-            .insert(header::TE, HeaderValue::from_static("trailers"));
-    }
-    parts.headers.remove(header::EXPECT);
-    // A body of unknown length goes on chunked, whatever the method: hyper's client would
-    // otherwise send a GET's body as empty (it frames by method when no length is given),
-    // silently dropping the client's body and hiding a malformed chunk behind a 200.
-    if !http_body::Body::is_end_stream(&body) && http_body::Body::size_hint(&body).exact().is_none()
-    {
-        parts.headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-    }
-    match &host {
-        Some(h) => {
-            if !parts.headers.contains_key(header::HOST) {
-                parts.headers.insert(header::HOST, h.clone());
-            }
-        }
-        // HTTP/1.0 clients may omit Host, but the request goes on as HTTP/1.1, which
-        // requires it (RFC 9112 §3.2): name the backend, as NGINX does with its upstream.
-        None => {
-            if let Ok(v) = HeaderValue::from_str(&backend.label) {
-                parts.headers.insert(header::HOST, v);
-            }
-        }
-    }
-    let client_value = match client == peer {
-        true => cx.peer_ip.clone(),
-        false => headers::ip_value(client),
-    };
-    forwarded::rewrite(
-        &mut parts.headers,
-        &forwarded::Hop {
-            peer: &cx.peer_ip,
-            trusted,
-            client: &client_value,
-            proto: &cx.proto,
+    let chunked = !http_body::Body::is_end_stream(&body)
+        && http_body::Body::size_hint(&body).exact().is_none();
+    outgoing::rewrite(
+        &mut parts,
+        outgoing::Outgoing {
+            cx,
+            listener,
+            pool: &pool,
+            backend: &backend,
+            request_id: &fin.request_id,
+            upgrade,
             host: host.as_ref(),
-            port: cx.local_port.as_ref(),
+            client,
+            trusted,
+            rewritten,
+            chunked,
         },
     );
-    // mTLS identity headers: only Fulcrum sets them, never the client.
-    for (name, value) in [
-        (
-            &listener.client_subject_header,
-            cx.client_cert.as_ref().map(|c| &c.subject),
-        ),
-        (
-            &listener.client_san_header,
-            cx.client_cert.as_ref().map(|c| &c.sans),
-        ),
-    ] {
-        if let Some(name) = name {
-            parts.headers.remove(name);
-            if let Some(v) = value {
-                parts.headers.insert(name.clone(), v.clone());
-            }
-        }
-    }
-    parts
-        .headers
-        .insert(headers::X_REQUEST_ID, fin.request_id.clone());
-    parts.uri = match (rewritten, parts.uri.path_and_query()) {
-        (Some(pq), _) => Uri::from(pq),
-        (None, Some(pq)) => Uri::from(pq.clone()),
-        (None, None) => Uri::from_static("/"),
-    };
-    parts.version = Version::HTTP_11;
-    let fate = Rc::new(Cell::new(BodyFate::Fine));
-    // Retries (RFC 9110 §9.2.2): only idempotent requests, only on another backend, only when
-    // the body was not streamed. A request refused at connect comes back unsent; one reset
-    // before any response byte is rebuilt from a copy, kept only for bodiless requests.
-    let idempotent = matches!(
-        parts.method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    );
-    let can_retry = idempotent && pool.retry.attempts > 0 && pool.backends.len() > 1;
-    let spare = (can_retry && http_body::Body::is_end_stream(&body)).then(|| {
-        let mut b = Request::builder()
-            .method(parts.method.clone())
-            .uri(parts.uri.clone())
-            .version(parts.version);
-        if let Some(h) = b.headers_mut() {
-            *h = parts.headers.clone();
-        }
-        b
-    });
-    // The retry budget's window counts the requests of pools that can retry at all.
-    if pool.retry.attempts > 0 && pool.backends.len() > 1 {
-        pool.shared
-            .recent_requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    let mut req = Request::from_parts(parts, RequestBody::new(body, limit, fate.clone()));
-    let body_error = || match fate.get() {
-        BodyFate::TooLarge => Some(ProxyError::BodyTooLarge),
-        BodyFate::ClientError => Some(ProxyError::BadRequestBody),
-        BodyFate::Fine => None,
-    };
-    let mut backend = backend;
-    let mut attempts = 0;
-    let (mut resp, sender) = loop {
-        let sent = tokio::time::timeout_at(
-            deadline,
-            cx.worker.upstream.send(
-                backend.addr,
-                backend.host.as_deref(),
-                pool.connect_timeout,
-                pool.tls.as_ref(),
-                req,
-            ),
-        )
-        .await;
-        match sent {
-            Ok(Ok((resp, sender))) => {
-                pool.report(&backend, resp.status().is_server_error());
-                break (resp, sender);
-            }
-            Ok(Err(failed)) => {
-                if let Some(e) = body_error() {
-                    return Err(e);
-                }
-                pool.report(&backend, true);
-                tracing::debug!(backend = %backend.label, error = %failed.error, "backend failed");
-                let again = match (failed.unsent, &spare) {
-                    (Some(unsent), _) => Some(unsent),
-                    (None, Some(copy)) if matches!(failed.error, ProxyError::UpstreamReset(_)) => {
-                        rebuild(copy, &fate)
-                    }
-                    _ => None,
-                };
-                let next = match again {
-                    Some(r)
-                        if can_retry
-                            && attempts < pool.retry.attempts
-                            && pool.shared.try_retry(pool.retry.budget_percent) =>
-                    {
-                        pool.pick_other(cx.worker.id, key, &backend)
-                            .cloned()
-                            .map(|b| (r, b))
-                    }
-                    _ => None,
-                };
-                let Some((r, b)) = next else {
-                    return Err(failed.error);
-                };
-                tracing::debug!(from = %backend.label, to = %b.label, "retrying on another backend");
-                attempts += 1;
-                fin.backend = Some(BackendInflight::new(&b));
-                backend = b;
-                req = r;
-            }
-            Err(_elapsed) => return Err(body_error().unwrap_or(ProxyError::UpstreamTimeout)),
-        }
-    };
+    let send::Sent {
+        mut resp,
+        sender,
+        backend,
+    } = send::send(
+        cx,
+        &pool,
+        backend,
+        key,
+        parts,
+        body,
+        limit,
+        deadline,
+        &mut fin.backend,
+    )
+    .await?;
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         // A backend that switches protocols for a request that did not ask to (or whose
