@@ -26,7 +26,7 @@ pub const X_REWRITE_URL: HeaderName = HeaderName::from_static("x-rewrite-url");
 
 /// Headers removed from every request (`X-Forwarded-Prefix` only when the peer is not
 /// trusted).
-const DROPPED: [HeaderName; 4] = [
+static DROPPED: [HeaderName; 4] = [
     header::FORWARDED,
     X_ORIGINAL_URL,
     X_REWRITE_URL,

@@ -16,7 +16,7 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// Hop-by-hop fields of RFC 9110 §7.6.1 (plus the legacy `Keep-Alive` and `Proxy-Connection`
 /// and the `Proxy-Authenticate`/`Proxy-Authorization` pair addressed to this proxy).
 /// `Trailer` is end-to-end: it announces the trailers an HTTP/1 hop must send.
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
