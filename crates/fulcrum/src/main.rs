@@ -87,10 +87,13 @@ fn run(path: std::path::PathBuf) -> anyhow::Result<()> {
     raise_fd_limit();
     let cfg = fulcrum_config::load_file(&path)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
-    let running = Running::start_with_path(&cfg, Some(path.clone()))?;
-    tracing::info!(config = %path.display(), workers = cfg.runtime.workers, "fulcrum started");
+    // Signal handlers and their runtime come first: once the listeners accept, a flood of
+    // clients may take every descriptor left (so they could not be made later), and a SIGTERM
+    // arriving right after start must already mean "drain", not the default "die".
     let rt = runtime()?;
     let mut signals = rt.block_on(async { Signals::new() })?;
+    let running = Running::start_with_path(&cfg, Some(path.clone()))?;
+    tracing::info!(config = %path.display(), workers = cfg.runtime.workers, "fulcrum started");
     let first = rt.block_on(wait_for_stop(&mut signals, Some(&running)));
     // SIGTERM (Kubernetes, systemd, docker stop): `/ready` answers 503 through the drain delay
     // while the listeners go on serving, so that whatever routes clients here notices first.
@@ -117,6 +120,7 @@ fn raise_fd_limit() {
 fn demo(bind: std::net::SocketAddr, admin: std::net::SocketAddr) -> anyhow::Result<()> {
     raise_fd_limit();
     let rt = runtime()?;
+    let mut signals = rt.block_on(async { Signals::new() })?;
     let backends = rt.block_on(fulcrum::demo::start_backends(3))?;
     let text = fulcrum::demo::config_text(bind, admin, &backends);
     let cfg = fulcrum_config::parse_str(&text, "<demo>", &|v| std::env::var(v).ok())
@@ -128,7 +132,6 @@ fn demo(bind: std::net::SocketAddr, admin: std::net::SocketAddr) -> anyhow::Resu
         fulcrum::demo::banner(lb, running.admin_addr, &backends)
     );
     let _ = std::io::stdout().flush();
-    let mut signals = rt.block_on(async { Signals::new() })?;
     rt.block_on(wait_for_stop(&mut signals, None));
     running.shutdown();
     Ok(())
