@@ -55,6 +55,9 @@ struct LoopCtx {
     state: Arc<ArcSwap<ListenerState>>,
     limit: Arc<Semaphore>,
     stop: Stop,
+    /// The port this loop's socket listens on, for `X-Forwarded-Port`: made once, not read
+    /// back from every accepted socket.
+    local_port: Option<http::HeaderValue>,
 }
 
 impl LoopCtx {
@@ -67,11 +70,12 @@ impl LoopCtx {
         peer: SocketAddr,
         permit: Option<OwnedSemaphorePermit>,
     ) {
-        let (worker, state, limit, stop) = (
+        let (worker, state, limit, stop, port) = (
             self.worker.clone(),
             self.state.clone(),
             self.limit.clone(),
             self.stop.clone(),
+            self.local_port.clone(),
         );
         conns.spawn_local(async move {
             let permit = match permit {
@@ -92,7 +96,7 @@ impl LoopCtx {
                 drop(snapshot);
                 // The slot is held until the connection ends, including any tunnel it was
                 // upgraded into.
-                server::serve(worker, state, stream, peer, stop, permit).await;
+                server::serve(worker, state, stream, peer, port, stop, permit).await;
             }
         });
     }
@@ -117,6 +121,10 @@ pub(crate) async fn accept_loop(
         state: l.state,
         limit: l.limit,
         stop,
+        local_port: listener
+            .local_addr()
+            .ok()
+            .map(|a| http::HeaderValue::from(a.port())),
     };
     let mut conns = JoinSet::new();
     let mut backoff = Backoff::default();

@@ -146,11 +146,10 @@ fn same_authority(uri: &Uri, u: &str, h: &str) -> bool {
 /// client that connects by address (some health checkers, load balancers) gets the default
 /// certificate whatever it asks for.
 pub fn misdirected(tls: &fulcrum_tls::TlsAcceptor, sni: &str, host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(v6),
-        None => host.split(':').next().unwrap_or(host),
+    // The name without port, brackets or trailing dot, as routes see it.
+    let Some(name) = fulcrum_route::request_host(host) else {
+        return false;
     };
-    let name = name.strip_suffix('.').unwrap_or(name);
     !name.eq_ignore_ascii_case(sni) && !tls.same_certificate(sni, name)
 }
 

@@ -183,10 +183,9 @@ async fn route_and_forward(
         .find_where(host, &path, req.headers(), |i| {
             has_cert
                 || !listener
-                    .route_needs_client_cert
+                    .route_rules
                     .get(i)
-                    .copied()
-                    .unwrap_or(false)
+                    .is_some_and(|r| r.needs_client_cert)
         })
         .ok_or_else(|| ProxyError::NoRoute)?;
     fin.route = Some(index);

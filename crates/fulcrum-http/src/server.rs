@@ -40,17 +40,19 @@ where
 const H2_SEND_BUFFER: usize = 64 * 1024;
 
 /// Serve one accepted client connection until it closes, times out, or `stop` ends it.
+/// `local_port` is the listening socket's port (for `X-Forwarded-Port`).
 pub async fn serve(
     worker: Rc<Worker>,
     listener: Arc<ArcSwap<ListenerState>>,
     stream: TcpStream,
     peer: SocketAddr,
+    local_port: Option<http::HeaderValue>,
     shutdown: Stop,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     fulcrum_net::tune_stream(&stream);
     let mut facts = ConnFacts {
-        local_port: stream.local_addr().ok().map(|a| a.port().into()),
+        local_port,
         client_cert: None,
         sni: None,
     };

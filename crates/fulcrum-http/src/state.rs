@@ -240,6 +240,8 @@ pub struct RouteRules {
     pub upgrades: Box<[String]>,
     /// Paths with `%2F`/`%5C` may take this route.
     pub allow_encoded_slashes: bool,
+    /// Only connections with a verified client certificate match (`client_cert = true`).
+    pub needs_client_cert: bool,
 }
 
 impl RouteRules {
@@ -274,9 +276,8 @@ pub struct ListenerState {
     pub limits: model::Limits,
     /// Metric handles; `None` when nothing collects metrics (some tests).
     pub metrics: Option<crate::metrics::ListenerMetrics>,
-    /// Per route (index-aligned): only connections with a verified client certificate match.
-    pub route_needs_client_cert: Vec<bool>,
-    /// Per route (index-aligned): upgrades and encoded slashes allowed.
+    /// Per route (index-aligned): upgrades and encoded slashes allowed, client certificate
+    /// required.
     pub route_rules: Vec<RouteRules>,
     /// `trusted_proxies`: peers whose forwarding headers are believed.
     pub trusted_proxies: Box<[model::Cidr]>,
@@ -329,7 +330,6 @@ impl ListenerState {
         let find = |name: &str| pools.iter().find(|p| p.name == name).cloned();
         let mut specs = Vec::with_capacity(l.routes.len());
         let mut names = Vec::with_capacity(l.routes.len());
-        let mut needs_cert = Vec::with_capacity(l.routes.len());
         let mut rules = Vec::with_capacity(l.routes.len());
         for r in &l.routes {
             let action = match &r.action {
@@ -365,10 +365,10 @@ impl ListenerState {
                 action,
             });
             names.push(r.name.clone());
-            needs_cert.push(r.client_cert);
             rules.push(RouteRules {
                 upgrades: r.upgrades.clone().into_boxed_slice(),
                 allow_encoded_slashes: r.allow_encoded_slashes,
+                needs_client_cert: r.client_cert,
             });
         }
         let routes = RouteTable::new(specs);
@@ -387,7 +387,6 @@ impl ListenerState {
             timeouts: l.timeouts,
             limits: l.limits,
             metrics,
-            route_needs_client_cert: needs_cert,
             route_rules: rules,
             trusted_proxies: l.trusted_proxies.clone().into_boxed_slice(),
             proto: HeaderValue::from_static(match l.protocol {
@@ -439,6 +438,7 @@ mod tests {
         let rules = RouteRules {
             upgrades: vec!["websocket".to_owned()].into_boxed_slice(),
             allow_encoded_slashes: false,
+            needs_client_cert: false,
         };
         assert!(allows(&rules, &["WebSocket"]));
         assert!(allows(&rules, &["websocket, ", ", websocket"]));

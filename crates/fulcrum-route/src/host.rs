@@ -57,7 +57,7 @@ impl HostPattern {
 /// `[::1]:8080` → `::1`; `Example.COM.:80` → `Example.COM`; a bare IPv6 address (several
 /// colons, no brackets — not valid in `Host`, accepted anyway) is kept whole. `None` for an
 /// empty host.
-pub(crate) fn request_host(raw: &str) -> Option<&str> {
+pub fn request_host(raw: &str) -> Option<&str> {
     let name = if let Some(rest) = raw.strip_prefix('[') {
         // An IPv6 literal: the port, if any, follows the closing bracket.
         match rest.find(']') {

@@ -15,6 +15,6 @@ mod host;
 mod path;
 mod table;
 
-pub use host::HostPattern;
+pub use host::{request_host, HostPattern};
 pub use path::{normalize_path, NormalPath, PathError};
 pub use table::{RouteSpec, RouteTable};
