@@ -155,7 +155,7 @@ pub(crate) fn build_pools(
     cfg: &Config,
     events: &mpsc::UnboundedSender<HealthEvent>,
     metrics: &FulcrumMetrics,
-    pool_tls: &std::collections::HashMap<String, fulcrum_http::upstream::UpstreamTls>,
+    tls: &crate::tls::TlsRt,
     now: Instant,
 ) -> (Vec<Arc<PoolState>>, Vec<SocketAddr>) {
     let first_build = inner.pools.is_empty() && inner.backends.is_empty();
@@ -222,7 +222,7 @@ pub(crate) fn build_pools(
             states.push(st);
         }
         pools.push(Arc::new(
-            PoolState::new(p, states, shared, workers).with_tls(pool_tls.get(&p.name).cloned()),
+            PoolState::new(p, states, shared, workers).with_tls(tls.upstream(&p.name)),
         ));
     }
     // What is no longer wanted drains.
@@ -284,12 +284,17 @@ impl Control {
         let mut inner = self.lock();
         edit(&mut inner)?;
         let cfg = inner.config.clone();
-        let redactions = cfg.redactions.clone();
-        self.apply_locked(&mut inner, cfg)
-            .map_err(|e| apply_error(redactions.apply(&e)))
+        self.apply_locked(&mut inner, cfg).map_err(apply_error)
     }
 
+    /// [`Control::apply_diff`], its error naming values from `${ENV}` as written.
     fn apply_locked(&self, inner: &mut Inner, cfg: Config) -> Result<(), String> {
+        let redactions = cfg.redactions.clone();
+        self.apply_diff(inner, cfg)
+            .map_err(|e| redactions.apply(&e))
+    }
+
+    fn apply_diff(&self, inner: &mut Inner, cfg: Config) -> Result<(), String> {
         if self.stopping() {
             return Err("shutting down: configuration changes are refused".into());
         }
@@ -327,8 +332,7 @@ impl Control {
         }
 
         // 2. Pools, reusing live backend state.
-        let (pools, removed) =
-            build_pools(inner, &cfg, &self.events, &self.metrics, &tls.pools, now);
+        let (pools, removed) = build_pools(inner, &cfg, &self.events, &self.metrics, &tls, now);
         inner.pools = pools;
         inner.tls = tls;
         if let Some(audit) = audit {

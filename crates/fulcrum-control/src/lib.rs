@@ -164,12 +164,8 @@ impl Control {
         let (shutdown, _) = watch::channel(false);
         let (stop_workers, stop_rx) = watch::channel(None);
         let (events, events_rx) = mpsc::unbounded_channel();
-        let audit = Audit::open(
-            &cfg.admin
-                .as_ref()
-                .map_or(model::LogTarget::Stderr, |a| a.audit_log.clone()),
-        )
-        .map_err(|e| e.to_string())?;
+        let audit =
+            Audit::open(&admin::audit_target(cfg.admin.as_ref())).map_err(|e| e.to_string())?;
         let mut inner = Inner {
             config: cfg.clone(),
             listeners: HashMap::new(),
@@ -192,14 +188,8 @@ impl Control {
             // Present from the start, at 0.
             let _ = metrics.config_reloads_total.with(&[r.as_str()]);
         }
-        let (pools, _) = apply::build_pools(
-            &mut inner,
-            &cfg,
-            &events,
-            &metrics,
-            &tls.pools,
-            Instant::now(),
-        );
+        let (pools, _) =
+            apply::build_pools(&mut inner, &cfg, &events, &metrics, &tls, Instant::now());
         inner.pools = pools;
         inner.tls = tls;
         let mut per_worker: Vec<Vec<fulcrum_http::worker::WorkerListener>> =

@@ -54,12 +54,7 @@ impl Control {
                 self.set_loaded_stamp(file_stamp(path));
                 match fulcrum_config::load_file(path) {
                     Err(errors) => Err(ReloadError::Invalid(errors.to_string())),
-                    Ok(cfg) => {
-                        // A bind or TLS error names values that may come from `${ENV}`.
-                        let redactions = cfg.redactions.clone();
-                        self.apply(cfg)
-                            .map_err(|e| ReloadError::Apply(redactions.apply(&e)))
-                    }
+                    Ok(cfg) => self.apply(cfg).map_err(ReloadError::Apply),
                 }
             }
         };
@@ -265,6 +260,7 @@ impl Control {
     /// Whether this instance wants new clients: every listener is bound (true once started)
     /// and no shutdown has begun (`/ready` answers 503 through the drain delay and after).
     pub fn ready(&self) -> bool {
-        !self.is_draining() && !*self.shutdown.borrow()
+        // Shutdown begins with the drain (`shutdown` calls `begin_drain` first).
+        !self.is_draining()
     }
 }

@@ -121,7 +121,7 @@ impl Control {
             }
             // Once a second too: certificate files that changed on disk, and connection
             // limits lowered while in use.
-            crate::tls::reload_changed(&inner.tls);
+            crate::tls::reload_changed(&mut inner.tls);
             crate::apply::settle_limits(inner);
             // Series of removed routes and listeners (a request still on an old snapshot may
             // have created one again since the reload).

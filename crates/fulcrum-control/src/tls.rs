@@ -13,36 +13,54 @@
 //! certificate needs no reload, and one listener's broken file does not hold up another's.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use fulcrum_config::model::Config;
 use fulcrum_http::upstream::UpstreamTls;
 use fulcrum_tls::{listener_files, ClientTls, ServerTls, Stamps, TlsAcceptor};
 
-use crate::locked;
-
-/// The TLS of the running configuration.
+/// The TLS of the running configuration (kept in the control plane's state, so only ever
+/// touched under its lock).
 #[derive(Default)]
 pub(crate) struct TlsRt {
     /// https listeners, by name.
     listeners: HashMap<String, ListenerTlsRt>,
-    /// Pools with `[pool.X.tls]`: what the data path uses, by pool name.
-    pub pools: HashMap<String, UpstreamTls>,
-    /// What each pool's client configuration was built from.
-    clients: HashMap<String, Arc<ClientTls>>,
+    /// Pools with `[pool.X.tls]`, by name.
+    pools: HashMap<String, PoolTlsRt>,
 }
 
-/// A listener's live TLS.
+/// A listener's live TLS: its acceptor, what the acceptor serves, and the stamps of its files
+/// when last looked at (by a reload or the poll), so the poll rebuilds once per change of the
+/// files, not every second.
 struct ListenerTlsRt {
     acceptor: Arc<TlsAcceptor>,
-    live: Mutex<Live>,
-}
-
-/// What an acceptor serves, and the stamps of its files when last looked at (by a reload or
-/// the poll), so the poll rebuilds once per change of the files, not every second.
-struct Live {
     server: Arc<ServerTls>,
     seen: Stamps,
+}
+
+/// A pool's client TLS: what the data path uses, and what it was built from.
+#[derive(Clone)]
+struct PoolTlsRt {
+    upstream: UpstreamTls,
+    client: Arc<ClientTls>,
+}
+
+impl PoolTlsRt {
+    fn new(client: ClientTls) -> PoolTlsRt {
+        let tls = client.spec();
+        let server_name = tls.sni.as_ref().map(|_| {
+            // `ClientTls::load` validated the name; `server_name` returns it.
+            fulcrum_tls::server_name(tls, std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+        });
+        PoolTlsRt {
+            upstream: UpstreamTls {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                config: client.config(),
+                server_name,
+            },
+            client: Arc::new(client),
+        }
+    }
 }
 
 /// Ids for pools' TLS settings (0 is cleartext).
@@ -60,100 +78,75 @@ impl TlsRt {
             let err = |e: fulcrum_tls::TlsError| format!("listener \"{}\": {e}", l.name);
             // Taken before reading: a file written while we read is seen by the next poll.
             let seen = Stamps::of(&listener_files(spec));
-            let current = self.listeners.get(&l.name).map(|rt| {
-                let live = locked(&rt.live);
-                (rt.acceptor.clone(), live.server.clone())
-            });
-            let (server, acceptor) = match current {
-                Some((acceptor, server)) => match server.reload(spec).map_err(err)? {
-                    None if acceptor.handshake_timeout() == timeout => (server, acceptor),
-                    None => {
-                        let acceptor = TlsAcceptor::for_server(&server, timeout);
-                        (server, Arc::new(acceptor))
-                    }
-                    Some(new) => {
-                        let acceptor = TlsAcceptor::for_server(&new, timeout);
-                        (Arc::new(new), Arc::new(acceptor))
-                    }
+            let old = self.listeners.get(&l.name);
+            let server = match old {
+                Some(old) => match old.server.reload(spec).map_err(err)? {
+                    Some(new) => Arc::new(new),
+                    None => old.server.clone(),
                 },
-                None => {
-                    let server = ServerTls::load(spec).map_err(err)?;
-                    let acceptor = TlsAcceptor::for_server(&server, timeout);
-                    (Arc::new(server), Arc::new(acceptor))
+                None => Arc::new(ServerTls::load(spec).map_err(err)?),
+            };
+            // The serving acceptor stays while what it serves and its timeout do.
+            let acceptor = match old {
+                Some(old)
+                    if Arc::ptr_eq(&old.server, &server)
+                        && old.acceptor.handshake_timeout() == timeout =>
+                {
+                    old.acceptor.clone()
                 }
+                _ => Arc::new(TlsAcceptor::for_server(&server, timeout)),
             };
             out.listeners.insert(
                 l.name.clone(),
                 ListenerTlsRt {
                     acceptor,
-                    live: Mutex::new(Live { server, seen }),
+                    server,
+                    seen,
                 },
             );
         }
         for p in &cfg.pools {
             let Some(tls) = &p.tls else { continue };
             let err = |e: fulcrum_tls::TlsError| format!("pool \"{}\": {e}", p.name);
-            let kept = match (self.clients.get(&p.name), self.pools.get(&p.name)) {
-                (Some(client), Some(upstream)) => match client.reload(tls).map_err(err)? {
-                    None => Some((client.clone(), upstream.clone())),
-                    Some(new) => {
-                        out.insert_pool(&p.name, new);
-                        None
-                    }
+            let rt = match self.pools.get(&p.name) {
+                Some(old) => match old.client.reload(tls).map_err(err)? {
+                    Some(new) => PoolTlsRt::new(new),
+                    None => old.clone(),
                 },
-                _ => {
-                    out.insert_pool(&p.name, ClientTls::load(tls).map_err(err)?);
-                    None
-                }
+                None => PoolTlsRt::new(ClientTls::load(tls).map_err(err)?),
             };
-            if let Some((client, upstream)) = kept {
-                out.clients.insert(p.name.clone(), client);
-                out.pools.insert(p.name.clone(), upstream);
-            }
+            out.pools.insert(p.name.clone(), rt);
         }
         Ok(out)
-    }
-
-    fn insert_pool(&mut self, name: &str, client: ClientTls) {
-        let tls = client.spec();
-        let server_name = tls.sni.as_ref().map(|_| {
-            // `ClientTls::load` validated the name; `server_name` returns it.
-            fulcrum_tls::server_name(tls, std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
-        });
-        self.pools.insert(
-            name.to_string(),
-            UpstreamTls {
-                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                config: client.config(),
-                server_name,
-            },
-        );
-        self.clients.insert(name.to_string(), Arc::new(client));
     }
 
     /// The acceptor of https listener `name`.
     pub(crate) fn acceptor(&self, name: &str) -> Option<Arc<TlsAcceptor>> {
         self.listeners.get(name).map(|rt| rt.acceptor.clone())
     }
+
+    /// How the data path reaches pool `name`'s backends over TLS.
+    pub(crate) fn upstream(&self, name: &str) -> Option<UpstreamTls> {
+        self.pools.get(name).map(|p| p.upstream.clone())
+    }
 }
 
 /// The poll: rebuild the TLS of each listener whose files were written since last looked at,
 /// and put it in service; a bad new file is reported (once per change) and the old
 /// configuration keeps serving.
-pub(crate) fn reload_changed(tls: &TlsRt) {
-    for (name, rt) in &tls.listeners {
-        let mut live = locked(&rt.live);
-        let now = Stamps::of(&listener_files(live.server.spec()));
-        if now == live.seen {
+pub(crate) fn reload_changed(tls: &mut TlsRt) {
+    for (name, rt) in &mut tls.listeners {
+        let now = Stamps::of(&listener_files(rt.server.spec()));
+        if now == rt.seen {
             continue;
         }
-        live.seen = now;
-        match live.server.reload(live.server.spec()) {
+        rt.seen = now;
+        match rt.server.reload(rt.server.spec()) {
             // Touched, or rewritten with the same bytes.
             Ok(None) => {}
             Ok(Some(new)) => {
                 rt.acceptor.replace(&new);
-                live.server = Arc::new(new);
+                rt.server = Arc::new(new);
                 tracing::info!(listener = %name, "TLS files changed: certificates and client CA reloaded");
             }
             Err(e) => {

@@ -132,13 +132,6 @@ impl<const N: usize> GaugeVec<N> {
         self.family.remove(values)
     }
 
-    /// Stops exporting every child whose label values (in label order) `keep` refuses, e.g.
-    /// the series of a listener, route or pool that a reload removed. Handles already given
-    /// out keep working but are no longer rendered. Returns how many children were removed.
-    pub fn retain(&self, keep: impl FnMut(&[String; N]) -> bool) -> usize {
-        self.family.retain(keep)
-    }
-
     /// The number of children.
     pub fn len(&self) -> usize {
         self.family.len()

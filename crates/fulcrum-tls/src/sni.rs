@@ -107,11 +107,6 @@ impl SniResolver {
     pub(crate) fn new(certs: Arc<SniCerts>) -> SniResolver {
         SniResolver { certs }
     }
-
-    /// The snapshot it serves.
-    pub fn snapshot(&self) -> Arc<SniCerts> {
-        Arc::clone(&self.certs)
-    }
 }
 
 impl fmt::Debug for SniResolver {
