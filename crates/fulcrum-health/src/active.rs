@@ -124,7 +124,7 @@ impl Schedule {
     /// added together are not all checked at the same instant.
     pub fn first_check(&mut self, now: Instant) -> Instant {
         let delay = self.draw(Duration::ZERO, self.jitter);
-        add(now, delay)
+        fulcrum_core::time::later(now, delay)
     }
 
     /// The check after one that finished at `now`: `now + interval ± 10%`.
@@ -133,7 +133,7 @@ impl Schedule {
             self.interval.saturating_sub(self.jitter),
             self.jitter.saturating_mul(2),
         );
-        add(now, delay)
+        fulcrum_core::time::later(now, delay)
     }
 
     /// `low` plus a uniform draw in `0..=span` (to the nanosecond).
@@ -141,11 +141,6 @@ impl Schedule {
         let span = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
         low.saturating_add(Duration::from_nanos(self.rng.u64(0..=span)))
     }
-}
-
-/// `now + d`, never panicking.
-fn add(now: Instant, d: Duration) -> Instant {
-    fulcrum_core::time::later(now, d)
 }
 
 #[cfg(test)]

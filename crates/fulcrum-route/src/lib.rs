@@ -3,9 +3,10 @@
 //! This crate owns the matchers — host (exact or `*.` wildcard), path prefix and exact header
 //! values — and the [`RouteTable`] they are compiled into. The table is immutable: the control
 //! plane builds a new one from a new configuration and swaps it in; the data path only calls
-//! [`RouteTable::find`], which does not allocate for paths already in normal form. Paths are
-//! matched in normal form ([`normalize_path`]), which is also the form the proxy forwards, so
-//! encoded or dotted variants of a path take the route of the path the backend acts on.
+//! [`RouteTable::find_where`] on a path it normalised once ([`normalize_path`], which does not
+//! allocate for paths already in normal form). That normal form is also the form the proxy
+//! forwards, so encoded or dotted variants of a path take the route of the path the backend
+//! acts on.
 //!
 //! It does not know what an action means (`A` is the caller's type), nor anything about
 //! connections or hyper: a request is seen as its host, path and `http::HeaderMap`. It depends

@@ -55,11 +55,6 @@ impl<'a> NormalPath<'a> {
     pub fn has_encoded_slash(&self) -> bool {
         self.encoded_slash
     }
-
-    /// The normal form, owned or borrowed.
-    pub fn into_inner(self) -> Cow<'a, str> {
-        self.path
-    }
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -76,20 +71,28 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// Whether the path is already in normal form (the common case: no allocation). One pass:
-/// anything that might need work (`%`, `\`, `//`, a segment starting with `.`) sends the path
-/// to the full normaliser, which may still find it normal.
+/// anything that might need work (`%`, `\`, `//`, a `.` or `..` segment, with or without
+/// `;` parameters) sends the path to the full normaliser, which may still find it normal.
+/// Names that merely start with a dot (`/.well-known`, `/..b`) stay on the fast path.
 fn is_normal(b: &[u8]) -> bool {
     if b.first() != Some(&b'/') {
         return false;
     }
-    let mut prev = 0u8;
-    for &c in b {
+    for (i, &c) in b.iter().enumerate() {
         match c {
             b'%' | b'\\' => return false,
-            b'/' | b'.' if prev == b'/' => return false,
+            b'/' => {
+                let rest = &b[i + 1..];
+                if rest.first() == Some(&b'/') {
+                    return false;
+                }
+                let dots = rest.iter().take(2).take_while(|&&d| d == b'.').count();
+                if dots > 0 && matches!(rest.get(dots), None | Some(b'/' | b';')) {
+                    return false;
+                }
+            }
             _ => {}
         }
-        prev = c;
     }
     true
 }
@@ -170,7 +173,10 @@ pub fn normalize_path(path: &str) -> Result<NormalPath<'_>, PathError> {
         Cow::Borrowed(path)
     } else {
         // Only ASCII was rewritten; other bytes came from a `&str` unchanged.
-        Cow::Owned(String::from_utf8_lossy(&joined).into_owned())
+        Cow::Owned(
+            String::from_utf8(joined)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        )
     };
     Ok(NormalPath {
         path,
@@ -184,6 +190,34 @@ mod tests {
 
     fn norm(p: &str) -> String {
         normalize_path(p).unwrap().as_str().to_owned()
+    }
+
+    /// Names that only start with a dot take the no-allocation path; dot segments do not.
+    #[test]
+    fn fast_path_takes_dotted_names_not_dot_segments() {
+        for p in [
+            "/",
+            "/api/v1",
+            "/.well-known/acme",
+            "/a/..b",
+            "/a/.b;c",
+            "/x.",
+        ] {
+            assert!(is_normal(p.as_bytes()), "{p}");
+        }
+        for p in [
+            "/.",
+            "/..",
+            "/a/./b",
+            "/a/../b",
+            "/a/.;x",
+            "/a/..;x/b",
+            "//a",
+            "/a%41",
+            "/a\\b",
+        ] {
+            assert!(!is_normal(p.as_bytes()), "{p}");
+        }
     }
 
     #[test]

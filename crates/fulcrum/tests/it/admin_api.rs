@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use fulcrum_testkit::{wait_until, Backend, Client, Reply};
 
-use crate::support::{admin_call, backend_entry, backend_field, pool, pools_json, Lb, TempDir};
+use crate::support::{
+    admin_call, backend_entry, backend_field, delete_backend, pool, pools_json, post_backend, Lb,
+    TempDir,
+};
 
 /// One listener `web` routing everything to pool `app` (round robin over `backends`), with an
 /// admin listener on a free loopback port; `admin_extra` goes into the `[admin]` table.
@@ -23,26 +26,6 @@ fn config(backends: &[&Backend], admin_extra: &str) -> String {
 fn start(dir: &TempDir, toml: &str) -> (Lb, std::path::PathBuf) {
     let path = dir.write("fulcrum.toml", toml);
     (Lb::start_file(&path), path)
-}
-
-fn post_backend(admin: SocketAddr, pool: &str, body: &str) -> Reply {
-    admin_call(
-        admin,
-        "POST",
-        &format!("/api/v1/pools/{pool}/backends"),
-        None,
-        Some(body),
-    )
-}
-
-fn delete_backend(admin: SocketAddr, pool: &str, encoded: &str) -> Reply {
-    admin_call(
-        admin,
-        "DELETE",
-        &format!("/api/v1/pools/{pool}/backends/{encoded}"),
-        None,
-        None,
-    )
 }
 
 /// Which backend answered each of `n` GETs on one keep-alive connection.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fulcrum_testkit::{Backend, Client};
 
-use crate::support::{admin_call, Lb};
+use crate::support::{delete_backend, post_backend, Lb};
 
 fn config(balance: &str, backends: &[(&Backend, u32)], workers: usize) -> String {
     let list: Vec<String> = backends
@@ -127,13 +127,7 @@ fn ring_hash_moves_only_the_changed_backends_clients() {
     let before: Vec<String> = srcs.iter().map(|s| owner(lb.addr(), *s)).collect();
 
     let body = format!("{{\"address\": \"{}\"}}", bs[4].addr);
-    let r = admin_call(
-        lb.admin(),
-        "POST",
-        "/api/v1/pools/app/backends",
-        None,
-        Some(&body),
-    );
+    let r = post_backend(lb.admin(), "app", &body);
     assert_eq!(r.status, 201, "{}", r.text());
     let added: Vec<String> = srcs.iter().map(|s| owner(lb.addr(), *s)).collect();
     let moved: Vec<usize> = (0..srcs.len()).filter(|&i| added[i] != before[i]).collect();
@@ -152,13 +146,7 @@ fn ring_hash_moves_only_the_changed_backends_clients() {
     );
 
     let gone = bs[0].addr.to_string();
-    let r = admin_call(
-        lb.admin(),
-        "DELETE",
-        &format!("/api/v1/pools/app/backends/{gone}"),
-        None,
-        None,
-    );
+    let r = delete_backend(lb.admin(), "app", &gone.to_string());
     assert_eq!(r.status, 202, "{}", r.text());
     let removed: Vec<String> = srcs.iter().map(|s| owner(lb.addr(), *s)).collect();
     for i in 0..srcs.len() {

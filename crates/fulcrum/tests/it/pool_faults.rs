@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fulcrum_testkit::{wait_until, Backend, Blackhole, Client, ResetBackend};
 
-use crate::support::{admin_call, backend_entry, backend_field, Lb};
+use crate::support::{backend_entry, backend_field, delete_backend, Lb};
 
 /// `web` → pool `app` over `backends`, one worker (one round-robin sequence), admin on a free
 /// port, `pool_extra` appended after `[pool.app]`. The listener's request timeout is 3 s, well
@@ -164,13 +164,7 @@ fn drain_timeout_cuts_a_streamed_response() {
         &b
     };
     let addr = serving.addr.to_string();
-    let r = admin_call(
-        admin,
-        "DELETE",
-        &format!("/api/v1/pools/app/backends/{addr}"),
-        None,
-        None,
-    );
+    let r = delete_backend(admin, "app", &addr.to_string());
     assert_eq!(r.status, 202, "{}", r.text());
     // Within the drain the stream goes on.
     let mut total = n;
@@ -250,14 +244,10 @@ fn tcp_health_check_takes_a_backend_out_and_back_after_healthy_threshold() {
     }
 
     let c2 = Backend::start_on("c2", c_addr);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if health() == "healthy" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never healthy again");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || health() == "healthy"),
+        "never healthy again"
+    );
     // Turned healthy: three checks connected by now. Their accepts may trail the verdict by a
     // moment; the next check is still ~270 ms away.
     assert!(

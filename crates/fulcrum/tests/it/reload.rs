@@ -8,16 +8,9 @@ use std::time::{Duration, Instant};
 use fulcrum_testkit::{get, wait_until, Backend, Client};
 
 use crate::support::{
-    admin_call, backend_entry, backend_field, field, Lb, Load, LoadOpts, Outcome, Proc, TempDir,
+    admin_call, backend_entry, backend_field, backends_list, field, Lb, Load, LoadOpts, Outcome,
+    Proc, TempDir,
 };
-
-fn backends_list(bs: &[&Backend]) -> String {
-    let list: Vec<String> = bs
-        .iter()
-        .map(|b| format!("{{ address = \"{}\" }}", b.addr))
-        .collect();
-    format!("[{}]", list.join(", "))
-}
 
 /// Variant `i` of the configuration the 50-reload test cycles through. What never changes:
 /// listener `web` and its routes `/` (pool `app`) and `/r/` (pool `app` or `other`), so every

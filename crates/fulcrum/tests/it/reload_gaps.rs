@@ -4,22 +4,14 @@
 //! with no failed request. Every load loop is bounded in time and count.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fulcrum_testkit::{get, wait_until, Backend};
 
 use crate::support::{
-    admin_call, backend_field, field, Lb, Load, LoadOpts, Outcome, Proc, TempDir,
+    admin_call, backend_field, backends_list, field, post_backend, replace_file, Lb, Load,
+    LoadOpts, Outcome, Proc, TempDir,
 };
-
-fn backends_list(bs: &[&Backend]) -> String {
-    let list: Vec<String> = bs
-        .iter()
-        .map(|b| format!("{{ address = \"{}\" }}", b.addr))
-        .collect();
-    format!("[{}]", list.join(", "))
-}
 
 /// Generation `gen` of a file: `/gen` answers `gen-<gen>` (so a test sees which file is in
 /// force), everything else goes to pool `app` over `app`; `admin`: an `[admin]` table on a
@@ -46,13 +38,6 @@ fn backend_set(bs: &[Backend], gen: usize) -> Vec<&Backend> {
         1 => vec![&bs[1], &bs[2]],
         _ => vec![&bs[0], &bs[1], &bs[2]],
     }
-}
-
-/// Write `text` to `path` in one step (a rename), so no reader sees half a file.
-fn replace_file(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 /// A streamed body of this many bytes is one of the load's requests, and one that takes
@@ -175,13 +160,7 @@ fn api_added_backend_survives_reloads_under_load() {
     let admin = lb.admin();
     let c_addr = c.addr.to_string();
     let body = format!("{{\"address\": \"{c_addr}\"}}");
-    let r = admin_call(
-        admin,
-        "POST",
-        "/api/v1/pools/app/backends",
-        None,
-        Some(&body),
-    );
+    let r = post_backend(admin, "app", &body);
     assert_eq!(r.status, 201, "{}", r.text());
 
     let load = load(lb.addr());

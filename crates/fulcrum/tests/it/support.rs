@@ -413,3 +413,42 @@ impl Drop for Load {
         }
     }
 }
+
+/// `POST /api/v1/pools/{pool}/backends` with the JSON `body`.
+pub fn post_backend(admin: SocketAddr, pool: &str, body: &str) -> Reply {
+    admin_call(
+        admin,
+        "POST",
+        &format!("/api/v1/pools/{pool}/backends"),
+        None,
+        Some(body),
+    )
+}
+
+/// `DELETE /api/v1/pools/{pool}/backends/{encoded}` (the address percent-encoded as needed).
+pub fn delete_backend(admin: SocketAddr, pool: &str, encoded: &str) -> Reply {
+    admin_call(
+        admin,
+        "DELETE",
+        &format!("/api/v1/pools/{pool}/backends/{encoded}"),
+        None,
+        None,
+    )
+}
+
+/// A pool's `backends = [...]` value listing `bs`.
+pub fn backends_list(bs: &[&Backend]) -> String {
+    let list: Vec<String> = bs
+        .iter()
+        .map(|b| format!("{{ address = \"{}\" }}", b.addr))
+        .collect();
+    format!("[{}]", list.join(", "))
+}
+
+/// Replace `path` with `text` by rename, as editors and config managers do (a reader never
+/// sees half a file).
+pub fn replace_file(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}

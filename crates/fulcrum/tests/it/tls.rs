@@ -25,12 +25,12 @@ const H1: &[&[u8]] = &[b"http/1.1"];
 const TLS12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
 const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
-fn head() -> String {
+pub(crate) fn head() -> String {
     "[runtime]\nworkers = 2\n[access_log]\ntarget = \"off\"\n".to_string()
 }
 
 /// A path as a TOML literal string.
-fn lit(p: &Path) -> String {
+pub(crate) fn lit(p: &Path) -> String {
     let s = p.display().to_string();
     assert!(
         !s.contains('\''),
@@ -505,7 +505,7 @@ fn mutual_tls_required_and_optional() {
 
 /// A new certificate for `names` whose PEM has exactly `len` bytes (ECDSA signatures vary by a
 /// byte or two), so that rewriting a file with it keeps the file's size.
-fn cert_of_len(ca: &Ca, names: &[&str], len: usize) -> Leaf {
+pub(crate) fn cert_of_len(ca: &Ca, names: &[&str], len: usize) -> Leaf {
     for _ in 0..200 {
         let leaf = ca.server(names);
         if leaf.cert_pem.len() == len {

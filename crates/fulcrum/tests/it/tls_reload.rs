@@ -3,27 +3,17 @@
 //!
 //! Certificates are made by rcgen at test time; everything is on loopback.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fulcrum_testkit::tls::{client_config, handshake, rustls, Ca, Leaf, TlsClient};
 use fulcrum_testkit::{wait_until, Backend};
 
-use crate::support::{pool, Lb, TempDir};
+use super::tls::{cert_of_len, head, lit};
+use crate::support::{pool, replace_file, Lb, TempDir};
 
 const H1: &[&[u8]] = &[b"http/1.1"];
-
-fn head() -> String {
-    "[runtime]\nworkers = 2\n[access_log]\ntarget = \"off\"\n".to_string()
-}
-
-/// A path as a TOML literal string.
-fn lit(p: &Path) -> String {
-    let s = p.display().to_string();
-    assert!(!s.contains('\''), "{s} cannot be a TOML literal string");
-    format!("'{s}'")
-}
 
 /// An https listener `name` on a free loopback port serving `pair`, routing to pool `app`;
 /// `extra` goes into its `[listener.tls]` table.
@@ -36,13 +26,6 @@ fn https_listener(name: &str, pair: &(PathBuf, PathBuf), extra: &str) -> String 
         lit(&pair.0),
         lit(&pair.1)
     )
-}
-
-/// Replaces `path` the way certificate tools should: write aside, then rename over.
-fn replace(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 /// Whether a client presenting `identity` gets a 200 through `addr` (`false`: the handshake
@@ -112,12 +95,12 @@ fn reload_applies_a_replaced_client_ca_bundle() {
     assert!(passes(addr, &s.a), "CA A's client, resuming");
     assert!(!passes(addr, &s.b), "CA B's client before the swap");
 
-    replace(&s.clients_pem, &s.ca_b.pem);
+    replace_file(&s.clients_pem, &s.ca_b.pem);
     s.lb.reload().unwrap();
     assert!(!passes(addr, &s.a), "CA A's client after the swap to B");
     assert!(passes(addr, &s.b), "CA B's client after the swap to B");
 
-    replace(&s.clients_pem, &s.ca_a.pem);
+    replace_file(&s.clients_pem, &s.ca_a.pem);
     s.lb.reload().unwrap();
     assert!(!passes(addr, &s.b), "CA B's client after the swap back");
     assert!(passes(addr, &s.a), "CA A's client after the swap back");
@@ -130,24 +113,12 @@ fn file_poll_picks_up_a_replaced_client_ca_bundle() {
     let s = mtls_setup("ca-poll");
     let addr = s.lb.addr();
     assert!(passes(addr, &s.a));
-    replace(&s.clients_pem, &s.ca_b.pem);
+    replace_file(&s.clients_pem, &s.ca_b.pem);
     assert!(
         wait_until(Duration::from_secs(5), || !passes(addr, &s.a)),
         "CA A's client still admitted 5 s after the CA file was replaced"
     );
     assert!(passes(addr, &s.b));
-}
-
-/// A new certificate for `names` whose PEM has exactly `len` bytes (ECDSA signatures vary by a
-/// byte or two), so that rewriting a file with it keeps the file's size.
-fn cert_of_len(ca: &Ca, names: &[&str], len: usize) -> Leaf {
-    for _ in 0..200 {
-        let leaf = ca.server(names);
-        if leaf.cert_pem.len() == len {
-            return leaf;
-        }
-    }
-    panic!("no certificate of {len} bytes in 200 tries");
 }
 
 /// Rewrites `pair`'s files in place with `leaf`, keeping sizes and modification times: the

@@ -9,50 +9,22 @@ mod shutdown;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fulcrum_testkit::tls::rustls;
 
-use crate::support::{bin, field, Proc};
+use crate::support::{field, Proc};
 
 /// `fulcrum run -c config` as a child, optionally under `prlimit` (which runs it in its own
 /// process, so the pid is Fulcrum's).
 pub fn spawn(config: &std::path::Path, nofile: Option<(u64, u64)>) -> Proc {
-    let mut cmd = match nofile {
+    match nofile {
         Some((soft, hard)) => {
-            let mut c = Command::new("prlimit");
-            c.arg(format!("--nofile={soft}:{hard}")).arg(bin());
-            c
+            let limit = format!("--nofile={soft}:{hard}");
+            Proc::run_under(&["prlimit", &limit], config)
         }
-        None => Command::new(bin()),
-    };
-    let mut child = cmd
-        .args(["run", "-c"])
-        .arg(config)
-        .env("FULCRUM_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Proc {
-        child,
-        stderr_lines: rx,
+        None => Proc::run(config),
     }
 }
 

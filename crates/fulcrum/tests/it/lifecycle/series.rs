@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fulcrum_testkit::{get, wait_until, Backend};
 
-use crate::support::{admin_call, Lb, TempDir};
+use crate::support::{admin_call, delete_backend, post_backend, Lb, TempDir};
 
 fn config(a: &Backend, extra_route: &str, extra_listener: &str) -> String {
     format!(
@@ -38,13 +38,7 @@ fn removed_backend_series_leave_metrics_after_the_drain_and_return_fresh() {
     );
     let add = || {
         let body = format!("{{\"address\": \"{}\"}}", b.addr);
-        let r = admin_call(
-            lb.admin(),
-            "POST",
-            "/api/v1/pools/app/backends",
-            None,
-            Some(&body),
-        );
+        let r = post_backend(lb.admin(), "app", &body);
         assert!(
             r.status == 200 || r.status == 201,
             "{}: {}",
@@ -57,8 +51,7 @@ fn removed_backend_series_leave_metrics_after_the_drain_and_return_fresh() {
     assert!(text.contains(&format!("{up} 1\n")), "{text}");
     assert!(text.contains(&format!("{inflight} 0\n")), "{text}");
 
-    let path = format!("/api/v1/pools/app/backends/{}", b.addr);
-    let r = admin_call(lb.admin(), "DELETE", &path, None, None);
+    let r = delete_backend(lb.admin(), "app", &b.addr.to_string());
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(
         wait_until(Duration::from_secs(10), || !metrics(&lb)
