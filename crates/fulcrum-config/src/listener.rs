@@ -9,7 +9,7 @@ use std::ops::Range;
 use toml::de::DeValue;
 
 use crate::decode::{self, Ctx, Table, Value, Where, Zero};
-use crate::model::{Limits, Listener, Protocol, Timeouts};
+use crate::model::{Engine, Limits, Listener, Protocol, Timeouts};
 use crate::route::{self, RouteRules};
 use crate::tls;
 
@@ -26,6 +26,7 @@ const LISTENER_KEYS: &[&str] = &[
     "hsts",
     "route",
     "trusted_proxies",
+    "engine",
 ];
 const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request", "send"];
 const LIMIT_KEYS: &[&str] = &[
@@ -191,6 +192,20 @@ fn listener(
         _ => Some(None),
     };
     let trusted_proxies = trusted_proxies(ctx, &t, protocol);
+    let engine = t.or(ctx, "engine", Engine::default(), |ctx, v, at| {
+        let s = decode::string(ctx, v, at)?;
+        match Engine::from_name(&s) {
+            Some(e) => Some(e),
+            None => {
+                let msg = format!(
+                    "unknown engine {s:?} (expected one of: {})",
+                    decode::one_of(Engine::NAMES)
+                );
+                ctx.error(&v.span(), &t.at, msg);
+                None
+            }
+        }
+    });
     let timeouts = t.or(ctx, "timeouts", Timeouts::default(), timeouts);
     let limits = t.or(ctx, "limits", Limits::default(), limits);
     let rules = RouteRules {
@@ -213,6 +228,7 @@ fn listener(
         https_redirect: https_redirect?,
         hsts: hsts?,
         trusted_proxies: trusted_proxies?,
+        engine: engine?,
     })
 }
 

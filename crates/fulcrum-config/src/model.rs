@@ -109,6 +109,30 @@ pub struct Listener {
     /// `X-Forwarded-For` chain (and `X-Forwarded-Proto/-Host/-Port/-Prefix`) is believed and
     /// kept. From anyone else those headers are replaced, and the client address is the peer.
     pub trusted_proxies: Vec<Cidr>,
+    /// `engine` (http and https listeners): which HTTP/1.1 engine serves the connections.
+    pub engine: Engine,
+}
+
+/// `engine = "auto" | "hyper"`: `auto` (the default) serves HTTP/1.1 with Fulcrum's own lean
+/// engine and hands to hyper what it does not handle itself (HTTP/2, upgrades, HTTP/1.0,
+/// `Expect`, TLS pools, trusted front proxies); `hyper` serves every request with hyper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    #[default]
+    Auto,
+    Hyper,
+}
+
+impl Engine {
+    pub const NAMES: &'static [&'static str] = &["auto", "hyper"];
+
+    pub fn from_name(s: &str) -> Option<Engine> {
+        match s {
+            "auto" => Some(Engine::Auto),
+            "hyper" => Some(Engine::Hyper),
+            _ => None,
+        }
+    }
 }
 
 /// `tcp` and `udp` are rejected by validation with "protocol \"tcp\" is not supported yet"

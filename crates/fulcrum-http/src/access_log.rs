@@ -43,6 +43,8 @@ pub struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub complete: bool,
+    /// Which engine served the request: `h1` (the fast path) or `hyper`.
+    pub engine: &'static str,
 }
 
 pub fn now_ts() -> f64 {

@@ -29,6 +29,10 @@ pub enum ProxyError {
     TlsHandshake(#[source] std::io::Error),
     #[error("the backend closed or reset the connection")]
     UpstreamReset(#[source] hyper::Error),
+    #[error("the backend closed or reset the connection")]
+    BackendClosed(#[source] std::io::Error),
+    #[error("the backend's response is malformed")]
+    BadResponse(&'static str),
     #[error("the backend did not respond in time")]
     UpstreamTimeout,
     #[error("the request body is larger than allowed")]
@@ -54,6 +58,8 @@ impl ProxyError {
             ProxyError::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ConnectRefused(_)
             | ProxyError::UpstreamReset(_)
+            | ProxyError::BackendClosed(_)
+            | ProxyError::BadResponse(_)
             | ProxyError::TlsHandshake(_) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout | ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,6 +86,8 @@ impl ProxyError {
             | ProxyError::ConnectTimeout
             | ProxyError::TlsHandshake(_)
             | ProxyError::UpstreamReset(_)
+            | ProxyError::BackendClosed(_)
+            | ProxyError::BadResponse(_)
             | ProxyError::UpstreamTimeout => ErrorSource::Upstream,
         }
     }

@@ -129,15 +129,31 @@ pub fn ip_value(ip: IpAddr) -> HeaderValue {
 /// ASCII bytes), otherwise a new random 128-bit id in hex.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     if let Some(v) = headers.get(X_REQUEST_ID) {
-        let b = v.as_bytes();
-        if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| (0x21..=0x7e).contains(c)) {
+        if is_sane_request_id(v.as_bytes()) {
             return v.clone();
         }
     }
     new_request_id()
 }
 
+/// Whether a client's `X-Request-Id` is kept: 1..=128 visible ASCII bytes.
+pub fn is_sane_request_id(b: &[u8]) -> bool {
+    !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(|c| (0x21..=0x7e).contains(c))
+}
+
+/// Longest client `X-Request-Id` kept.
+pub const MAX_REQUEST_ID: usize = 128;
+
 pub fn new_request_id() -> HeaderValue {
+    let out = random_request_id();
+    match HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&out)) {
+        Ok(v) => v,
+        Err(_) => HeaderValue::from_static("0"),
+    }
+}
+
+/// A new random 128-bit request id in hex.
+pub fn random_request_id() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];
     let (a, b) = (fastrand::u64(..), fastrand::u64(..));
@@ -150,10 +166,7 @@ pub fn new_request_id() -> HeaderValue {
         out[2 * i] = HEX[usize::from(byte >> 4)];
         out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
     }
-    match HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&out)) {
-        Ok(v) => v,
-        Err(_) => HeaderValue::from_static("0"),
-    }
+    out
 }
 
 #[cfg(test)]

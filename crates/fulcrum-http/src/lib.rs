@@ -19,6 +19,7 @@ mod connect;
 pub mod error;
 pub mod forwarded;
 pub mod guard;
+pub mod h1;
 pub mod h2conn;
 pub mod headers;
 pub mod metrics;

@@ -38,6 +38,8 @@ use crate::upstream::UpstreamPool;
 pub struct Worker {
     pub id: usize,
     pub upstream: UpstreamPool,
+    /// The fast path's backend connections and buffers.
+    pub h1: crate::h1::Pool,
     pub access_log: AccessLog,
 }
 

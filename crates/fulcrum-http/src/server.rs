@@ -77,15 +77,27 @@ pub async fn serve(
 }
 
 /// What is known of a connection before HTTP starts on it.
-struct ConnFacts {
+pub(crate) struct ConnFacts {
     /// The port the client connected to, for `X-Forwarded-Port`.
-    local_port: Option<http::HeaderValue>,
+    pub(crate) local_port: Option<http::HeaderValue>,
     /// https: the verified client certificate and the SNI the handshake settled.
-    client_cert: Option<ClientCert>,
-    sni: Option<Box<str>>,
+    pub(crate) client_cert: Option<ClientCert>,
+    pub(crate) sni: Option<Box<str>>,
 }
 
-/// Serve HTTP on an accepted (and, for https, decrypted) stream.
+/// A connection as the engines get it: who is at the other end, what holds its slot, and
+/// its byte counters.
+pub(crate) struct Accepted {
+    pub(crate) worker: Rc<Worker>,
+    pub(crate) listener: Arc<ArcSwap<ListenerState>>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) facts: ConnFacts,
+    pub(crate) hold: Rc<ConnHold>,
+    pub(crate) counters: Option<ByteCounters>,
+}
+
+/// Serve HTTP on an accepted (and, for https, decrypted) stream: with the lean HTTP/1.1
+/// engine (`crate::h1`, which hands hyper what it does not serve itself), or with hyper.
 async fn serve_io<IO>(
     worker: Rc<Worker>,
     listener: Arc<ArcSwap<ListenerState>>,
@@ -95,13 +107,9 @@ async fn serve_io<IO>(
     shutdown: Stop,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    IO: crate::h1::ClientIo,
 {
     let l = listener.load_full();
-    let timeouts = l.timeouts;
-    let proto = l.proto.clone();
-    let limits = l.limits;
-    let max_head = limits.max_header_bytes.max(8 * 1024);
     let counters = l.metrics.as_ref().map(|m| {
         m.connections_total.inc(worker.id);
         m.connections_active.inc();
@@ -116,11 +124,47 @@ async fn serve_io<IO>(
     let hold = Rc::new(ConnHold {
         _permit: permit,
         _active: ActiveGuard(l.metrics.as_ref().map(|m| m.connections_active.clone())),
-        stop: shutdown.clone(),
+        stop: shutdown,
         tunnel: TunnelSlot::default(),
     });
-    let conn_hold = hold.clone();
+    let engine = l.engine;
     drop(l);
+    let conn = Accepted {
+        worker,
+        listener,
+        peer,
+        facts,
+        hold,
+        counters,
+    };
+    match engine {
+        fulcrum_config::model::Engine::Auto => crate::h1::serve(conn, stream).await,
+        fulcrum_config::model::Engine::Hyper => serve_hyper(conn, stream).await,
+    }
+}
+
+/// Serve the connection with hyper (HTTP/1.1, or HTTP/2 by prior knowledge), from its first
+/// byte or from the request the fast path handed over (whose bytes `stream` replays).
+pub(crate) async fn serve_hyper<IO>(conn: Accepted, stream: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let Accepted {
+        worker,
+        listener,
+        peer,
+        facts,
+        hold,
+        counters,
+    } = conn;
+    let l = listener.load_full();
+    let timeouts = l.timeouts;
+    let proto = l.proto.clone();
+    let limits = l.limits;
+    let max_head = limits.max_header_bytes.max(8 * 1024);
+    drop(l);
+    let shutdown = hold.stop.clone();
+    let conn_hold = hold.clone();
     let activity = ConnActivity::new(Instant::now());
     let cx = Rc::new(ConnCtx {
         worker,
@@ -301,7 +345,7 @@ pub struct ConnHold {
     pub tunnel: TunnelSlot,
 }
 
-struct ActiveGuard(Option<fulcrum_telemetry::Gauge>);
+pub(crate) struct ActiveGuard(Option<fulcrum_telemetry::Gauge>);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {

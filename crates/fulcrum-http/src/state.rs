@@ -295,6 +295,8 @@ pub struct ListenerState {
     pub passthrough: Option<fulcrum_l4::SniTable<Arc<PoolState>>>,
     /// `https` listeners: the TLS acceptor (its certificates reload in place).
     pub tls: Option<Arc<fulcrum_tls::TlsAcceptor>>,
+    /// Which engine serves HTTP/1.1 (`engine`).
+    pub engine: model::Engine,
 }
 
 impl ListenerState {
@@ -418,6 +420,7 @@ impl ListenerState {
                 }))
             }),
             tls: None,
+            engine: l.engine,
         }
     }
 }

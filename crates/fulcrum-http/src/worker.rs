@@ -102,6 +102,7 @@ pub fn spawn(
             let worker = Rc::new(Worker {
                 id,
                 upstream: UpstreamPool::new(),
+                h1: crate::h1::Pool::default(),
                 access_log,
             });
             let local = LocalSet::new();
@@ -153,7 +154,10 @@ async fn run(
                         let _ = l.stop.send(Some(LoopStop { deadline, drain_backlog }));
                     }
                 }
-                Some(WorkerCmd::CloseIdle(addr)) => worker.upstream.close_idle(addr),
+                Some(WorkerCmd::CloseIdle(addr)) => {
+                    worker.upstream.close_idle(addr);
+                    worker.h1.close_idle(addr);
+                }
                 // The control plane is gone: stop as for a shutdown with the default grace.
                 None => break deadline_after(Instant::now(), model::Runtime::DEFAULT_SHUTDOWN_GRACE),
             },
@@ -184,6 +188,7 @@ async fn housekeeping(worker: Rc<Worker>) {
         n = n.wrapping_add(1);
         if n.is_multiple_of(20) {
             worker.upstream.sweep();
+            worker.h1.sweep(crate::upstream::IDLE_EXPIRY);
         }
     }
 }

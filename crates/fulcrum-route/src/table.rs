@@ -11,6 +11,19 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::host::{request_host, HostPattern};
 use crate::path::{normalize_path, NormalPath};
 
+/// A request's header fields as routing sees them: whichever engine parsed the request
+/// answers, from a `HeaderMap` or from offsets into its read buffer.
+pub trait Headers {
+    /// Whether a field `name` has exactly `value` (any of its lines).
+    fn has_value(&self, name: &HeaderName, value: &HeaderValue) -> bool;
+}
+
+impl Headers for HeaderMap {
+    fn has_value(&self, name: &HeaderName, value: &HeaderValue) -> bool {
+        self.get_all(name).iter().any(|v| v == value)
+    }
+}
+
 /// One route as configured: its matchers and what to do on a match. A matcher that is absent
 /// (or an empty header list) accepts every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +41,7 @@ pub struct RouteSpec<A> {
 
 impl<A> RouteSpec<A> {
     /// Whether this (compiled) route accepts the request; `host` is already normalised.
-    fn matches(&self, host: Option<&str>, path: &str, headers: &HeaderMap) -> bool {
+    fn matches<H: Headers + ?Sized>(&self, host: Option<&str>, path: &str, headers: &H) -> bool {
         let host_ok = match (&self.host, host) {
             (None, _) => true,
             (Some(pattern), Some(host)) => pattern.matches(host),
@@ -42,7 +55,7 @@ impl<A> RouteSpec<A> {
             && self
                 .headers
                 .iter()
-                .all(|(name, value)| headers.get_all(name).iter().any(|v| v == value))
+                .all(|(name, value)| headers.has_value(name, value))
     }
 }
 
@@ -69,7 +82,12 @@ impl<A> RouteTable<A> {
     /// First match wins, in order. `host` is the request's Host header or URI authority (may
     /// contain a port, may be any case; may be None); `path` is normalised here (a path
     /// [`normalize_path`] refuses matches nothing). Returns the route's index and action.
-    pub fn find(&self, host: Option<&str>, path: &str, headers: &HeaderMap) -> Option<(usize, &A)> {
+    pub fn find<H: Headers + ?Sized>(
+        &self,
+        host: Option<&str>,
+        path: &str,
+        headers: &H,
+    ) -> Option<(usize, &A)> {
         let path = normalize_path(path).ok()?;
         self.find_where(host, &path, headers, |_| true)
     }
@@ -77,11 +95,11 @@ impl<A> RouteTable<A> {
     /// [`RouteTable::find`] on a path the caller has normalised (it forwards the same form),
     /// with one more condition a route must meet, judged by the caller on the route's index
     /// (e.g. "requires a client certificate" against the connection).
-    pub fn find_where(
+    pub fn find_where<H: Headers + ?Sized>(
         &self,
         host: Option<&str>,
         path: &NormalPath<'_>,
-        headers: &HeaderMap,
+        headers: &H,
         accept: impl Fn(usize) -> bool,
     ) -> Option<(usize, &A)> {
         let host = host.and_then(request_host);

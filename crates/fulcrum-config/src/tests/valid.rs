@@ -203,6 +203,7 @@ fn spec_example_parses_into_the_model() {
             https_redirect: None,
             hsts: None,
             trusted_proxies: vec![],
+            engine: Engine::Auto,
         }],
         pools: vec![
             Pool {

@@ -180,7 +180,8 @@ impl<T> GuardedIo<T> {
             return;
         }
         match self.scanner.feed(&buf.filled()[from..]) {
-            Scan::Ok => {}
+            // Only recording scanners stop at heads; this one judges.
+            Scan::Ok | Scan::Head(_) => {}
             Scan::Violation(at, why) => {
                 tracing::debug!(violation = why.as_str(), "refusing malformed request");
                 buf.set_filled(from + at);

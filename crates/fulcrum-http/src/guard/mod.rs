@@ -7,6 +7,7 @@
 
 mod io;
 pub mod scan;
+mod spans;
 
 pub use io::{ByteCounters, ConnActivity, GuardedIo};
 pub use scan::{Scan, Scanner, Violation};

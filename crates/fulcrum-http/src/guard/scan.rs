@@ -170,6 +170,11 @@ pub struct Scanner {
     msg: Message,
     /// Set when a message that asked to upgrade has been read completely.
     awaiting_upgrade: bool,
+    /// Where the byte being stepped is, as an index into the caller's buffer (see
+    /// [`Scanner::rebase`]); only kept up to date while recording.
+    at: usize,
+    /// What the fast path learns from a head as it is scanned (`None`: the guard only judges).
+    rec: Option<Box<HeadSpans>>,
 }
 
 impl Default for Scanner {
@@ -181,6 +186,9 @@ impl Default for Scanner {
 /// The result of feeding one buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scan {
+    /// Recording scanners: bytes up to this offset completed a request head (see
+    /// [`Scanner::head`]); its body, if any, is read with [`Scanner::body`].
+    Head(usize),
     /// All bytes are fine.
     Ok,
     /// Bytes before this offset are fine; the byte at the offset breaks the named rule.
@@ -225,7 +233,40 @@ impl Scanner {
             value_overflow: false,
             msg: Message::default(),
             awaiting_upgrade: false,
+            at: 0,
+            rec: None,
         }
+    }
+
+    /// A scanner that also records where each part of a head is (for the HTTP/1.1 fast path,
+    /// which parses with the guard's own rules: one scan, not two). Positions are indexes
+    /// into the caller's buffer, counted from [`Scanner::rebase`]. [`Scanner::feed`] stops
+    /// after each complete head with [`Scan::Head`]; the body is then read with
+    /// [`Scanner::body`].
+    pub fn recording() -> Self {
+        Scanner {
+            rec: Some(Box::default()),
+            ..Scanner::new()
+        }
+    }
+
+    /// A recording scanner for a chunked body alone (a backend's response), in the same
+    /// grammar as a request's.
+    pub fn chunked_body() -> Self {
+        Scanner {
+            state: State::ChunkSizeStart,
+            ..Scanner::recording()
+        }
+    }
+
+    /// The next byte fed will be at index `at` of the caller's buffer.
+    pub fn rebase(&mut self, at: usize) {
+        self.at = at;
+    }
+
+    /// The head recorded last (recording scanners only).
+    pub fn head(&self) -> Option<&HeadSpans> {
+        self.rec.as_deref()
     }
 
     pub fn mode(&self) -> Mode {
@@ -275,9 +316,18 @@ impl Scanner {
 
     /// Check `buf`, the next bytes of the stream.
     pub fn feed(&mut self, buf: &[u8]) -> Scan {
+        let base = self.at;
         let mut i = 0;
         while i < buf.len() {
+            if self.rec.as_ref().is_some_and(|r| r.done) {
+                if let Some(r) = self.rec.as_deref_mut() {
+                    r.done = false;
+                }
+                self.at = base + i;
+                return Scan::Head(i);
+            }
             if self.awaiting_upgrade {
+                self.at = base + i;
                 return Scan::Pause(i);
             }
             match self.state {
@@ -323,6 +373,7 @@ impl Scanner {
                         i += run;
                         continue;
                     }
+                    self.at = base + i;
                     if let Err(v) = self.step(buf[i]) {
                         return Scan::Violation(i, v);
                     }
@@ -351,6 +402,7 @@ impl Scanner {
                         i += run;
                         continue;
                     }
+                    self.at = base + i;
                     if let Err(v) = self.step(buf[i]) {
                         return Scan::Violation(i, v);
                     }
@@ -375,22 +427,32 @@ impl Scanner {
                         i += run;
                         continue;
                     }
+                    self.at = base + i;
                     if let Err(v) = self.step(buf[i]) {
                         return Scan::Violation(i, v);
                     }
                 }
                 State::Preface(n) => {
+                    self.at = base + i;
                     if let Err(v) = self.preface(n, buf[i]) {
                         return Scan::Violation(i, v);
                     }
                 }
                 _ => {
+                    self.at = base + i;
                     if let Err(v) = self.step(buf[i]) {
                         return Scan::Violation(i, v);
                     }
                 }
             }
             i += 1;
+        }
+        self.at = base + i;
+        if self.rec.as_ref().is_some_and(|r| r.done) {
+            if let Some(r) = self.rec.as_deref_mut() {
+                r.done = false;
+            }
+            return Scan::Head(i);
         }
         Scan::Ok
     }
@@ -407,9 +469,12 @@ impl Scanner {
         }
         // Not HTTP/2: replay the bytes that looked like the preface as HTTP/1.
         self.state = State::LineStart;
-        for &p in &PREFACE[..n] {
+        let at = self.at;
+        for (k, &p) in PREFACE[..n].iter().enumerate() {
+            self.at = (at + k).saturating_sub(n);
             self.step(p)?;
         }
+        self.at = at;
         self.step(b)
     }
 
@@ -435,6 +500,9 @@ impl Scanner {
                     self.start_message();
                     self.line_len = 1;
                     self.state = State::Method;
+                    if let Some(r) = self.rec.as_deref_mut() {
+                        r.begin(self.at);
+                    }
                 }
                 _ => return Err(Violation::InvalidMethod),
             },
@@ -450,6 +518,10 @@ impl Scanner {
                     b' ' => {
                         self.target_len = 0;
                         self.state = State::Target;
+                        if let Some(r) = self.rec.as_deref_mut() {
+                            r.method.end = span_at(self.at);
+                            r.target.start = span_at(self.at + 1);
+                        }
                     }
                     _ if is_tchar(b) => {}
                     b'\r' | b'\n' => return Err(Violation::MalformedRequestLine),
@@ -460,7 +532,12 @@ impl Scanner {
                 self.request_line_byte()?;
                 match b {
                     b' ' if self.target_len == 0 => return Err(Violation::MalformedRequestLine),
-                    b' ' => self.state = State::Version(0),
+                    b' ' => {
+                        self.state = State::Version(0);
+                        if let Some(r) = self.rec.as_deref_mut() {
+                            r.target.end = span_at(self.at);
+                        }
+                    }
                     0x21..=0x7e => self.target_len += 1,
                     b'\r' | b'\n' => return Err(Violation::MalformedRequestLine),
                     _ => return Err(Violation::InvalidTarget),
@@ -508,6 +585,9 @@ impl Scanner {
                     self.name[0] = b.to_ascii_lowercase();
                     self.name_len = 1;
                     self.state = State::Name;
+                    if let Some(r) = self.rec.as_deref_mut() {
+                        r.cur.name.start = span_at(self.at);
+                    }
                 }
                 _ => return Err(Violation::InvalidHeaderName),
             },
@@ -517,6 +597,9 @@ impl Scanner {
                     self.value_len = 0;
                     self.value_overflow = false;
                     self.state = State::ValueStart;
+                    if let Some(r) = self.rec.as_deref_mut() {
+                        r.cur.name.end = span_at(self.at);
+                    }
                 }
                 b' ' | b'\t' => return Err(Violation::SpaceBeforeColon),
                 _ if is_tchar(b) => {
@@ -529,10 +612,27 @@ impl Scanner {
                 _ => return Err(Violation::InvalidHeaderName),
             },
             State::ValueStart | State::Value => match b {
-                b' ' | b'\t' if self.state == State::ValueStart => {}
-                b'\r' => self.state = State::FieldLf,
+                b' ' | b'\t' if self.state == State::ValueStart => {
+                    if b == b'\t' {
+                        self.framing_tab();
+                    }
+                }
+                b'\r' => {
+                    if let Some(r) = self.rec.as_deref_mut() {
+                        if self.state == State::ValueStart {
+                            r.cur.value.start = span_at(self.at);
+                        }
+                        r.cur.value.end = span_at(self.at);
+                    }
+                    self.state = State::FieldLf;
+                }
                 b'\n' => return Err(Violation::BareLineBreak),
                 _ if is_value_byte(b) => {
+                    if self.state == State::ValueStart {
+                        if let Some(r) = self.rec.as_deref_mut() {
+                            r.cur.value.start = span_at(self.at);
+                        }
+                    }
                     self.state = State::Value;
                     self.push_value(b);
                 }
@@ -544,6 +644,9 @@ impl Scanner {
                 }
                 self.field_done()?;
                 self.state = State::FieldStart;
+                if let Some(r) = self.rec.as_deref_mut() {
+                    r.push_field();
+                }
             }
             State::HeadEndLf => {
                 if b != b'\n' {
@@ -689,10 +792,23 @@ impl Scanner {
         }
     }
 
+    /// A tab in a Content-Length or Transfer-Encoding value, even as the whitespace around
+    /// it, makes the value unacceptable: `chunked\t` and `\tchunked` are read as `chunked` by
+    /// some parsers and not by others (RFC 9110 §5.5 calls it OWS; framing is too important
+    /// to trust every hop to trim it). Spaces stay allowed.
+    fn framing_tab(&mut self) {
+        if matches!(self.field, Field::ContentLength | Field::TransferEncoding) {
+            self.value_overflow = true;
+        }
+    }
+
     fn push_value(&mut self, b: u8) {
         // Only Content-Length and Transfer-Encoding values are interpreted.
         if !matches!(self.field, Field::ContentLength | Field::TransferEncoding) {
             return;
+        }
+        if b == b'\t' {
+            self.value_overflow = true;
         }
         if self.value_len < VALUE_BUF {
             self.value[self.value_len] = b;
@@ -755,6 +871,15 @@ impl Scanner {
 
     fn head_done(&mut self) -> Result<(), Violation> {
         let msg = self.msg;
+        if let Some(r) = self.rec.as_deref_mut() {
+            r.finish(
+                self.at + 1,
+                msg.http10,
+                msg.content_length,
+                msg.transfer_encoding,
+                msg.upgrade,
+            );
+        }
         if msg.transfer_encoding {
             if msg.http10 {
                 return Err(Violation::TransferEncodingInHttp10);
@@ -779,6 +904,58 @@ impl Scanner {
             }
         }
         Ok(())
+    }
+}
+
+pub use super::spans::{span_at, BodyScan, FieldSpan, HeadSpans, Span};
+
+impl Scanner {
+    /// Read body bytes of the message whose head [`Scan::Head`] announced (or of the chunked
+    /// body of [`Scanner::chunked_body`]): each call consumes framing and at most one run of
+    /// data, and says where that data is in `buf`. Chunk-size lines, extensions and trailers
+    /// are checked and consumed, never handed on: the caller frames the data again.
+    pub fn body(&mut self, buf: &[u8]) -> Result<BodyScan, (usize, Violation)> {
+        let base = self.at;
+        let mut i = 0;
+        let out = |s: &mut Self, used: usize, data: Option<(usize, usize)>, done: bool| {
+            s.at = base + used;
+            Ok(BodyScan { used, data, done })
+        };
+        loop {
+            match self.state {
+                State::LineStart => return out(self, i, None, true),
+                _ if i == buf.len() => return out(self, i, None, false),
+                State::Body(remaining) => {
+                    let take = remaining.min((buf.len() - i) as u64);
+                    let end = i + take as usize;
+                    let left = remaining - take;
+                    let done = left == 0;
+                    if done {
+                        self.message_done();
+                    } else {
+                        self.state = State::Body(left);
+                    }
+                    return out(self, end, Some((i, end)), done);
+                }
+                State::ChunkData(remaining) => {
+                    let take = remaining.min((buf.len() - i) as u64);
+                    let end = i + take as usize;
+                    let left = remaining - take;
+                    self.state = if left == 0 {
+                        State::ChunkDataCr
+                    } else {
+                        State::ChunkData(left)
+                    };
+                    return out(self, end, Some((i, end)), false);
+                }
+                State::Upgraded | State::Passthrough => return out(self, i, None, true),
+                _ => {
+                    self.at = base + i;
+                    self.step(buf[i]).map_err(|v| (i, v))?;
+                    i += 1;
+                }
+            }
+        }
     }
 }
 

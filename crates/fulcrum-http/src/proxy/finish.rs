@@ -101,6 +101,7 @@ impl OnEnd for Finisher {
                 request_id: self.request_id.to_str().unwrap_or(""),
                 error: self.error.take(),
                 complete,
+                engine: "hyper",
             };
             self.cx.worker.access_log.record(&entry);
         }

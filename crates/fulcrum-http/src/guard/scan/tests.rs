@@ -9,7 +9,7 @@ fn scan_bytewise(input: &[u8]) -> Scan {
     let mut s = Scanner::new();
     for (i, b) in input.iter().enumerate() {
         match s.feed(std::slice::from_ref(b)) {
-            Scan::Ok => {}
+            Scan::Ok | Scan::Head(_) => {}
             Scan::Violation(_, v) => return Scan::Violation(i, v),
             Scan::Pause(_) => return Scan::Pause(i),
         }

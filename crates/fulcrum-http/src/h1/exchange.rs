@@ -1,0 +1,834 @@
+//! One request on the fast path. Admission reads the request view (authority, normal path,
+//! route, pool, backend) and writes the backend's head; then the backend exchange (a pooled
+//! connection or a new one, the body, the response head, retries within the pool's budget),
+//! then the response body; last the backend connection's return, metrics and the log line.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::HeaderValue;
+use tokio::net::TcpStream;
+
+use super::client::Client;
+use super::local::{self, RequestId, Tail};
+use super::relay::{self, RespBody, Upstream};
+use super::request::{self, BodyOut, Outgoing, View};
+use super::response::{self, ClientSide, Parsed};
+use super::ClientIo;
+use crate::access_log::{self, Entry};
+use crate::backend::{BackendInflight, BackendState};
+use crate::error::ProxyError;
+use crate::server::Accepted;
+use crate::state::{ListenerState, PoolState, RouteAction};
+
+/// What the connection does after a request.
+pub(super) enum Next {
+    KeepAlive,
+    Close,
+    /// The request is for hyper; nothing of it was served.
+    HandOver,
+}
+
+/// What admission decided.
+enum Decision {
+    HandOver,
+    Local {
+        status: u16,
+        body: Bytes,
+        location: Option<HeaderValue>,
+    },
+    Error(ProxyError),
+    Forward {
+        pool: Arc<PoolState>,
+        backend: Arc<BackendState>,
+        key: u64,
+    },
+}
+
+/// What is kept of the request head once its bytes are consumed.
+struct Facts {
+    id: RequestId,
+    head_request: bool,
+    idempotent: bool,
+    client_close: bool,
+    body: BodyOut,
+    route: Option<usize>,
+    pool: Option<Arc<PoolState>>,
+    log: Option<LogFacts>,
+}
+
+struct LogFacts {
+    method: String,
+    host: Option<String>,
+    path: String,
+}
+
+/// Serve the request whose head the client connection holds.
+pub(super) async fn exchange<IO: ClientIo>(
+    conn: &Accepted,
+    listener: &Arc<ListenerState>,
+    c: &mut Client<IO>,
+    peer_ip: &HeaderValue,
+) -> Next {
+    let start = Instant::now();
+    let worker = conn.worker.clone();
+    let mut out = worker.h1.take_out();
+    let (decision, mut facts) = {
+        let Some(head) = c.head() else {
+            return Next::Close;
+        };
+        let v = View { buf: &c.buf, head };
+        if hands_over(conn, listener, v) {
+            worker.h1.give_out(out);
+            return Next::HandOver;
+        }
+        let method = v.method();
+        let mut facts = Facts {
+            id: RequestId::new(v.get(b"x-request-id")),
+            head_request: method == b"HEAD",
+            idempotent: matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"PUT" | b"DELETE"),
+            client_close: v.connection_lists(b"close"),
+            body: match (head.chunked, head.content_length) {
+                (true, _) => BodyOut::Chunked,
+                (false, Some(n)) => BodyOut::Length(n),
+                (false, None) => BodyOut::None,
+            },
+            route: None,
+            pool: None,
+            log: worker.access_log.sampled().then(|| LogFacts {
+                method: String::from_utf8_lossy(method).into_owned(),
+                host: v
+                    .get(b"host")
+                    .map(|h| String::from_utf8_lossy(h).into_owned()),
+                path: {
+                    let t = v.target();
+                    let p = t.iter().position(|&b| b == b'?').map_or(t, |i| &t[..i]);
+                    String::from_utf8_lossy(p).into_owned()
+                },
+            }),
+        };
+        let d = admit(conn, listener, v, &mut facts, peer_ip, &mut out);
+        (d, facts)
+    };
+    if matches!(decision, Decision::HandOver) {
+        worker.h1.give_out(out);
+        return Next::HandOver;
+    }
+    let head_end = c.head_end();
+    c.consume(head_end.saturating_sub(c.start));
+    let hsts = listener.hsts.as_ref().map(HeaderValue::as_bytes);
+    let next = match decision {
+        Decision::HandOver => Next::HandOver,
+        Decision::Local {
+            status,
+            body,
+            location,
+        } => {
+            let close = !discard_body(c, &facts) || facts.client_close || stopping(conn);
+            out.clear();
+            let extra: &[(&[u8], &[u8])] = match &location {
+                Some(l) => &[(b"location", l.as_bytes())],
+                None => &[],
+            };
+            local::write(&mut out, status, extra, &body, &Tail { close, hsts });
+            record(conn, listener, &facts, status, start, None);
+            let ok = c.write(&out, listener.timeouts.send).await.is_ok();
+            log(
+                conn,
+                listener,
+                &facts,
+                status,
+                start,
+                None,
+                body.len() as u64,
+                ok,
+                None,
+            );
+            keep(ok && !close)
+        }
+        Decision::Error(e) => {
+            let consumed = discard_body(c, &facts);
+            fail(conn, listener, c, &facts, e, start, &mut out, consumed).await
+        }
+        Decision::Forward { pool, backend, key } => {
+            forward(
+                conn, listener, c, &mut facts, pool, backend, key, start, &mut out,
+            )
+            .await
+        }
+    };
+    worker.h1.give_out(out);
+    flush_counters(conn, c);
+    next
+}
+
+fn keep(ok: bool) -> Next {
+    match ok {
+        true => Next::KeepAlive,
+        false => Next::Close,
+    }
+}
+
+fn stopping(conn: &Accepted) -> bool {
+    conn.hold.stop.deadline().is_some()
+}
+
+/// Whether this request is one for hyper (decided before anything is sent anywhere).
+fn hands_over(conn: &Accepted, listener: &ListenerState, v: View<'_>) -> bool {
+    let head = v.head;
+    head.http10
+        || head.upgrade
+        || v.target().first() != Some(&b'/')
+        || v.get(b"expect").is_some()
+        || listener.https_redirect.is_some()
+        || (!listener.trusted_proxies.is_empty()
+            && crate::forwarded::is_trusted(&listener.trusted_proxies, conn.peer.ip()))
+}
+
+/// Admission: authority, path, route, action; for a pool, the backend and its head (in `out`).
+fn admit(
+    conn: &Accepted,
+    listener: &ListenerState,
+    v: View<'_>,
+    facts: &mut Facts,
+    peer_ip: &HeaderValue,
+    out: &mut Vec<u8>,
+) -> Decision {
+    // HTTP/1.1 has exactly one Host (the guard saw to it); an empty one is no authority.
+    let host = match v.get(b"host") {
+        Some(h) if crate::authority::is_valid(h) => std::str::from_utf8(h).ok(),
+        Some(_) => return Decision::Error(ProxyError::InvalidHost),
+        None => None,
+    }
+    .filter(|h| !h.is_empty());
+    if let (Some(sni), Some(host), Some(tls)) = (conn.facts.sni.as_deref(), host, &listener.tls) {
+        if crate::authority::misdirected(tls, sni, host) {
+            return Decision::Error(ProxyError::Misdirected);
+        }
+    }
+    let target = std::str::from_utf8(v.target()).unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let path = match fulcrum_route::normalize_path(path) {
+        Ok(p) => p,
+        Err(e) => return Decision::Error(ProxyError::AmbiguousPath(e.as_str())),
+    };
+    let has_cert = conn.facts.client_cert.is_some();
+    let found = listener.routes.find_where(host, &path, &v, |i| {
+        has_cert
+            || !listener
+                .route_rules
+                .get(i)
+                .is_some_and(|r| r.needs_client_cert)
+    });
+    let Some((index, action)) = found else {
+        return Decision::Error(ProxyError::NoRoute);
+    };
+    facts.route = Some(index);
+    let rules = listener.route_rules.get(index);
+    if path.has_encoded_slash() && !rules.is_some_and(|r| r.allow_encoded_slashes) {
+        return Decision::Error(ProxyError::AmbiguousPath("encoded slash in the path"));
+    }
+    let pool = match action {
+        RouteAction::Respond { status, body } => {
+            return Decision::Local {
+                status: status.as_u16(),
+                body: body.clone(),
+                location: None,
+            }
+        }
+        RouteAction::Redirect { location, status } => {
+            return Decision::Local {
+                status: status.as_u16(),
+                body: Bytes::new(),
+                location: Some(location.clone()),
+            }
+        }
+        RouteAction::Pool(_) | RouteAction::Split { .. } => match action.pool() {
+            Some(p) => p.clone(),
+            None => return Decision::Error(ProxyError::NoBackend),
+        },
+    };
+    if pool.tls.is_some() {
+        return Decision::HandOver;
+    }
+    facts.pool = Some(pool.clone());
+    if let BodyOut::Length(n) = facts.body {
+        if n > listener.limits.max_body_bytes {
+            return Decision::Error(ProxyError::BodyTooLarge);
+        }
+    }
+    let key = fulcrum_balance::hash_ip(conn.peer.ip());
+    let Some(backend) = pool.pick(conn.worker.id, key).cloned() else {
+        return Decision::Error(ProxyError::NoBackend);
+    };
+    // The backend is sent the path the route matched (with the query as received).
+    let rewritten = path.is_rewritten().then(|| {
+        let mut t = String::with_capacity(target.len());
+        t.push_str(path.as_str());
+        if let Some(q) = query {
+            t.push('?');
+            t.push_str(q);
+        }
+        t
+    });
+    let cert = conn.facts.client_cert.as_ref();
+    request::write_head(
+        v,
+        &Outgoing {
+            target: rewritten.as_deref().unwrap_or(target).as_bytes(),
+            host: host.map(str::as_bytes),
+            backend: &backend.label,
+            peer: peer_ip.as_bytes(),
+            proto: listener.proto.as_bytes(),
+            port: conn.facts.local_port.as_ref().map(HeaderValue::as_bytes),
+            identity: [
+                (
+                    listener.client_subject_header.as_ref(),
+                    cert.map(|c| c.subject.as_bytes()),
+                ),
+                (
+                    listener.client_san_header.as_ref(),
+                    cert.map(|c| c.sans.as_bytes()),
+                ),
+            ],
+            request_id: facts.id.as_bytes(),
+            body: facts.body,
+        },
+        out,
+    );
+    Decision::Forward { pool, backend, key }
+}
+
+/// Read and drop a request body answered locally, if all of it is here; false when some of
+/// it is still to come (the connection then closes).
+fn discard_body<IO: ClientIo>(c: &mut Client<IO>, facts: &Facts) -> bool {
+    if facts.body == BodyOut::None {
+        return true;
+    }
+    let mut sink = Vec::new();
+    matches!(
+        relay::take_request_body(c, facts.body == BodyOut::Chunked, &mut sink),
+        Ok(t) if t.done
+    )
+}
+
+/// How waiting for a response head ended badly.
+enum HeadError {
+    /// The backend closed or reset; `received`: after sending part of a response.
+    Closed {
+        error: std::io::Error,
+        received: bool,
+    },
+    Timeout,
+    Bad(ProxyError),
+}
+
+/// Forward the request to `backend` of `pool` (or, on a retry, another), then relay the
+/// response.
+#[allow(clippy::too_many_arguments)]
+async fn forward<IO: ClientIo>(
+    conn: &Accepted,
+    listener: &ListenerState,
+    c: &mut Client<IO>,
+    facts: &mut Facts,
+    pool: Arc<PoolState>,
+    backend: Arc<BackendState>,
+    key: u64,
+    start: Instant,
+    out: &mut Vec<u8>,
+) -> Next {
+    let worker = conn.worker.clone();
+    let timeouts = listener.timeouts;
+    let stall = timeouts.idle.max(timeouts.request);
+    let limit = listener.limits.max_body_bytes;
+    let deadline = fulcrum_core::time::later(start, timeouts.request);
+    let chunked = facts.body == BodyOut::Chunked;
+    // The body bytes already read go in the same write as the head.
+    let mut body_done = facts.body == BodyOut::None;
+    let mut body_bytes = 0u64;
+    if !body_done {
+        match relay::take_request_body(c, chunked, out) {
+            Ok(t) => {
+                body_done = t.done;
+                body_bytes = t.data;
+            }
+            Err(_) => {
+                return fail(
+                    conn,
+                    listener,
+                    c,
+                    facts,
+                    ProxyError::BadRequestBody,
+                    start,
+                    out,
+                    false,
+                )
+                .await
+            }
+        }
+        if body_bytes > limit {
+            return fail(
+                conn,
+                listener,
+                c,
+                facts,
+                ProxyError::BodyTooLarge,
+                start,
+                out,
+                false,
+            )
+            .await;
+        }
+    }
+    // The whole request is in `out`: it can be sent again (retries, a stale connection).
+    let whole = body_done;
+    let can_retry = facts.idempotent && pool.retry.attempts > 0 && pool.backends.len() > 1;
+    if pool.retry.attempts > 0 && pool.backends.len() > 1 {
+        pool.shared.recent_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut backend = backend;
+    let mut inflight = BackendInflight::new(&backend);
+    let mut attempts = 0;
+    let mut stale = 0;
+    // The client's body was read to its end (sent to some backend).
+    let mut body_read = body_done;
+    let mut rout = worker.h1.take_out();
+    let close_client = facts.client_close;
+    let side = |stopping: bool| ClientSide {
+        head_request: facts.head_request,
+        hsts: listener.hsts.as_ref().map(HeaderValue::as_bytes),
+        close: close_client || stopping,
+    };
+    let (mut up, parsed) = loop {
+        let pooled = worker
+            .h1
+            .checkout(backend.addr, crate::upstream::IDLE_EXPIRY);
+        let reused = pooled.is_some();
+        let stream = match pooled {
+            Some(s) => s,
+            None => match connect(backend.addr, pool.connect_timeout, deadline).await {
+                Ok(s) => s,
+                Err(e) => {
+                    pool.report(&backend, true);
+                    tracing::debug!(backend = %backend.label, error = %e, "backend failed");
+                    match retry_on(&pool, &worker, key, &backend, can_retry, &mut attempts) {
+                        Some(b) => {
+                            inflight = BackendInflight::new(&b);
+                            backend = b;
+                            continue;
+                        }
+                        None => {
+                            worker.h1.give_out(rout);
+                            return fail(conn, listener, c, facts, e, start, out, body_done).await;
+                        }
+                    }
+                }
+            },
+        };
+        let mut up = Upstream {
+            stream,
+            buf: worker.h1.buf(),
+            start: 0,
+            end: 0,
+        };
+        let sent = send(
+            &mut up, c, out, body_done, chunked, limit, body_bytes, stall,
+        )
+        .await;
+        let got = match sent {
+            Err(SendError::Client(e)) => {
+                worker.h1.give(up.buf);
+                worker.h1.give_out(rout);
+                return fail(conn, listener, c, facts, e, start, out, false).await;
+            }
+            Err(SendError::Backend(error)) => Err(HeadError::Closed {
+                error,
+                received: false,
+            }),
+            Ok(()) => {
+                body_read = true;
+                rout.clear();
+                read_head(&mut up, deadline, &side(stopping(conn)), &mut rout).await
+            }
+        };
+        match got {
+            Ok(p) => break (up, p),
+            Err(err) => {
+                worker.h1.give(std::mem::take(&mut up.buf));
+                let error = match err {
+                    HeadError::Timeout => ProxyError::UpstreamTimeout,
+                    HeadError::Bad(e) => {
+                        pool.report(&backend, true);
+                        e
+                    }
+                    HeadError::Closed { error, received } => {
+                        // A pooled connection the backend closed before answering costs no
+                        // request: the same request again on a new connection.
+                        if reused && !received && whole && stale < 8 {
+                            stale += 1;
+                            continue;
+                        }
+                        pool.report(&backend, true);
+                        tracing::debug!(backend = %backend.label, error = %error, "backend failed");
+                        if whole && !received {
+                            if let Some(b) =
+                                retry_on(&pool, &worker, key, &backend, can_retry, &mut attempts)
+                            {
+                                inflight = BackendInflight::new(&b);
+                                backend = b;
+                                continue;
+                            }
+                        }
+                        ProxyError::BackendClosed(error)
+                    }
+                };
+                worker.h1.give_out(rout);
+                // A body that was streamed may have been cut short: the connection closes.
+                return fail(conn, listener, c, facts, error, start, out, body_read).await;
+            }
+        }
+    };
+    pool.report(&backend, parsed.status >= 500);
+    record(conn, listener, facts, parsed.status, start, Some(&backend));
+    let (complete, bytes) =
+        relay_response(conn, c, &mut up, &parsed, &mut rout, &backend, &timeouts).await;
+    // The connection is reused only at the exact end of a response to a request sent whole.
+    let reusable = complete
+        && parsed.reusable
+        && up.pending().is_empty()
+        && !backend.draining.load(Ordering::Relaxed);
+    worker.h1.give(std::mem::take(&mut up.buf));
+    if reusable {
+        worker.h1.put(backend.addr, up.stream);
+    }
+    worker.h1.give_out(rout);
+    log(
+        conn,
+        listener,
+        facts,
+        parsed.status,
+        start,
+        Some(&backend),
+        bytes,
+        complete,
+        None,
+    );
+    drop(inflight);
+    keep(complete && !close_client && !stopping(conn))
+}
+
+/// Another backend for a retry, when the request, the pool's attempts and its budget allow.
+fn retry_on(
+    pool: &PoolState,
+    worker: &crate::proxy::Worker,
+    key: u64,
+    failed: &BackendState,
+    can_retry: bool,
+    attempts: &mut u32,
+) -> Option<Arc<BackendState>> {
+    if !can_retry
+        || *attempts >= pool.retry.attempts
+        || !pool.shared.try_retry(pool.retry.budget_percent)
+    {
+        return None;
+    }
+    let b = pool.pick_other(worker.id, key, failed)?.clone();
+    tracing::debug!(from = %failed.label, to = %b.label, "retrying on another backend");
+    *attempts += 1;
+    Some(b)
+}
+
+/// A new connection to a backend, within its pool's connect timeout and the request's deadline.
+async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<TcpStream, ProxyError> {
+    let until = deadline.min(fulcrum_core::time::later(Instant::now(), timeout));
+    match tokio::time::timeout_at(until.into(), TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => {
+            fulcrum_net::tune_stream(&s);
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(ProxyError::ConnectRefused(e)),
+        Err(_) if until < deadline => Err(ProxyError::ConnectTimeout),
+        Err(_) => Err(ProxyError::UpstreamTimeout),
+    }
+}
+
+enum SendError {
+    /// The client's body was refused (malformed, too large) or cut short.
+    Client(ProxyError),
+    Backend(std::io::Error),
+}
+
+/// Send `out` (the head and what is here of the body), then the rest of the body as it comes.
+#[allow(clippy::too_many_arguments)]
+async fn send<IO: ClientIo>(
+    up: &mut Upstream,
+    c: &mut Client<IO>,
+    out: &[u8],
+    mut done: bool,
+    chunked: bool,
+    limit: u64,
+    mut bytes: u64,
+    stall: Duration,
+) -> Result<(), SendError> {
+    write_up(up, out, stall).await.map_err(SendError::Backend)?;
+    if done {
+        return Ok(());
+    }
+    let mut part = Vec::new();
+    while !done {
+        match c.read_more(stall).await {
+            Ok(0) | Err(_) => return Err(SendError::Client(ProxyError::BadRequestBody)),
+            Ok(_) => {}
+        }
+        part.clear();
+        let t = relay::take_request_body(c, chunked, &mut part)
+            .map_err(|_| SendError::Client(ProxyError::BadRequestBody))?;
+        bytes += t.data;
+        if bytes > limit {
+            return Err(SendError::Client(ProxyError::BodyTooLarge));
+        }
+        done = t.done;
+        write_up(up, &part, stall)
+            .await
+            .map_err(SendError::Backend)?;
+    }
+    Ok(())
+}
+
+async fn write_up(up: &mut Upstream, data: &[u8], limit: Duration) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match tokio::time::timeout(limit, up.stream.write_all(data)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Read the response head (skipping `1xx`), writing the client's head into `rout`.
+async fn read_head(
+    up: &mut Upstream,
+    deadline: Instant,
+    side: &ClientSide<'_>,
+    rout: &mut Vec<u8>,
+) -> Result<Parsed, HeadError> {
+    use tokio::io::AsyncReadExt;
+    let mut received = false;
+    loop {
+        if !up.pending().is_empty() {
+            match response::parse(up.pending(), side, rout) {
+                Ok(Some(p)) if p.status < 200 => {
+                    up.consume(p.head_len);
+                    continue;
+                }
+                Ok(Some(p)) => {
+                    up.consume(p.head_len);
+                    return Ok(p);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(HeadError::Bad(e)),
+            }
+        }
+        if up.end == up.buf.len() {
+            if up.start == 0 {
+                return Err(HeadError::Bad(ProxyError::BadResponse(
+                    "response head too large",
+                )));
+            }
+            up.buf.copy_within(up.start..up.end, 0);
+            up.end -= up.start;
+            up.start = 0;
+        }
+        let read = up.stream.read(&mut up.buf[up.end..]);
+        match tokio::time::timeout_at(deadline.into(), read).await {
+            Ok(Ok(0)) => {
+                return Err(HeadError::Closed {
+                    error: std::io::ErrorKind::UnexpectedEof.into(),
+                    received,
+                })
+            }
+            Ok(Ok(n)) => {
+                received = true;
+                up.end += n;
+            }
+            Ok(Err(error)) => return Err(HeadError::Closed { error, received }),
+            Err(_) => return Err(HeadError::Timeout),
+        }
+    }
+}
+
+/// Relay the response body to the client (its head is in `rout`, sent with the first body
+/// bytes). Returns whether it was complete and its data bytes.
+async fn relay_response<IO: ClientIo>(
+    conn: &Accepted,
+    c: &mut Client<IO>,
+    up: &mut Upstream,
+    parsed: &Parsed,
+    rout: &mut Vec<u8>,
+    backend: &BackendState,
+    timeouts: &fulcrum_config::model::Timeouts,
+) -> (bool, u64) {
+    let stall = timeouts.idle.max(timeouts.request);
+    let mut body = RespBody::new(parsed.framing);
+    let mut total = 0u64;
+    let Ok((used, bytes, mut done)) = body.take(up.pending(), rout) else {
+        return (false, 0);
+    };
+    up.consume(used);
+    total += bytes;
+    if c.write(rout, timeouts.send).await.is_err() {
+        return (false, total);
+    }
+    if done {
+        return (true, total);
+    }
+    let stop = conn.hold.stop.clone();
+    let cut = async {
+        tokio::select! {
+            _ = backend.drain_expired() => {}
+            _ = stop.cut() => {}
+        }
+    };
+    tokio::pin!(cut);
+    while !done {
+        rout.clear();
+        let n = tokio::select! {
+            n = up.read(stall) => n,
+            _ = &mut cut => return (false, total),
+        };
+        match n {
+            Ok(0) | Err(_) => {
+                done = body.at_close(rout);
+                if done {
+                    let _ = c.write(rout, timeouts.send).await;
+                }
+                return (done, total);
+            }
+            Ok(_) => {}
+        }
+        let Ok((used, bytes, d)) = body.take(up.pending(), rout) else {
+            return (false, total);
+        };
+        up.consume(used);
+        total += bytes;
+        done = d;
+        if c.write(rout, timeouts.send).await.is_err() {
+            return (false, total);
+        }
+    }
+    (true, total)
+}
+
+/// Answer with `e`'s response. The connection stays open (as on the hyper path) unless the
+/// client was at fault, the request body was not read to its end (`consumed`), the client
+/// asked to close or stopping began.
+#[allow(clippy::too_many_arguments)]
+async fn fail<IO: ClientIo>(
+    conn: &Accepted,
+    listener: &ListenerState,
+    c: &mut Client<IO>,
+    facts: &Facts,
+    e: ProxyError,
+    start: Instant,
+    out: &mut Vec<u8>,
+    consumed: bool,
+) -> Next {
+    let downstream = e.source_side() == crate::error::ErrorSource::Downstream;
+    if !downstream {
+        tracing::debug!(error = %e, request_id = facts.id.as_str(), "request failed");
+    }
+    let close = downstream || !consumed || facts.client_close || stopping(conn);
+    out.clear();
+    let hsts = listener.hsts.as_ref().map(HeaderValue::as_bytes);
+    let status = local::error(out, &e, &facts.id, &Tail { close, hsts });
+    record(conn, listener, facts, status, start, None);
+    let ok = c.write(out, listener.timeouts.send).await.is_ok();
+    let n = out.len() as u64;
+    log(
+        conn,
+        listener,
+        facts,
+        status,
+        start,
+        None,
+        n,
+        ok,
+        Some(e.to_string()),
+    );
+    keep(ok && !close)
+}
+
+/// `fulcrum_requests_total` and `fulcrum_request_duration_seconds` (as the response head goes).
+fn record(
+    conn: &Accepted,
+    listener: &ListenerState,
+    facts: &Facts,
+    status: u16,
+    start: Instant,
+    _backend: Option<&BackendState>,
+) {
+    if let Some(m) = &listener.metrics {
+        let s = m.series(facts.route, facts.pool.as_ref());
+        s.status.inc(conn.worker.id, status);
+        s.duration.observe_duration(conn.worker.id, start.elapsed());
+    }
+}
+
+/// The access log line, when this request is sampled.
+#[allow(clippy::too_many_arguments)]
+fn log(
+    conn: &Accepted,
+    listener: &ListenerState,
+    facts: &Facts,
+    status: u16,
+    start: Instant,
+    backend: Option<&BackendState>,
+    bytes: u64,
+    complete: bool,
+    error: Option<String>,
+) {
+    let Some(l) = &facts.log else { return };
+    let entry = Entry {
+        ts: access_log::now_ts(),
+        listener: &listener.name,
+        route: facts
+            .route
+            .and_then(|i| listener.route_names.get(i))
+            .map(String::as_str),
+        pool: facts.pool.as_ref().map(|p| p.name.as_str()),
+        backend: backend.map(|b| b.label.as_str()),
+        client: conn.peer.ip().to_string(),
+        method: &l.method,
+        host: l.host.as_deref(),
+        path: &l.path,
+        status,
+        bytes_out: bytes,
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        request_id: facts.id.as_str(),
+        error,
+        complete,
+        engine: "h1",
+    };
+    conn.worker.access_log.record(&entry);
+}
+
+/// `fulcrum_bytes_total` for what this exchange moved on the client connection.
+fn flush_counters<IO: ClientIo>(conn: &Accepted, c: &mut Client<IO>) {
+    let (bytes_in, bytes_out) = c.take_bytes();
+    if let Some(k) = &conn.counters {
+        if bytes_in > 0 {
+            k.bytes_in.add(k.worker, bytes_in);
+        }
+        if bytes_out > 0 {
+            k.bytes_out.add(k.worker, bytes_out);
+        }
+    }
+}

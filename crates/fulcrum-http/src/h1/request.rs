@@ -1,0 +1,195 @@
+//! The request as the fast path sees it — the shared facts over offsets into the read buffer
+//! (method, target, authority, header lookup) — and the head the backend is sent, written
+//! with one copy: kept field lines copied as they came, our own `Host` (when needed),
+//! forwarding headers, identity headers, request id and framing emitted after them.
+
+use http::{HeaderName, HeaderValue};
+
+use super::names::{self, Kind};
+use super::response::push_u64;
+use crate::guard::scan::HeadSpans;
+
+/// A parsed request head over the buffer it was read into.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub buf: &'a [u8],
+    pub head: &'a HeadSpans,
+}
+
+impl<'a> View<'a> {
+    pub fn method(&self) -> &'a [u8] {
+        self.head.method.of(self.buf)
+    }
+
+    pub fn target(&self) -> &'a [u8] {
+        self.head.target.of(self.buf)
+    }
+
+    /// The first value of `name` (trimmed).
+    pub fn get(&self, name: &[u8]) -> Option<&'a [u8]> {
+        self.head.get(self.buf, name)
+    }
+
+    /// The `Connection` values, joined in thought: whether any lists `token`.
+    pub fn connection_lists(&self, token: &[u8]) -> bool {
+        self.head
+            .get_all(self.buf, b"connection")
+            .any(|v| names::lists(v, token))
+    }
+}
+
+impl fulcrum_route::Headers for View<'_> {
+    fn has_value(&self, name: &HeaderName, value: &HeaderValue) -> bool {
+        self.head
+            .get_all(self.buf, name.as_str().as_bytes())
+            .any(|v| v == value.as_bytes())
+    }
+}
+
+/// How the request body goes to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyOut {
+    /// No body (and no `Content-Length`).
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// What the backend's head is made of besides the client's fields.
+pub struct Outgoing<'a> {
+    /// The request target to send (the normal path the route matched, or as received).
+    pub target: &'a [u8],
+    /// The validated authority, or `None`: the backend's address is sent as `Host`.
+    pub host: Option<&'a [u8]>,
+    pub backend: &'a str,
+    /// The peer's (= the client's) address.
+    pub peer: &'a [u8],
+    pub proto: &'a [u8],
+    pub port: Option<&'a [u8]>,
+    /// mTLS identity headers: (name, value when the client presented a certificate).
+    pub identity: [(Option<&'a HeaderName>, Option<&'a [u8]>); 2],
+    pub request_id: &'a [u8],
+    pub body: BodyOut,
+}
+
+/// Append the backend's request head to `out`.
+pub fn write_head(v: View<'_>, o: &Outgoing<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(v.method());
+    out.push(b' ');
+    out.extend_from_slice(o.target);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let has_connection = v
+        .head
+        .fields
+        .iter()
+        .any(|f| names::classify(f.name.of(v.buf)) == Kind::Connection);
+    for f in &v.head.fields {
+        let name = f.name.of(v.buf);
+        match names::classify(name) {
+            Kind::HopByHop
+            | Kind::Connection
+            | Kind::ContentLength
+            | Kind::Expect
+            | Kind::Forwarding
+            | Kind::RequestId => continue,
+            Kind::Host if o.host.is_none() => continue,
+            _ => {}
+        }
+        if o.identity
+            .iter()
+            .any(|(n, _)| n.is_some_and(|n| name.eq_ignore_ascii_case(n.as_str().as_bytes())))
+        {
+            continue;
+        }
+        if has_connection && v.connection_lists(name) {
+            continue;
+        }
+        out.extend_from_slice(f.name.of(v.buf));
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(f.value_of(v.buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    if o.host.is_none() {
+        field(out, b"host", o.backend.as_bytes());
+    }
+    field(out, b"x-real-ip", o.peer);
+    field(out, b"x-forwarded-for", o.peer);
+    field(out, b"x-forwarded-proto", o.proto);
+    if let Some(h) = o.host {
+        field(out, b"x-forwarded-host", h);
+    }
+    if let Some(p) = o.port {
+        field(out, b"x-forwarded-port", p);
+    }
+    for (name, value) in o.identity {
+        if let (Some(n), Some(v)) = (name, value) {
+            field(out, n.as_str().as_bytes(), v);
+        }
+    }
+    field(out, b"x-request-id", o.request_id);
+    match o.body {
+        BodyOut::None => {}
+        BodyOut::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            push_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyOut::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::scan::{Scan, Scanner};
+
+    fn scanned(head: &[u8]) -> Scanner {
+        let mut s = Scanner::recording();
+        assert_eq!(s.feed(head), Scan::Head(head.len()));
+        s
+    }
+
+    #[test]
+    fn the_backend_head_keeps_end_to_end_fields_and_sets_ours() {
+        let raw = b"POST /x?a=1 HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 6.6.6.6\r\n\
+            Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nAccept:  */*  \r\nContent-Length: 3\r\n\
+            Forwarded: for=evil\r\nX-Request-Id: abc\r\nExpect: 100-continue\r\nTE: trailers\r\n\r\n";
+        let s = scanned(raw);
+        let v = View {
+            buf: raw,
+            head: s.head().unwrap(),
+        };
+        let mut out = Vec::new();
+        write_head(
+            v,
+            &Outgoing {
+                target: b"/x?a=1",
+                host: Some(b"example.com"),
+                backend: "127.0.0.1:9",
+                peer: b"127.0.0.1",
+                proto: b"http",
+                port: Some(b"8080"),
+                identity: [(None, None), (None, None)],
+                request_id: b"abc",
+                body: BodyOut::Length(3),
+            },
+            &mut out,
+        );
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            out,
+            "POST /x?a=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\
+             x-real-ip: 127.0.0.1\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\n\
+             x-forwarded-host: example.com\r\nx-forwarded-port: 8080\r\nx-request-id: abc\r\n\
+             content-length: 3\r\n\r\n"
+        );
+    }
+}
