@@ -292,7 +292,7 @@ pub struct ListenerState {
     pub client_subject_header: Option<http::HeaderName>,
     pub client_san_header: Option<http::HeaderName>,
     /// `tls_passthrough` listeners: pools by the ClientHello's SNI.
-    pub passthrough: Option<fulcrum_l4::SniTable<Arc<PoolState>>>,
+    pub passthrough: Option<fulcrum_route::SniTable<Arc<PoolState>>>,
     /// `https` listeners: the TLS acceptor (its certificates reload in place).
     pub tls: Option<Arc<fulcrum_tls::TlsAcceptor>>,
 }
@@ -406,13 +406,13 @@ impl ListenerState {
                 .and_then(|t| t.client_auth.as_ref())
                 .and_then(|c| c.san_header.clone()),
             passthrough: (l.protocol == model::Protocol::TlsPassthrough).then(|| {
-                fulcrum_l4::SniTable::new(l.routes.iter().filter_map(|r| {
+                fulcrum_route::SniTable::new(l.routes.iter().filter_map(|r| {
                     let Action::Pool(p) = &r.action else {
                         return None;
                     };
                     let pattern = r.sni.as_ref().map(|h| match h {
-                        HostMatch::Exact(s) => fulcrum_l4::SniPattern::Exact(s.clone()),
-                        HostMatch::Wildcard(s) => fulcrum_l4::SniPattern::Wildcard(s.clone()),
+                        HostMatch::Exact(s) => fulcrum_route::SniPattern::Exact(s.clone()),
+                        HostMatch::Wildcard(s) => fulcrum_route::SniPattern::Wildcard(s.clone()),
                     });
                     find(p).map(|pool| (pattern, pool))
                 }))

@@ -1,9 +1,9 @@
 //! Fulcrum's layer-4 relaying: connections forwarded as bytes, not as requests.
 //!
 //! This crate owns TLS passthrough today — reading the server name from a client's ClientHello
-//! without terminating TLS ([`client_hello`]), choosing a route by that name ([`SniTable`]) and
-//! relaying the connection, ClientHello included, to a backend unchanged ([`passthrough`],
-//! [`relay`]). The relay, with its idle timeout and stop signal, also carries Fulcrum's
+//! without terminating TLS ([`client_hello`]), choosing a route by that name (with
+//! `fulcrum_route::SniTable`) and relaying the connection, ClientHello included, to a backend
+//! unchanged ([`passthrough`], [`relay`]). The relay, with its idle timeout and stop signal, also carries Fulcrum's
 //! upgraded HTTP connections (WebSocket tunnels). Plain TCP relaying and a UDP flow table
 //! belong here later.
 //!
@@ -16,10 +16,8 @@ pub mod client_hello;
 mod error;
 pub mod passthrough;
 mod relay;
-mod sni_route;
 
 pub use client_hello::{parse, Parsed};
 pub use error::L4Error;
 pub use passthrough::read_client_hello;
 pub use relay::{relay, RelayEnd, Relayed};
-pub use sni_route::{SniPattern, SniTable};

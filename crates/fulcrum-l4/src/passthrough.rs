@@ -1,7 +1,7 @@
 //! The tokio shell of TLS passthrough: read the ClientHello, then relay bytes both ways.
 //!
 //! Routing sits between the two calls and is the caller's: [`read_client_hello`] gives the
-//! server name, the caller picks a backend (with [`crate::SniTable`]) and connects, and
+//! server name, the caller picks a backend (with `fulcrum_route::SniTable`) and connects, and
 //! [`crate::relay`] sends the bytes already read, then everything else, unchanged.
 
 use crate::client_hello::{parse_limited, Parsed};
