@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
-use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
-use fulcrum_http::worker::{WorkerCmd, WorkerListener};
+use fulcrum_dataplane::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
+use fulcrum_dataplane::{WorkerCmd, WorkerListener};
 use fulcrum_telemetry::FulcrumMetrics;
 use tokio::sync::{mpsc, Semaphore};
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fulcrum_config::model::HealthCheck;
+use fulcrum_dataplane::{BackendState, Health};
 use fulcrum_health::{ActiveHealth, Verdict};
-use fulcrum_http::state::{BackendState, Health};
 use tokio::sync::watch;
 
 use crate::Control;

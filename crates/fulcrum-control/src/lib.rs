@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
-use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
-use fulcrum_http::worker::WorkerHandle;
+use fulcrum_dataplane::WorkerHandle;
+use fulcrum_dataplane::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
 use fulcrum_net::accept::LogLimit;
 use fulcrum_telemetry::{FulcrumMetrics, Registry, ReloadResult};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -192,7 +192,7 @@ impl Control {
             apply::build_pools(&mut inner, &cfg, &events, &metrics, &tls, Instant::now());
         inner.pools = pools;
         inner.tls = tls;
-        let mut per_worker: Vec<Vec<fulcrum_http::worker::WorkerListener>> =
+        let mut per_worker: Vec<Vec<fulcrum_dataplane::WorkerListener>> =
             (0..workers).map(|_| Vec::new()).collect();
         for l in &cfg.listeners {
             let state = Arc::new(ArcSwap::new(Arc::new(

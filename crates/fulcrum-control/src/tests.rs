@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fulcrum_http::state::{BackendState, HealthEvent, PoolState};
+use fulcrum_dataplane::{BackendState, HealthEvent, PoolState};
 
 use crate::Control;
 

@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use fulcrum_dataplane::HealthEvent;
 use fulcrum_health::{ramp_weight, OutlierState};
-use fulcrum_http::state::HealthEvent;
 
 use crate::Control;
 

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use fulcrum_http::state::{BackendState, HealthEvent, PoolShared, PoolState};
+use fulcrum_dataplane::{BackendState, HealthEvent, PoolShared, PoolState};
 use tokio::sync::mpsc;
 
 /// Pool `app` of `n` backends with `outlier` as its `[pool.app.outlier]` table, and the
