@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use fulcrum_telemetry::{Counter, Direction, FulcrumMetrics, Gauge, Histogram, StatusCounters};
 
-use crate::state::{PoolState, RouteAction};
+use crate::{PoolState, RouteAction};
 
 /// `requests_total` and `request_duration_seconds` for one (listener, route, pool).
 pub struct Series {

@@ -2,6 +2,5 @@
 //! the engine has always used).
 
 pub use fulcrum_dataplane::{
-    BackendState, Health, HealthEvent, ListenerState, PoolShared, PoolState, RouteAction,
-    RouteRules,
+    BackendState, Health, ListenerState, PoolShared, PoolState, RouteAction, RouteRules,
 };
