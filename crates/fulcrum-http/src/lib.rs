@@ -24,7 +24,6 @@ pub mod guard;
 pub mod h2conn;
 pub mod headers;
 pub mod metrics;
-pub mod passthrough;
 pub mod proxy;
 pub mod server;
 pub mod state;
