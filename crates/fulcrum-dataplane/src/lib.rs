@@ -19,9 +19,10 @@
 //!
 //! Must not: depend on an engine or on the control plane, read configuration files or take
 //! the configuration's listener, pool or route tables (only the validated values snapshots
-//! hold: timeouts, limits, CIDRs, outlier and retry settings), take a lock on a request's
-//! success path, hold a lock across an `.await`, or panic on anything a client or backend
-//! sends.
+//! hold: timeouts, limits, CIDRs, outlier and retry settings), take a lock shared between
+//! workers on a request's way unless it failed (a failure report takes its pool's lock; each
+//! worker's balancer lock is its own), hold a lock across an `.await`, or panic on anything a
+//! client or backend sends.
 
 mod backend;
 mod listener;
