@@ -8,10 +8,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
-use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
-use fulcrum_http::worker::{WorkerCmd, WorkerListener};
+use fulcrum_dataplane::{BackendState, PoolShared, PoolState, WorkerCmd, WorkerListener};
 use fulcrum_telemetry::FulcrumMetrics;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::{Control, Draining, Inner, ListenerRt};
 
@@ -153,7 +152,6 @@ fn wanted_backends(inner: &Inner, p: &model::Pool) -> Vec<model::Backend> {
 pub(crate) fn build_pools(
     inner: &mut Inner,
     cfg: &Config,
-    events: &mpsc::UnboundedSender<HealthEvent>,
     metrics: &FulcrumMetrics,
     tls: &crate::tls::TlsRt,
     now: Instant,
@@ -167,7 +165,7 @@ pub(crate) fn build_pools(
         let shared = inner
             .shared
             .entry(p.name.clone())
-            .or_insert_with(|| PoolShared::new(Some(events.clone())))
+            .or_insert_with(PoolShared::new)
             .clone();
         let wanted = wanted_backends(inner, p);
         // Which addresses came from which name (the TLS server name of DNS backends).
@@ -195,10 +193,7 @@ pub(crate) fn build_pools(
                     let st =
                         BackendState::named(b.address, names.get(&b.address).cloned(), b.weight);
                     // Start on the ramp at once, not at full weight until the next tick.
-                    st.effective.store(
-                        fulcrum_health::ramp_weight(b.weight, since, now, p.slow_start).max(1),
-                        Ordering::Relaxed,
-                    );
+                    st.refresh(|w| fulcrum_health::ramp_weight(w, since, now, p.slow_start));
                     inner.backends.insert(key.clone(), st.clone());
                     let (up, inflight) = (Arc::downgrade(&st), Arc::downgrade(&st));
                     metrics
@@ -206,24 +201,22 @@ pub(crate) fn build_pools(
                         .with_fn(&[p.name.as_str(), st.label.as_str()], move || {
                             up.upgrade().map_or(0, |b| i64::from(b.usable()))
                         });
-                    metrics.backend_inflight.with_fn(
-                        &[p.name.as_str(), st.label.as_str()],
-                        move || {
-                            inflight
-                                .upgrade()
-                                .map_or(0, |b| i64::from(b.inflight.load(Ordering::Relaxed)))
-                        },
-                    );
+                    metrics
+                        .backend_inflight
+                        .with_fn(&[p.name.as_str(), st.label.as_str()], move || {
+                            inflight.upgrade().map_or(0, |b| i64::from(b.inflight()))
+                        });
                     st
                 }
             };
-            st.weight.store(b.weight, Ordering::Relaxed);
+            st.set_weight(b.weight);
             keep.insert(key);
             states.push(st);
         }
-        pools.push(Arc::new(
-            PoolState::new(p, states, shared, workers).with_tls(tls.upstream(&p.name)),
-        ));
+        let spec = crate::snapshot::pool_spec(p, tls.upstream(&p.name));
+        // The new snapshot also tells the pool's passive health who its members are: a
+        // backend that left gives back its ejection-budget slot.
+        pools.push(Arc::new(PoolState::new(spec, states, shared, workers)));
     }
     // What is no longer wanted drains.
     let mut removed = Vec::new();
@@ -238,15 +231,7 @@ pub(crate) fn build_pools(
             continue;
         };
         inner.usable_since.remove(&key);
-        if let Some(e) = inner.ejections.remove(&key) {
-            if e.counted {
-                if let Some(shared) = inner.shared.get(&key.0) {
-                    shared.ejected.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-        }
-        st.draining.store(true, Ordering::Relaxed);
-        st.refresh(|w| w);
+        st.drain();
         let drain = inner
             .config
             .pool(&key.0)
@@ -324,7 +309,12 @@ impl Control {
             }
             let mut rt = ListenerRt::new(
                 l,
-                Arc::new(ArcSwap::new(Arc::new(ListenerState::build(l, &[])))),
+                Arc::new(ArcSwap::new(Arc::new(crate::snapshot::listener(
+                    l,
+                    &[],
+                    None,
+                    None,
+                )))),
                 Arc::new(Semaphore::new(l.limits.max_connections)),
             );
             let bound = bind_listener(&mut rt, workers, inner.listeners.get(&l.name))?;
@@ -332,7 +322,7 @@ impl Control {
         }
 
         // 2. Pools, reusing live backend state.
-        let (pools, removed) = build_pools(inner, &cfg, &self.events, &self.metrics, &tls, now);
+        let (pools, removed) = build_pools(inner, &cfg, &self.metrics, &tls, now);
         inner.pools = pools;
         inner.tls = tls;
         if let Some(audit) = audit {
@@ -342,10 +332,12 @@ impl Control {
         // 3. Listener snapshots: swap in place for unchanged listeners, start new ones, stop
         //    the ones that went away (their open connections finish).
         for l in &cfg.listeners {
-            let state = Arc::new(
-                ListenerState::build_with_metrics(l, &inner.pools, Some(&self.metrics))
-                    .with_tls(inner.tls.acceptor(&l.name)),
-            );
+            let state = Arc::new(crate::snapshot::listener(
+                l,
+                &inner.pools,
+                Some(&self.metrics),
+                inner.tls.acceptor(&l.name),
+            ));
             if let Some(rt) = inner.listeners.get_mut(&l.name) {
                 if rt.spec.binds == l.binds && rt.spec.protocol == l.protocol {
                     rt.state.store(state);
@@ -412,7 +404,7 @@ impl Control {
         grace: std::time::Duration,
     ) {
         let name = socket_set_name(&old.spec.name, old.generation);
-        let deadline = fulcrum_http::stop::deadline_after(Instant::now(), grace);
+        let deadline = fulcrum_core::time::later(Instant::now(), grace);
         for w in &self.workers {
             w.send(WorkerCmd::RemoveListener {
                 name: name.clone(),

@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use fulcrum_config::model::HealthCheck;
+use fulcrum_dataplane::{BackendState, Health};
 use fulcrum_health::{ActiveHealth, Verdict};
-use fulcrum_http::state::{BackendState, Health};
 use tokio::sync::watch;
 
 use crate::Control;
@@ -73,9 +72,9 @@ impl Control {
                     |ok, now| {
                         let Some(t) = active.record(ok) else { return };
                         let h = health_of(t.to);
+                        // Unhealthy takes it out at once; a return waits for the timer (slow start).
                         st.set_health(h);
                         if h == Health::Unhealthy {
-                            st.effective.store(0, Ordering::Relaxed);
                             tracing::warn!(pool = %key.0, backend = %st.label, "backend unhealthy");
                         } else {
                             tracing::info!(pool = %key.0, backend = %st.label, health = h.as_str(), "backend health");

@@ -1,17 +1,20 @@
 //! Fulcrum's control plane.
 //!
 //! Owns: the running configuration and everything derived from it that must outlive one
-//! snapshot — bound listeners, backend states (health, in-flight counts, statistics), pool
-//! budgets, backends added through the API, backends being drained. A change (file reload,
-//! API call) is validated completely first, then applied as a diff: new snapshots are swapped
-//! into the listeners' `ArcSwap`s, new listeners are bound and handed to the workers, removed
+//! snapshot — bound listeners, the data plane's backend and pool states by (pool, address)
+//! and pool name (handed to every rebuild), backends added through the API, backends being
+//! drained, active health checkers and slow start. A change (file reload, API call) is
+//! validated completely first, then applied as a diff: the configuration is converted into
+//! data-plane snapshots (`snapshot.rs`, the one place the model meets `fulcrum-dataplane`),
+//! new snapshots are swapped into the listeners' `ArcSwap`s, new listeners are bound and handed to the workers, removed
 //! ones stop accepting, removed backends drain. Requests in flight keep the snapshot they
 //! started with. Shutdown is two steps: [`Control::begin_drain`] (`/ready` answers 503, all
 //! else as before) and, after the caller's drain delay, [`Control::shutdown`] (stop accepting,
 //! let connections finish within `runtime.shutdown_grace`, join the workers).
 //!
-//! Must not: sit on the data path. Workers never call into it; it only swaps snapshots and
-//! sends commands to workers.
+//! Must not: sit on the data path, or change live state other than through the data plane's
+//! methods. Workers never call into it; it only swaps snapshots and sends commands to
+//! workers.
 
 mod admin;
 mod apply;
@@ -20,6 +23,7 @@ mod checks;
 mod dns;
 mod ops;
 mod series;
+mod snapshot;
 mod tick;
 mod tls;
 
@@ -35,11 +39,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
-use fulcrum_http::state::{BackendState, HealthEvent, ListenerState, PoolShared, PoolState};
-use fulcrum_http::worker::WorkerHandle;
+use fulcrum_dataplane::{BackendState, ListenerState, PoolShared, PoolState, WorkerHandle};
 use fulcrum_net::accept::LogLimit;
 use fulcrum_telemetry::{FulcrumMetrics, Registry, ReloadResult};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
 pub use audit::Audit;
 pub use dns::{Resolve, SystemResolver};
@@ -92,7 +95,6 @@ struct Inner {
     draining: Vec<Draining>,
     /// When a backend became usable (for slow start), by (pool, address).
     usable_since: HashMap<(String, SocketAddr), Instant>,
-    ejections: HashMap<(String, SocketAddr), tick::Ejection>,
     /// The latest answers for DNS-named backends.
     resolved: HashMap<dns::DnsKey, Vec<SocketAddr>>,
     /// TLS of https listeners (acceptors) and of pools (client configurations).
@@ -109,8 +111,6 @@ pub struct Control {
     path: Option<PathBuf>,
     workers: Vec<WorkerHandle>,
     joins: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    events: mpsc::UnboundedSender<HealthEvent>,
-    events_rx: Mutex<Option<mpsc::UnboundedReceiver<HealthEvent>>>,
     checkers: Mutex<checks::Checkers>,
     resolver: Arc<dyn Resolve>,
     loaded_stamp: Mutex<Option<FileStamp>>,
@@ -163,7 +163,6 @@ impl Control {
         let workers = cfg.runtime.workers.max(1);
         let (shutdown, _) = watch::channel(false);
         let (stop_workers, stop_rx) = watch::channel(None);
-        let (events, events_rx) = mpsc::unbounded_channel();
         let audit =
             Audit::open(&admin::audit_target(cfg.admin.as_ref())).map_err(|e| e.to_string())?;
         let mut inner = Inner {
@@ -175,7 +174,6 @@ impl Control {
             overlay: Overlay::default(),
             draining: Vec::new(),
             usable_since: HashMap::new(),
-            ejections: HashMap::new(),
             resolved: dns::resolve_all(&*resolver, &cfg),
             tls: tls::TlsRt::default(),
             workers,
@@ -188,17 +186,18 @@ impl Control {
             // Present from the start, at 0.
             let _ = metrics.config_reloads_total.with(&[r.as_str()]);
         }
-        let (pools, _) =
-            apply::build_pools(&mut inner, &cfg, &events, &metrics, &tls, Instant::now());
+        let (pools, _) = apply::build_pools(&mut inner, &cfg, &metrics, &tls, Instant::now());
         inner.pools = pools;
         inner.tls = tls;
-        let mut per_worker: Vec<Vec<fulcrum_http::worker::WorkerListener>> =
+        let mut per_worker: Vec<Vec<fulcrum_dataplane::WorkerListener>> =
             (0..workers).map(|_| Vec::new()).collect();
         for l in &cfg.listeners {
-            let state = Arc::new(ArcSwap::new(Arc::new(
-                ListenerState::build_with_metrics(l, &inner.pools, Some(&metrics))
-                    .with_tls(inner.tls.acceptor(&l.name)),
-            )));
+            let state = Arc::new(ArcSwap::new(Arc::new(snapshot::listener(
+                l,
+                &inner.pools,
+                Some(&metrics),
+                inner.tls.acceptor(&l.name),
+            ))));
             let limit = Arc::new(Semaphore::new(l.limits.max_connections));
             let mut rt = ListenerRt::new(l, state, limit);
             let bound = apply::bind_listener(&mut rt, workers, None)?;
@@ -229,8 +228,6 @@ impl Control {
             path,
             workers: handles,
             joins: Mutex::new(joins),
-            events,
-            events_rx: Mutex::new(Some(events_rx)),
             checkers: Mutex::new(Default::default()),
             resolver,
             loaded_stamp: Mutex::new(None),
@@ -305,7 +302,7 @@ impl Control {
             for rt in inner.listeners.values_mut() {
                 rt.sockets.clear();
             }
-            let deadline = fulcrum_http::stop::deadline_after(Instant::now(), grace);
+            let deadline = fulcrum_core::time::later(Instant::now(), grace);
             self.stop_workers.send_if_modified(|d| {
                 let first = d.is_none();
                 if first {

@@ -2,9 +2,9 @@
 //! read-only view of pools. Every change writes one audit line.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use fulcrum_config::model;
+use fulcrum_dataplane::BackendState;
 use serde_json::{json, Value};
 
 use crate::Control;
@@ -198,32 +198,10 @@ impl Control {
             let mut backends: Vec<Value> = p
                 .backends
                 .iter()
-                .map(|b| {
-                    json!({
-                        "address": b.label,
-                        "state": "active",
-                        "health": b.health().as_str(),
-                        "ejected": b.ejected.load(Ordering::Relaxed),
-                        "weight": b.weight.load(Ordering::Relaxed),
-                        "effective_weight": b.effective.load(Ordering::Relaxed),
-                        "inflight": b.inflight.load(Ordering::Relaxed),
-                        "requests": b.requests.load(Ordering::Relaxed),
-                        "failures": b.failures.load(Ordering::Relaxed),
-                    })
-                })
+                .map(|b| backend_json(b, "active"))
                 .collect();
             for d in inner.draining.iter().filter(|d| d.pool == p.name) {
-                backends.push(json!({
-                    "address": d.backend.label,
-                    "state": "draining",
-                    "health": d.backend.health().as_str(),
-                    "ejected": d.backend.ejected.load(Ordering::Relaxed),
-                    "weight": d.backend.weight.load(Ordering::Relaxed),
-                    "effective_weight": 0,
-                    "inflight": d.backend.inflight.load(Ordering::Relaxed),
-                    "requests": d.backend.requests.load(Ordering::Relaxed),
-                    "failures": d.backend.failures.load(Ordering::Relaxed),
-                }));
+                backends.push(backend_json(&d.backend, "draining"));
             }
             pools.push(json!({
                 "name": p.name,
@@ -263,4 +241,20 @@ impl Control {
         // Shutdown begins with the drain (`shutdown` calls `begin_drain` first).
         !self.is_draining()
     }
+}
+
+/// One backend in `GET /api/v1/pools` (a draining backend's effective weight is 0).
+fn backend_json(b: &BackendState, state: &str) -> Value {
+    let s = b.stats();
+    json!({
+        "address": b.label,
+        "state": state,
+        "health": s.health.as_str(),
+        "ejected": s.ejected,
+        "weight": s.weight,
+        "effective_weight": s.effective_weight,
+        "inflight": s.inflight,
+        "requests": s.requests,
+        "failures": s.failures,
+    })
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use fulcrum_config::model::{Action, Config};
-use fulcrum_http::state::BackendState;
+use fulcrum_dataplane::BackendState;
 use fulcrum_telemetry::FulcrumMetrics;
 
 use crate::{Draining, Inner};

@@ -1,11 +1,10 @@
 //! The control plane's timers with injected time: ejection return and doubling, slow start,
 //! drain completion. No sleeping: `tick(now)` is called with chosen instants.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fulcrum_http::state::{BackendState, HealthEvent, PoolState};
+use fulcrum_dataplane::{BackendInflight, BackendState, PoolState};
 
 use crate::Control;
 
@@ -34,23 +33,18 @@ fn pool(c: &Control) -> Arc<PoolState> {
         .clone()
 }
 
-/// Eject `b` the way the data path does (`consecutive_failures` failed requests reported to
-/// the pool) and return the event it sent.
-fn eject(c: &Control, b: &Arc<BackendState>, failures: usize) -> HealthEvent {
+/// Eject `b` the way the data path does: `failures` failed requests reported to the pool at
+/// `now`.
+fn eject(c: &Control, b: &Arc<BackendState>, failures: usize, now: Instant) {
     let p = pool(c);
     for _ in 0..failures {
-        p.report(b, true);
+        p.report_at(b, true, now);
     }
-    assert!(b.ejected.load(Ordering::Relaxed), "not ejected");
-    crate::locked(&c.events_rx)
-        .as_mut()
-        .unwrap()
-        .try_recv()
-        .expect("no ejection event")
+    assert!(b.is_ejected(), "not ejected");
 }
 
-/// Issue 7 item 24: driven by the data path's own `PoolState::report` and the event it sends
-/// (the test used to set the atomics by hand, a copy of what the data path was supposed to do).
+/// Issue 7 item 24: driven by the data path's own `PoolState::report`; the ejection is timed
+/// where it happens (the data plane's outlier state) and the control plane's timer readmits.
 #[test]
 fn ejected_backend_returns_after_its_time_and_repeat_ejections_double() {
     let c = control(
@@ -60,58 +54,39 @@ fn ejected_backend_returns_after_its_time_and_repeat_ejections_double() {
     let b = backend(&c, 9101);
     let t0 = Instant::now();
     let shared = c.lock().shared["app"].clone();
-    assert!(Arc::ptr_eq(&shared, &pool(&c).shared));
-    let ev = eject(&c, &b, 3);
-    assert_eq!(
-        shared.ejected.load(Ordering::Relaxed),
-        1,
-        "budget slot taken"
-    );
-    c.on_event(ev, t0);
+    assert!(Arc::ptr_eq(&shared, pool(&c).shared()));
+    eject(&c, &b, 3, t0);
+    assert_eq!(shared.ejected(), 1, "budget slot taken");
     c.tick(t0 + Duration::from_millis(9_900), false);
-    assert!(b.ejected.load(Ordering::Relaxed));
-    assert_eq!(b.effective.load(Ordering::Relaxed), 0);
+    assert!(b.is_ejected());
+    assert_eq!(b.effective_weight(), 0);
     c.tick(t0 + Duration::from_secs(10), false);
-    assert!(!b.ejected.load(Ordering::Relaxed));
-    assert_eq!(b.effective.load(Ordering::Relaxed), 1);
-    assert_eq!(
-        c.lock().shared["app"].ejected.load(Ordering::Relaxed),
-        0,
-        "budget slot released"
-    );
+    assert!(!b.is_ejected());
+    assert_eq!(b.effective_weight(), 1);
+    assert_eq!(shared.ejected(), 0, "budget slot released");
 
     // Ejected again soon after: twice as long.
     let t1 = t0 + Duration::from_secs(11);
-    let ev = eject(&c, &b, 3);
-    c.on_event(ev, t1);
+    eject(&c, &b, 3, t1);
     c.tick(t1 + Duration::from_millis(19_900), false);
-    assert!(b.ejected.load(Ordering::Relaxed));
+    assert!(b.is_ejected());
     c.tick(t1 + Duration::from_secs(20), false);
-    assert!(!b.ejected.load(Ordering::Relaxed));
-    assert_eq!(
-        shared.ejected.load(Ordering::Relaxed),
-        0,
-        "budget slot released"
-    );
+    assert!(!b.is_ejected());
+    assert_eq!(shared.ejected(), 0, "budget slot released");
     c.shutdown();
 }
 
-/// Issue 7 item 24: a backend removed before its ejection event is handled gives its budget
-/// slot back (else the pool could never eject again).
+/// Issue 7 item 24: a backend removed while ejected gives its budget slot back (else the pool
+/// could never eject again).
 #[test]
 fn an_ejected_backend_removed_meanwhile_gives_its_budget_slot_back() {
     let c = control("[pool.app.outlier]\nconsecutive_failures = 2\nmax_ejection_percent = 50\n");
     let b = backend(&c, 9101);
     let shared = c.lock().shared["app"].clone();
-    let ev = eject(&c, &b, 2);
-    assert_eq!(shared.ejected.load(Ordering::Relaxed), 1);
+    eject(&c, &b, 2, Instant::now());
+    assert_eq!(shared.ejected(), 1);
     c.remove_backend("test", "app", "127.0.0.1:9101").unwrap();
-    c.on_event(ev, Instant::now());
-    assert_eq!(
-        shared.ejected.load(Ordering::Relaxed),
-        0,
-        "budget slot leaked"
-    );
+    assert_eq!(shared.ejected(), 0, "budget slot leaked");
     // One backend is left: 50 % of one is none, so it is never ejected.
     let other = backend(&c, 9102);
     let p = pool(&c);
@@ -119,7 +94,7 @@ fn an_ejected_backend_removed_meanwhile_gives_its_budget_slot_back() {
     for _ in 0..5 {
         p.report(&other, true);
     }
-    assert!(!other.ejected.load(Ordering::Relaxed));
+    assert!(!other.is_ejected());
     c.shutdown();
 }
 
@@ -129,17 +104,17 @@ fn slow_start_ramps_a_new_backend_through_ticks() {
     // Backends present at startup are not ramped.
     let t0 = Instant::now();
     c.tick(t0, false);
-    assert_eq!(backend(&c, 9102).effective.load(Ordering::Relaxed), 10);
+    assert_eq!(backend(&c, 9102).effective_weight(), 10);
     // One added later is.
     c.add_backend("test", "app", "127.0.0.1:9103", 10).unwrap();
     let added = backend(&c, 9103);
     let start = c.lock().usable_since[&("app".to_string(), added.addr)];
     c.tick(start + Duration::from_secs(1), false);
-    assert_eq!(added.effective.load(Ordering::Relaxed), 1);
+    assert_eq!(added.effective_weight(), 1);
     c.tick(start + Duration::from_secs(5), false);
-    assert_eq!(added.effective.load(Ordering::Relaxed), 5);
+    assert_eq!(added.effective_weight(), 5);
     c.tick(start + Duration::from_secs(10), false);
-    assert_eq!(added.effective.load(Ordering::Relaxed), 10);
+    assert_eq!(added.effective_weight(), 10);
     c.shutdown();
 }
 
@@ -147,18 +122,18 @@ fn slow_start_ramps_a_new_backend_through_ticks() {
 fn drain_ends_when_idle_or_at_its_deadline() {
     let c = control("drain_timeout = \"5s\"\n");
     let b = backend(&c, 9101);
-    b.inflight.store(1, Ordering::Relaxed);
+    let _request = BackendInflight::new(&b);
     let t0 = Instant::now();
     c.remove_backend("test", "app", "127.0.0.1:9101").unwrap();
-    assert!(b.draining.load(Ordering::Relaxed));
-    assert_eq!(b.effective.load(Ordering::Relaxed), 0);
+    assert!(b.is_draining());
+    assert_eq!(b.effective_weight(), 0);
     c.tick(t0 + Duration::from_secs(1), false);
     assert_eq!(c.lock().draining.len(), 1, "still finishing its request");
-    assert!(!b.drain_expired.load(Ordering::Relaxed));
+    assert!(!b.is_drain_expired());
     c.tick(t0 + Duration::from_secs(6), false);
     assert!(c.lock().draining.is_empty());
     assert!(
-        b.drain_expired.load(Ordering::Relaxed),
+        b.is_drain_expired(),
         "past the deadline its responses are cut"
     );
 
@@ -169,7 +144,7 @@ fn drain_ends_when_idle_or_at_its_deadline() {
         c.lock().draining.is_empty(),
         "nothing in flight: drained at once"
     );
-    assert!(!b2.drain_expired.load(Ordering::Relaxed));
+    assert!(!b2.is_drain_expired());
     c.shutdown();
 }
 
@@ -177,7 +152,9 @@ fn drain_ends_when_idle_or_at_its_deadline() {
 fn retry_budget_decays() {
     let c = control("");
     let shared = c.lock().shared["app"].clone();
-    shared.recent_requests.store(100, Ordering::Relaxed);
+    for _ in 0..100 {
+        shared.count_request();
+    }
     for _ in 0..20 {
         assert!(shared.try_retry(20));
     }
@@ -186,7 +163,6 @@ fn retry_budget_decays() {
         "21st retry within 100 requests exceeds 20%"
     );
     c.tick(Instant::now(), true);
-    assert_eq!(shared.recent_requests.load(Ordering::Relaxed), 50);
-    assert_eq!(shared.recent_retries.load(Ordering::Relaxed), 10);
+    assert_eq!(shared.retry_window(), (50, 10));
     c.shutdown();
 }

@@ -2,85 +2,28 @@
 //! retry budgets decay. Run every [`TICK`] by the control task; each step takes `now`, so the
 //! logic is testable without sleeping.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use fulcrum_health::{ramp_weight, OutlierState};
-use fulcrum_http::state::HealthEvent;
+use fulcrum_health::ramp_weight;
 
 use crate::Control;
 
 /// How often the control plane looks at its timers.
 pub const TICK: Duration = Duration::from_millis(100);
 
-/// Passive-health timing of one ejected (or once-ejected) backend: the doubling ejection
-/// time and its decay come from [`OutlierState`]; `counted` says it holds one of the pool's
-/// ejection-budget slots.
-pub(crate) struct Ejection {
-    pub state: OutlierState,
-    pub counted: bool,
-}
-
 impl Control {
-    /// Handle one health event from the data path.
-    pub fn on_event(&self, ev: HealthEvent, now: Instant) {
-        let HealthEvent::Ejected(b, shared) = ev;
-        let mut inner = self.lock();
-        let Some((key, pool)) = inner
-            .backends
-            .iter()
-            .find(|(_, st)| std::sync::Arc::ptr_eq(st, &b))
-            .map(|(k, _)| k.clone())
-            .and_then(|k| inner.config.pool(&k.0).cloned().map(|p| (k, p)))
-        else {
-            // Removed meanwhile: give its budget slot back; it will not be timed.
-            shared.ejected.fetch_sub(1, Ordering::AcqRel);
-            b.ejected.store(false, Ordering::Release);
-            return;
-        };
-        let e = inner
-            .ejections
-            .entry(key.clone())
-            .or_insert_with(|| Ejection {
-                state: OutlierState::new(&pool.outlier),
-                counted: false,
-            });
-        let until = e.state.eject(now);
-        e.counted = true;
-        tracing::warn!(
-            pool = %key.0,
-            backend = %b.label,
-            seconds = until.saturating_duration_since(now).as_secs_f64(),
-            "backend ejected"
-        );
-    }
-
     /// Advance every timer to `now`.
     pub fn tick(&self, now: Instant, decay_retries: bool) {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        // Ejected backends whose time is up return; the ejection count decays while they
-        // stay out of trouble.
-        for (key, e) in inner.ejections.iter_mut() {
-            if e.state.maybe_return(now) {
-                if e.counted {
-                    e.counted = false;
-                    if let Some(shared) = inner.shared.get(&key.0) {
-                        shared.ejected.fetch_sub(1, Ordering::AcqRel);
-                    }
-                }
-                if let Some(st) = inner.backends.get(key) {
-                    st.ejected.store(false, Ordering::Release);
-                    st.consecutive_failures.store(0, Ordering::Relaxed);
-                    tracing::info!(pool = %key.0, backend = %st.label, "backend returned from ejection");
-                }
-                inner.usable_since.insert(key.clone(), now);
+        // Ejected backends whose time is up return (the data plane times ejections); their
+        // slow start begins now.
+        for (pool, shared) in &inner.shared {
+            for b in shared.readmit_due(now) {
+                tracing::info!(pool = %pool, backend = %b.label, "backend returned from ejection");
+                inner.usable_since.insert((pool.clone(), b.addr), now);
             }
-            e.state.decay(now);
         }
-        inner
-            .ejections
-            .retain(|_, e| e.state.is_ejected() || e.state.ejections() > 0);
 
         // Effective weights: health, ejection, draining and slow start in one place.
         for ((pool_name, addr), st) in &inner.backends {
@@ -100,7 +43,7 @@ impl Control {
         let backends = &inner.backends;
         let metrics = &self.metrics;
         inner.draining.retain(|d| {
-            let inflight = d.backend.inflight.load(Ordering::Relaxed);
+            let inflight = d.backend.inflight();
             if inflight == 0 {
                 tracing::info!(pool = %d.pool, backend = %d.backend.label, after_ms = now.saturating_duration_since(d.since).as_millis() as u64, "backend drained");
                 crate::series::drain_ended(backends, metrics, d);
@@ -117,7 +60,7 @@ impl Control {
 
         if decay_retries {
             for shared in inner.shared.values() {
-                shared.decay();
+                shared.decay_retries();
             }
             // Once a second too: certificate files that changed on disk, and connection
             // limits lowered while in use.
@@ -129,11 +72,8 @@ impl Control {
         }
     }
 
-    /// The control task: timers and health events, until shutdown. Runs on the admin thread's
-    /// runtime.
+    /// The control task: the timers, until shutdown. Runs on the admin thread's runtime.
     pub async fn run(self: std::sync::Arc<Self>) {
-        let rx = crate::locked(&self.events_rx).take();
-        let Some(mut rx) = rx else { return };
         let mut shutdown = self.shutdown_signal();
         let mut tick = tokio::time::interval(TICK);
         let mut n: u32 = 0;
@@ -148,7 +88,6 @@ impl Control {
                         self.refresh_dns(&mut dns_due).await;
                     }
                 }
-                Some(ev) = rx.recv() => self.on_event(ev, Instant::now()),
                 _ = shutdown.changed() => return,
             }
         }

@@ -16,8 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use fulcrum_config::model::Config;
-use fulcrum_http::upstream::UpstreamTls;
-use fulcrum_tls::{listener_files, ClientTls, ServerTls, Stamps, TlsAcceptor};
+use fulcrum_tls::{listener_files, ClientTls, ServerTls, Stamps, TlsAcceptor, UpstreamTls};
 
 /// The TLS of the running configuration (kept in the control plane's state, so only ever
 /// touched under its lock).
@@ -47,24 +46,12 @@ struct PoolTlsRt {
 
 impl PoolTlsRt {
     fn new(client: ClientTls) -> PoolTlsRt {
-        let tls = client.spec();
-        let server_name = tls.sni.as_ref().map(|_| {
-            // `ClientTls::load` validated the name; `server_name` returns it.
-            fulcrum_tls::server_name(tls, std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
-        });
         PoolTlsRt {
-            upstream: UpstreamTls {
-                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                config: client.config(),
-                server_name,
-            },
+            upstream: UpstreamTls::new(&client),
             client: Arc::new(client),
         }
     }
 }
-
-/// Ids for pools' TLS settings (0 is cleartext).
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl TlsRt {
     /// The TLS of `cfg`, every file read again: acceptors and pool configurations are kept

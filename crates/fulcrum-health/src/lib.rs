@@ -11,8 +11,9 @@
 //! - [`check_once`] and [`run_checks`]: the thin tokio shell that runs TCP or HTTP checks.
 //!
 //! The state machines are socket-free and clock-free: time is passed in (`now: Instant`), so
-//! they are tested by simulation without sleeping. The control plane owns them, feeds them
-//! results and publishes effective weights into its snapshots. This crate must not know about
+//! they are tested by simulation without sleeping. The control plane runs the active checks
+//! and slow start and publishes effective weights; the data plane (`fulcrum-dataplane`) runs
+//! each pool's [`PoolOutlier`] on the outcomes requests report. This crate must not know about
 //! pool snapshots, selection or the data path, and must not panic on any input.
 
 mod active;

@@ -41,6 +41,11 @@ impl OutlierState {
         }
     }
 
+    /// Thresholds and times from now on; the failure count and ejection multiplier stay.
+    pub fn set_config(&mut self, config: &Outlier) {
+        self.config = *config;
+    }
+
     /// Record one result seen on real traffic (`failure`: connect failure, reset or 5xx).
     /// Returns whether the backend should now be ejected: the caller asks the pool's
     /// [`EjectionBudget`] and, if allowed, calls [`OutlierState::eject`].
@@ -103,8 +108,8 @@ impl OutlierState {
     }
 
     /// Forget one ejection per full `base_ejection_time` spent un-ejected. Called by
-    /// [`OutlierState::on_result`] and [`PoolOutlier::tick`]; calling it more often changes
-    /// nothing.
+    /// [`OutlierState::on_result`] before it counts (so before any ejection); calling it more
+    /// often changes nothing.
     pub fn decay(&mut self, now: Instant) {
         let Some(from) = self.decay_from else { return };
         if self.is_ejected() {

@@ -90,7 +90,7 @@ impl LoopCtx {
             };
             let snapshot = state.load_full();
             if snapshot.passthrough.is_some() {
-                crate::passthrough::serve(worker, snapshot, stream, peer, stop).await;
+                fulcrum_l4::passthrough::serve(worker.id, snapshot, stream, peer, stop.cut()).await;
                 drop(permit);
             } else {
                 drop(snapshot);

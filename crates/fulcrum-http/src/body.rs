@@ -4,7 +4,6 @@
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -343,11 +342,7 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if this
-            .backend
-            .as_ref()
-            .is_some_and(|b| b.drain_expired.load(Ordering::Relaxed))
-        {
+        if this.backend.as_ref().is_some_and(|b| b.is_drain_expired()) {
             this.finish(false);
             return Poll::Ready(Some(Err("backend drain timed out".into())));
         }

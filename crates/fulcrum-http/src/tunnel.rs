@@ -49,7 +49,7 @@ pub fn park(
             // A tunnel to a backend whose drain ran out is cut like a stream.
             let drained = async {
                 match &inflight {
-                    Some(i) => i.0.drain_expired().await,
+                    Some(i) => i.backend().drain_expired().await,
                     None => std::future::pending().await,
                 }
             };

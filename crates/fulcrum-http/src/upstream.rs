@@ -10,7 +10,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -20,24 +19,7 @@ use hyper::{Request, Response};
 use crate::body::RequestBody;
 use crate::error::ProxyError;
 
-/// How to reach a backend over TLS.
-#[derive(Clone)]
-pub struct UpstreamTls {
-    /// Distinguishes pools' TLS settings: connections are only reused under the same one
-    /// (a connection verified for one pool must never carry another pool's requests).
-    pub id: u64,
-    pub config: Arc<rustls::ClientConfig>,
-    /// The name to send and verify; `None`: each backend's host name (DNS backends) or IP.
-    pub server_name: Option<rustls::pki_types::ServerName<'static>>,
-}
-
-impl std::fmt::Debug for UpstreamTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTls")
-            .field("server_name", &self.server_name)
-            .finish()
-    }
-}
+pub use fulcrum_tls::UpstreamTls;
 
 /// A connection able to carry a request.
 pub enum Sender {

@@ -13,64 +13,19 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use fulcrum_config::model;
-use fulcrum_net::accept::LogLimit;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinSet, LocalSet};
 
 use crate::accept::{accept_loop, LoopStop};
 use crate::access_log::AccessLog;
 use crate::proxy::Worker;
-use crate::state::ListenerState;
 use crate::stop::deadline_after;
 use crate::upstream::UpstreamPool;
-
-/// A listener's share of one worker: its socket and the listener's live state.
-pub struct WorkerListener {
-    /// The listener's name (several sockets share it when it binds several addresses).
-    pub name: String,
-    pub socket: std::net::TcpListener,
-    pub state: Arc<ArcSwap<ListenerState>>,
-    /// Shared by every worker: the listener's `max_connections`.
-    pub limit: Arc<Semaphore>,
-    /// Shared by every worker: at most one accept-failure warning per interval.
-    pub accept_log: Arc<LogLimit>,
-}
-
-/// What the control plane asks of a running worker.
-pub enum WorkerCmd {
-    /// Start accepting on this socket.
-    AddListener(WorkerListener),
-    /// Stop accepting on every socket of the named listener. Connections waiting in a
-    /// socket's backlog are accepted and served first, except on sockets bound to an address
-    /// in `live_on` (a newer socket set accepts on those very sockets). Open connections
-    /// finish by `deadline`.
-    RemoveListener {
-        name: String,
-        deadline: Instant,
-        live_on: Vec<SocketAddr>,
-    },
-    /// Close idle pooled connections to this backend (it is being drained).
-    CloseIdle(SocketAddr),
-}
-
-/// The command channel of a running worker thread.
-pub struct WorkerHandle {
-    pub id: usize,
-    tx: mpsc::UnboundedSender<WorkerCmd>,
-}
-
-impl WorkerHandle {
-    /// Send a command; false when the worker has stopped.
-    pub fn send(&self, cmd: WorkerCmd) -> bool {
-        self.tx.send(cmd).is_ok()
-    }
-}
+pub use fulcrum_dataplane::{WorkerCmd, WorkerHandle, WorkerListener};
 
 /// Start worker `id` on its own thread. It runs until `shutdown` holds a deadline, then stops
 /// accepting, lets its connections finish until that deadline and returns.
@@ -81,7 +36,7 @@ pub fn spawn(
     shutdown: watch::Receiver<Option<Instant>>,
 ) -> io::Result<(WorkerHandle, JoinHandle<()>)> {
     let log_cfg = access_log.clone();
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (handle, rx) = WorkerHandle::new(id);
     let thread = std::thread::Builder::new()
         .name(format!("fulcrum-worker-{id}"))
         .spawn(move || {
@@ -108,7 +63,7 @@ pub fn spawn(
             let local = LocalSet::new();
             local.block_on(&rt, run(worker, listeners, rx, shutdown));
         })?;
-    Ok((WorkerHandle { id, tx }, thread))
+    Ok((handle, thread))
 }
 
 /// One accept loop as the worker tracks it.

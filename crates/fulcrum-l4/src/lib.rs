@@ -1,25 +1,24 @@
-//! Fulcrum's layer-4 relaying: connections forwarded as bytes, not as requests.
+//! Fulcrum's layer-4 engine: connections forwarded as bytes, not as requests.
 //!
 //! This crate owns TLS passthrough today — reading the server name from a client's ClientHello
-//! without terminating TLS ([`client_hello`]), choosing a route by that name ([`SniTable`]) and
-//! relaying the connection, ClientHello included, to a backend unchanged ([`passthrough`],
-//! [`relay`]). The relay, with its idle timeout and stop signal, also carries Fulcrum's
-//! upgraded HTTP connections (WebSocket tunnels). Plain TCP relaying and a UDP flow table
-//! belong here later.
+//! without terminating TLS ([`client_hello`]), choosing a pool by that name through the
+//! listener snapshot's SNI table, a backend through the pool's balancer, and relaying the
+//! connection, ClientHello included, to it unchanged ([`passthrough::serve`], [`relay`]). The
+//! relay, with its idle timeout and stop signal, also carries Fulcrum's upgraded HTTP
+//! connections (WebSocket tunnels). Plain TCP relaying and a UDP flow table belong here later.
 //!
-//! It must not terminate TLS (no keys, no rustls on the data path: the backend's certificate is
-//! what the client sees) and it knows nothing of HTTP. Parsers are socket-free and tested on
-//! their own; the tokio functions around them are thin. It depends on no other Fulcrum crate:
-//! configuration, pools and metrics are the caller's.
+//! It reads the data plane's snapshots (`fulcrum-dataplane`) and reports connect outcomes to
+//! them, like any engine; it never builds them. It must not terminate TLS (no keys, no rustls
+//! on the data path: the backend's certificate is what the client sees) and it knows nothing of
+//! HTTP. Parsers are socket-free and tested on their own; the tokio functions around them are
+//! thin.
 
 pub mod client_hello;
 mod error;
 pub mod passthrough;
 mod relay;
-mod sni_route;
 
 pub use client_hello::{parse, Parsed};
 pub use error::L4Error;
 pub use passthrough::read_client_hello;
 pub use relay::{relay, RelayEnd, Relayed};
-pub use sni_route::{SniPattern, SniTable};

@@ -1,13 +1,26 @@
-//! The tokio shell of TLS passthrough: read the ClientHello, then relay bytes both ways.
+//! The tokio shell of TLS passthrough: read the ClientHello, route by its server name, relay
+//! bytes both ways.
 //!
-//! Routing sits between the two calls and is the caller's: [`read_client_hello`] gives the
-//! server name, the caller picks a backend (with [`crate::SniTable`]) and connects, and
-//! [`crate::relay`] sends the bytes already read, then everything else, unchanged.
+//! [`serve`] is a `tls_passthrough` listener's connection from accept to close: the
+//! ClientHello is read without terminating TLS ([`read_client_hello`], however it is split over
+//! segments and records), its SNI picks a pool through the listener snapshot's SNI table, the
+//! pool's balancer picks a backend (the connect's outcome is reported to the pool, for passive
+//! health), and [`crate::relay`] sends the bytes already read, then everything else, unchanged
+//! (the backend's own certificate is what the client sees). The relay closes a connection idle
+//! for the listener's `timeouts.idle` and is cut when the caller's stop future resolves (the
+//! grace deadline of a shutdown or of the listener's removal).
 
-use crate::client_hello::{parse_limited, Parsed};
-use crate::L4Error;
-use std::time::Duration;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fulcrum_dataplane::{BackendInflight, ListenerState};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::TcpStream;
+
+use crate::client_hello::{parse_limited, Parsed, MAX_CLIENT_HELLO};
+use crate::L4Error;
 
 /// Bytes asked for per read while the ClientHello is incomplete; most hellos fit in one.
 const READ_CHUNK: usize = 2048;
@@ -69,4 +82,64 @@ where
             return Err(L4Error::Closed(buf.len()));
         }
     }
+}
+
+/// Serve one passthrough connection of `listener` to its end, on worker `worker` (its balancer
+/// state and metric shard). `stop` resolves when the relay must be cut.
+pub async fn serve(
+    worker: usize,
+    listener: Arc<ListenerState>,
+    mut client: TcpStream,
+    peer: SocketAddr,
+    stop: impl Future<Output = ()>,
+) {
+    fulcrum_net::tune_stream(&client);
+    let Some(table) = listener.passthrough.as_ref() else {
+        return;
+    };
+    let started = Instant::now();
+    let (hello, sni) =
+        match read_client_hello(&mut client, listener.timeouts.header, MAX_CLIENT_HELLO).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(client = %peer, error = %e, "passthrough: no usable ClientHello");
+                return;
+            }
+        };
+    let Some(pool) = table.find(sni.as_deref()) else {
+        tracing::debug!(client = %peer, sni = ?sni, "passthrough: no route for this server name");
+        return;
+    };
+    let key = fulcrum_balance::hash_ip(peer.ip());
+    let Some(backend) = pool.pick(worker, key).cloned() else {
+        tracing::debug!(client = %peer, pool = %pool.name, "passthrough: no usable backend");
+        return;
+    };
+    let _inflight = BackendInflight::new(&backend);
+    let connected =
+        tokio::time::timeout(pool.connect_timeout, TcpStream::connect(backend.addr)).await;
+    let upstream = match connected {
+        Ok(Ok(s)) => {
+            pool.report(&backend, false);
+            s
+        }
+        Ok(Err(e)) => {
+            pool.report(&backend, true);
+            tracing::debug!(backend = %backend.label, error = %e, "passthrough: backend refused");
+            return;
+        }
+        Err(_) => {
+            pool.report(&backend, true);
+            tracing::debug!(backend = %backend.label, "passthrough: backend connect timeout");
+            return;
+        }
+    };
+    fulcrum_net::tune_stream(&upstream);
+    let idle = Some(listener.timeouts.idle);
+    let r = crate::relay(client, &hello, upstream, idle, stop).await;
+    if let Some(m) = &listener.metrics {
+        m.bytes_in.add(worker, r.up);
+        m.bytes_out.add(worker, r.down);
+    }
+    tracing::debug!(client = %peer, sni = ?sni, backend = %backend.label, secs = started.elapsed().as_secs_f64(), end = ?r.end, "passthrough done");
 }

@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fulcrum_l4::client_hello::MAX_CLIENT_HELLO;
-use fulcrum_l4::{read_client_hello, relay, L4Error, RelayEnd, Relayed, SniPattern, SniTable};
+use fulcrum_l4::{read_client_hello, relay, L4Error, RelayEnd, Relayed};
+use fulcrum_route::{SniPattern, SniTable};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,14 +9,17 @@
 //! acts on.
 //!
 //! It does not know what an action means (`A` is the caller's type), nor anything about
-//! connections or hyper: a request is seen as its host, path and header fields ([`Headers`], implemented for
-//! `http::HeaderMap` and by the HTTP/1.1 fast path over its read buffer). It depends
-//! on no other Fulcrum crate, so the configuration model is converted at the caller.
+//! connections or hyper: a request is seen as its host, path and header fields ([`Headers`],
+//! implemented for `http::HeaderMap` and by the HTTP/1.1 fast path over its read buffer), a
+//! `tls_passthrough` connection as the server name of its ClientHello ([`SniTable`]). It
+//! depends on no other Fulcrum crate, so the configuration model is converted at the caller.
 
 mod host;
 mod path;
+mod sni;
 mod table;
 
 pub use host::{request_host, HostPattern};
 pub use path::{normalize_path, NormalPath, PathError};
+pub use sni::{SniPattern, SniTable};
 pub use table::{Headers, RouteSpec, RouteTable};

@@ -13,7 +13,8 @@
 //! - warning about private key files that group or others may read;
 //! - the handshake itself with a time limit, and what it settled ([`TlsAcceptor`],
 //!   [`HandshakeInfo`], [`ClientIdentity`]);
-//! - the client side towards backends ([`client_config`], [`server_name`]).
+//! - the client side towards backends ([`client_config`], [`server_name`]), and what the data
+//!   path holds of it ([`UpstreamTls`]).
 //!
 //! It must not know about HTTP routing, pools or headers: it hands the negotiated ALPN, SNI and
 //! client identity to its caller, which decides what to do with them. Files are read only when
@@ -31,6 +32,7 @@ mod load;
 mod reload;
 mod server;
 mod sni;
+mod upstream;
 
 use std::sync::Arc;
 
@@ -45,6 +47,7 @@ pub use load::exposed_mode;
 pub use reload::{CertSummary, ServerTls};
 pub use server::server_config;
 pub use sni::{SniCerts, SniResolver};
+pub use upstream::UpstreamTls;
 
 /// Re-exported so callers name the same rustls (and stream type) as this crate.
 pub use rustls;

@@ -1,91 +1,138 @@
 //! Outlier detection for a whole pool: per-backend states plus the ejection budget.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::Instant;
 
 use fulcrum_config::model::Outlier;
 
 use super::{EjectionBudget, OutlierState};
 
-/// Something the control plane should publish (or log, or count).
+/// Something the owner should publish (or log, or count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum Event<K> {
     /// Backend `backend` is out until `until`.
-    Ejected { backend: usize, until: Instant },
+    Ejected { backend: K, until: Instant },
     /// Backend `backend`'s ejection is over; it may take traffic again.
-    Returned { backend: usize },
+    Returned { backend: K },
 }
 
-/// Passive health of one pool's backends, addressed by index (the pool's backend order).
+/// Passive health of one pool's backends, each named by a key of the owner's choosing (the
+/// data plane uses the backend's identity, so a backend removed and added again starts over).
 ///
-/// Owned by one task (the control plane's health task for the pool); the data path reports
-/// results to it and reads ejections from the snapshots it publishes. Call
+/// The members follow the pool ([`PoolOutlier::set_members`] after each rebuild): the ejection
+/// budget is a share of them, and a member that leaves gives its slot back. Call
 /// [`PoolOutlier::tick`] by [`PoolOutlier::next_deadline`] to bring ejected backends back.
 #[derive(Debug, Clone)]
-pub struct PoolOutlier {
+pub struct PoolOutlier<K> {
     config: Outlier,
     budget: EjectionBudget,
-    backends: Vec<OutlierState>,
+    backends: HashMap<K, OutlierState>,
+    /// Members ejected now (kept, not counted, so a failure costs no scan of the pool).
+    ejected: usize,
 }
 
-impl PoolOutlier {
-    /// `backends` backends, none ejected.
-    pub fn new(config: &Outlier, backends: usize) -> Self {
-        PoolOutlier {
+impl<K: Eq + Hash + Clone> PoolOutlier<K> {
+    /// A pool of `members`, none ejected.
+    pub fn new(config: &Outlier, members: impl IntoIterator<Item = K>) -> Self {
+        let mut pool = PoolOutlier {
             config: *config,
             budget: EjectionBudget::new(config.max_ejection_percent),
-            backends: vec![OutlierState::new(config); backends],
+            backends: HashMap::new(),
+            ejected: 0,
+        };
+        pool.set_members(members);
+        pool
+    }
+
+    /// A new `[pool.X.outlier]` table: thresholds and times apply from the next result; who
+    /// is ejected and each backend's ejection multiplier stay.
+    pub fn set_config(&mut self, config: &Outlier) {
+        if self.config == *config {
+            return;
+        }
+        self.config = *config;
+        self.budget = EjectionBudget::new(config.max_ejection_percent);
+        for s in self.backends.values_mut() {
+            s.set_config(config);
         }
     }
 
-    /// Record a result for backend `i`; returns [`Event::Ejected`] if it got ejected. An index
-    /// out of range is ignored.
-    pub fn on_result(&mut self, i: usize, failure: bool, now: Instant) -> Option<Event> {
-        if !self.backends.get_mut(i)?.on_result(failure, now) {
+    /// The pool's backends are now `members`: those that stay keep their state, new ones start
+    /// clean, and those gone are forgotten (an ejected one gives its budget slot back).
+    pub fn set_members(&mut self, members: impl IntoIterator<Item = K>) {
+        let mut next = HashMap::new();
+        for k in members {
+            let state = self
+                .backends
+                .remove(&k)
+                .unwrap_or_else(|| OutlierState::new(&self.config));
+            next.insert(k, state);
+        }
+        self.backends = next;
+        self.ejected = self.backends.values().filter(|s| s.is_ejected()).count();
+    }
+
+    /// Record a result for backend `key`; returns [`Event::Ejected`] if it got ejected. A key
+    /// that is not a member is ignored.
+    pub fn on_result(&mut self, key: &K, failure: bool, now: Instant) -> Option<Event<K>> {
+        if !self.backends.get_mut(key)?.on_result(failure, now) {
             return None;
         }
-        // Counted only when a backend crosses the threshold: pools are small, results many.
-        let (ejected, pool_size) = (self.ejected_count(), self.backends.len());
+        let (ejected, pool_size) = (self.ejected, self.backends.len());
         if !self.budget.allows(ejected, pool_size) {
             tracing::debug!(
-                backend = i,
                 ejected,
                 pool_size,
                 "outlier ejection refused: max_ejection_percent reached"
             );
             return None;
         }
-        let until = self.backends.get_mut(i)?.eject(now);
-        Some(Event::Ejected { backend: i, until })
+        let until = self.backends.get_mut(key)?.eject(now);
+        self.ejected += 1;
+        Some(Event::Ejected {
+            backend: key.clone(),
+            until,
+        })
     }
 
-    /// Bring back every backend whose ejection is over, and decay ejection multipliers.
-    pub fn tick(&mut self, now: Instant) -> Vec<Event> {
+    /// Bring back every backend whose ejection is over (ejection multipliers decay as results
+    /// come in, see [`OutlierState::decay`]).
+    pub fn tick(&mut self, now: Instant) -> Vec<Event<K>> {
         let mut events = Vec::new();
-        for (backend, state) in self.backends.iter_mut().enumerate() {
-            if state.maybe_return(now) {
-                events.push(Event::Returned { backend });
-            }
-            state.decay(now);
+        if self.ejected == 0 {
+            return events;
         }
+        for (backend, state) in &mut self.backends {
+            if state.maybe_return(now) {
+                events.push(Event::Returned {
+                    backend: backend.clone(),
+                });
+            }
+        }
+        self.ejected -= events.len();
         events
     }
 
     /// When the next ejection ends (`None` with none ejected).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.backends.iter().filter_map(|s| s.ejected_until()).min()
+        self.backends
+            .values()
+            .filter_map(|s| s.ejected_until())
+            .min()
     }
 
-    /// Whether backend `i` is ejected (`false` for an index out of range).
-    pub fn is_ejected(&self, i: usize) -> bool {
-        self.backends.get(i).is_some_and(OutlierState::is_ejected)
+    /// Whether backend `key` is ejected (`false` for a key that is not a member).
+    pub fn is_ejected(&self, key: &K) -> bool {
+        self.backends.get(key).is_some_and(OutlierState::is_ejected)
     }
 
     pub fn ejected_count(&self) -> usize {
-        self.backends.iter().filter(|s| s.is_ejected()).count()
+        self.ejected
     }
 
-    pub fn state(&self, i: usize) -> Option<&OutlierState> {
-        self.backends.get(i)
+    pub fn state(&self, key: &K) -> Option<&OutlierState> {
+        self.backends.get(key)
     }
 
     pub fn len(&self) -> usize {
@@ -94,18 +141,5 @@ impl PoolOutlier {
 
     pub fn is_empty(&self) -> bool {
         self.backends.is_empty()
-    }
-
-    /// A new backend at the end (index `len()` before the call), not ejected.
-    pub fn push_backend(&mut self) -> usize {
-        self.backends.push(OutlierState::new(&self.config));
-        self.backends.len() - 1
-    }
-
-    /// Forget backend `i`; later backends move down one index. Out of range: nothing.
-    pub fn remove_backend(&mut self, i: usize) {
-        if i < self.backends.len() {
-            self.backends.remove(i);
-        }
     }
 }

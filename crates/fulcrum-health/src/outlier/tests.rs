@@ -47,28 +47,28 @@ fn zero_consecutive_failures_disables_detection() {
     let now = Instant::now();
     let mut s = OutlierState::new(&config(0));
     assert!(fail_n(&mut s, 1000, now).iter().all(|&eject| !eject));
-    let mut pool = PoolOutlier::new(&config(0), 4);
+    let mut pool = PoolOutlier::new(&config(0), 0..4);
     for _ in 0..1000 {
-        assert_eq!(pool.on_result(0, true, now), None);
+        assert_eq!(pool.on_result(&0, true, now), None);
     }
-    assert!(!pool.is_ejected(0));
+    assert!(!pool.is_ejected(&0));
 }
 
 #[test]
 fn returns_on_its_own_at_the_right_instant() {
     let t0 = Instant::now();
-    let mut pool = PoolOutlier::new(&config(2), 2);
-    assert_eq!(pool.on_result(1, true, t0), None);
+    let mut pool = PoolOutlier::new(&config(2), 0..2);
+    assert_eq!(pool.on_result(&1, true, t0), None);
     let until = t0 + BASE;
     assert_eq!(
-        pool.on_result(1, true, t0),
+        pool.on_result(&1, true, t0),
         Some(Event::Ejected { backend: 1, until })
     );
     assert_eq!(pool.next_deadline(), Some(until));
     assert_eq!(pool.tick(until - Duration::from_nanos(1)), []);
-    assert!(pool.is_ejected(1));
+    assert!(pool.is_ejected(&1));
     assert_eq!(pool.tick(until), [Event::Returned { backend: 1 }]);
-    assert!(!pool.is_ejected(1));
+    assert!(!pool.is_ejected(&1));
     assert_eq!(pool.next_deadline(), None);
     assert_eq!(pool.tick(until + BASE * 100), [], "returns once");
 }
@@ -165,18 +165,18 @@ fn budget_rounds_down() {
 #[test]
 fn budget_caps_ejections_at_once() {
     let t0 = Instant::now();
-    let mut pool = PoolOutlier::new(&config(1), 4);
-    assert!(pool.on_result(0, true, t0).is_some());
-    assert!(pool.on_result(1, true, t0).is_some());
-    assert_eq!(pool.on_result(2, true, t0), None, "2 of 4 out at 50%");
-    assert!(!pool.is_ejected(2));
+    let mut pool = PoolOutlier::new(&config(1), 0..4);
+    assert!(pool.on_result(&0, true, t0).is_some());
+    assert!(pool.on_result(&1, true, t0).is_some());
+    assert_eq!(pool.on_result(&2, true, t0), None, "2 of 4 out at 50%");
+    assert!(!pool.is_ejected(&2));
     assert_eq!(pool.ejected_count(), 2);
     // Still failing: ejected as soon as one returns and frees the budget.
     let back = pool.tick(t0 + BASE);
     assert_eq!(back.len(), 2);
     let t1 = t0 + BASE;
     assert_eq!(
-        pool.on_result(2, true, t1),
+        pool.on_result(&2, true, t1),
         Some(Event::Ejected {
             backend: 2,
             until: t1 + BASE
@@ -187,24 +187,52 @@ fn budget_caps_ejections_at_once() {
 #[test]
 fn single_backend_pool_is_never_ejected() {
     let t0 = Instant::now();
-    let mut pool = PoolOutlier::new(&config(1), 1);
+    let mut pool = PoolOutlier::new(&config(1), [0]);
     for _ in 0..10 {
-        assert_eq!(pool.on_result(0, true, t0), None);
+        assert_eq!(pool.on_result(&0, true, t0), None);
     }
 }
 
 #[test]
-fn out_of_range_and_membership_changes() {
+fn members_come_and_go_and_a_leaving_ejected_one_frees_its_slot() {
     let t0 = Instant::now();
-    let mut pool = PoolOutlier::new(&config(1), 2);
-    assert_eq!(pool.on_result(9, true, t0), None);
-    assert!(!pool.is_ejected(9));
-    assert!(pool.state(9).is_none());
-    assert!(pool.on_result(1, true, t0).is_some());
-    assert_eq!(pool.push_backend(), 2);
-    pool.remove_backend(0);
-    pool.remove_backend(9);
+    let mut pool = PoolOutlier::new(&config(1), ["a", "b"]);
+    assert_eq!(pool.on_result(&"x", true, t0), None, "not a member");
+    assert!(!pool.is_ejected(&"x"));
+    assert!(pool.state(&"x").is_none());
+    assert!(pool.on_result(&"b", true, t0).is_some());
+    assert_eq!(pool.ejected_count(), 1);
+    // "b" stays (and stays ejected), "c" joins.
+    pool.set_members(["b", "c"]);
     assert_eq!(pool.len(), 2);
-    assert!(pool.is_ejected(0), "former backend 1 moved down");
-    assert!(!pool.is_ejected(1));
+    assert!(pool.is_ejected(&"b"));
+    assert_eq!(pool.ejected_count(), 1);
+    // "b" leaves while ejected: its budget slot is free again, and it is never returned.
+    pool.set_members(["c", "d"]);
+    assert_eq!(pool.ejected_count(), 0);
+    assert!(pool.on_result(&"c", true, t0).is_some());
+    assert_eq!(pool.tick(t0 + BASE), [Event::Returned { backend: "c" }]);
+}
+
+#[test]
+fn a_new_config_keeps_who_is_out_and_the_multiplier() {
+    let t0 = Instant::now();
+    let mut pool = PoolOutlier::new(&config(1), [0, 1]);
+    assert!(pool.on_result(&0, true, t0).is_some());
+    let mut stricter = config(3);
+    stricter.base_ejection_time = BASE * 2;
+    pool.set_config(&stricter);
+    assert!(pool.is_ejected(&0));
+    assert_eq!(pool.state(&0).map(OutlierState::ejections), Some(1));
+    // Backend 1 now needs three failures; the 50% budget of two backends allows one, taken.
+    assert_eq!(pool.on_result(&1, true, t0), None);
+    assert_eq!(pool.on_result(&1, true, t0), None);
+    assert_eq!(pool.on_result(&1, true, t0), None, "budget full");
+    // Back at the old instant (the ejection was timed when it began) ...
+    assert_eq!(pool.tick(t0 + BASE), [Event::Returned { backend: 0 }]);
+    // ... and its next ejection lasts the new base, doubled once.
+    assert_eq!(
+        pool.state(&0).map(OutlierState::ejection_time),
+        Some(BASE * 4)
+    );
 }

@@ -4,7 +4,6 @@
 //! then the response body; last the backend connection's return, metrics and the log line.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -390,7 +389,7 @@ async fn forward<IO: ClientIo>(
     let whole = body_done;
     let can_retry = facts.idempotent && pool.retry.attempts > 0 && pool.backends.len() > 1;
     if pool.retry.attempts > 0 && pool.backends.len() > 1 {
-        pool.shared.recent_requests.fetch_add(1, Ordering::Relaxed);
+        pool.count_request();
     }
     let mut backend = backend;
     let mut inflight = BackendInflight::new(&backend);
@@ -499,10 +498,7 @@ async fn forward<IO: ClientIo>(
     let (complete, bytes) =
         relay_response(conn, c, &mut up, &parsed, &mut rout, &backend, &timeouts).await;
     // The connection is reused only at the exact end of a response to a request sent whole.
-    let reusable = complete
-        && parsed.reusable
-        && up.pending().is_empty()
-        && !backend.draining.load(Ordering::Relaxed);
+    let reusable = complete && parsed.reusable && up.pending().is_empty() && !backend.is_draining();
     worker.h1.give(std::mem::take(&mut up.buf));
     if reusable {
         worker.h1.put(backend.addr, up.stream);
@@ -532,10 +528,7 @@ fn retry_on(
     can_retry: bool,
     attempts: &mut u32,
 ) -> Option<Arc<BackendState>> {
-    if !can_retry
-        || *attempts >= pool.retry.attempts
-        || !pool.shared.try_retry(pool.retry.budget_percent)
-    {
+    if !can_retry || *attempts >= pool.retry.attempts || !pool.try_retry() {
         return None;
     }
     let b = pool.pick_other(worker.id, key, failed)?.clone();

@@ -3,7 +3,6 @@
 //! access log line.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -76,9 +75,12 @@ impl OnEnd for Finisher {
         self.slot = None;
         if let (Some(sender), Some(b)) = (self.sender.take(), &self.backend) {
             // A draining backend's connections are not pooled again.
-            if complete && !b.0.draining.load(Ordering::Relaxed) {
+            if complete && !b.backend().is_draining() {
                 let tls = self.pool.as_ref().and_then(|p| p.tls.as_ref());
-                self.cx.worker.upstream.release(b.0.addr, tls, sender);
+                self.cx
+                    .worker
+                    .upstream
+                    .release(b.backend().addr, tls, sender);
             }
         }
         if let Some(facts) = &self.log {
@@ -90,7 +92,7 @@ impl OnEnd for Finisher {
                     .and_then(|i| self.listener.route_names.get(i))
                     .map(String::as_str),
                 pool: self.pool.as_ref().map(|p| p.name.as_str()),
-                backend: self.backend.as_ref().map(|b| b.0.label.as_str()),
+                backend: self.backend.as_ref().map(|b| b.backend().label.as_str()),
                 client: self.client.unwrap_or(self.cx.peer.ip()).to_string(),
                 method: facts.method.as_str(),
                 host: facts.host.as_deref(),

@@ -60,9 +60,7 @@ pub(super) async fn send(
     });
     // The retry budget's window counts the requests of pools that can retry at all.
     if pool.retry.attempts > 0 && pool.backends.len() > 1 {
-        pool.shared
-            .recent_requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        pool.count_request();
     }
     let mut req = Request::from_parts(parts, RequestBody::new(body, limit, fate.clone()));
     let body_error = || match fate.get() {
@@ -103,11 +101,7 @@ pub(super) async fn send(
                     _ => None,
                 };
                 let next = match again {
-                    Some(r)
-                        if can_retry
-                            && attempts < pool.retry.attempts
-                            && pool.shared.try_retry(pool.retry.budget_percent) =>
-                    {
+                    Some(r) if can_retry && attempts < pool.retry.attempts && pool.try_retry() => {
                         pool.pick_other(cx.worker.id, key, &backend)
                             .cloned()
                             .map(|b| (r, b))

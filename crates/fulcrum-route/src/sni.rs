@@ -1,4 +1,5 @@
-//! Routing a passthrough connection by the server name in its ClientHello.
+//! Routing a passthrough connection by the server name in its ClientHello (`fulcrum-l4` reads
+//! it; this table only compares names).
 
 /// The server names a route matches. Compared case-insensitively, without a trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -7,7 +8,7 @@ pub enum SniPattern {
     Exact(String),
     /// Any name under this suffix, given as `.example.com` (`*.example.com` is accepted too):
     /// matches `a.example.com` and `a.b.example.com`, not `example.com` — the rule of
-    /// `fulcrum-route`'s host wildcard.
+    /// [`crate::HostPattern::Wildcard`].
     Wildcard(String),
 }
 
@@ -26,8 +27,8 @@ impl SniPattern {
         }
     }
 
-    /// Whether `name` (as [`crate::parse`] returns it: lowercase, no trailing dot) matches this
-    /// canonical pattern. Case is ignored anyway, for names from elsewhere.
+    /// Whether `name` (as `fulcrum_l4::parse` returns it: lowercase, no trailing dot) matches
+    /// this canonical pattern. Case is ignored anyway, for names from elsewhere.
     fn matches(&self, name: &str) -> bool {
         let name = name.strip_suffix('.').unwrap_or(name).as_bytes();
         match self {
