@@ -35,7 +35,21 @@ pub struct Recorded {
     pub uri: String,
     pub headers: HeaderMap,
     pub body_len: u64,
+    /// FNV-1a of the body's bytes (bodies are not kept: some tests move GiBs).
+    pub body_hash: u64,
 }
+
+/// FNV-1a, continued over `bytes`.
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// The FNV-1a of nothing.
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -183,9 +197,12 @@ async fn fixed_answer(
         uri: req.uri().to_string(),
         headers: req.headers().clone(),
         body_len: 0,
+        body_hash: FNV_START,
     };
     if let Ok(body) = req.into_body().collect().await {
-        entry.body_len = body.to_bytes().len() as u64;
+        let bytes = body.to_bytes();
+        entry.body_len = bytes.len() as u64;
+        entry.body_hash = fnv1a(FNV_START, &bytes);
     }
     rec.lock().unwrap().push(entry);
     Ok(full(status, &name, name.clone()))
@@ -202,6 +219,7 @@ async fn handle(
         uri: req.uri().to_string(),
         headers: req.headers().clone(),
         body_len: 0,
+        body_hash: FNV_START,
     };
     if path == "/ws" {
         rec.lock().unwrap().push(entry);
@@ -229,7 +247,12 @@ async fn handle(
     let mut len = 0u64;
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(f) => len += f.data_ref().map_or(0, |d| d.len() as u64),
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    len += d.len() as u64;
+                    entry.body_hash = fnv1a(entry.body_hash, d);
+                }
+            }
             Err(_) => break,
         }
     }

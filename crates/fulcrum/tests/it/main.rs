@@ -3,13 +3,20 @@
 
 mod support;
 
+/// Counts allocations, for `alloc.rs` (nextest runs each test in its own process).
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
 mod admin_api;
+mod alloc;
+
 mod admin_hardening;
 mod balancing;
 mod cli;
 mod config_hardening;
 mod corpus;
 mod dns;
+mod engines;
 mod forwarding;
 mod h2_conformance;
 mod h2_frames;
