@@ -156,15 +156,10 @@ pub fn new_request_id() -> HeaderValue {
 pub fn random_request_id() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];
-    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
-    for (i, byte) in a
-        .to_be_bytes()
-        .iter()
-        .chain(b.to_be_bytes().iter())
-        .enumerate()
-    {
-        out[2 * i] = HEX[usize::from(byte >> 4)];
-        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+    let mut n = (u128::from(fastrand::u64(..)) << 64) | u128::from(fastrand::u64(..));
+    for d in out.iter_mut() {
+        *d = HEX[(n & 0xf) as usize];
+        n >>= 4;
     }
     out
 }

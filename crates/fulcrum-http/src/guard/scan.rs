@@ -198,14 +198,49 @@ pub enum Scan {
     Pause(usize),
 }
 
+/// Byte classes, looked up once per byte: the long runs of a head (target, names, values)
+/// cost a load and a test each.
+const TCHAR: u8 = 1;
+const VALUE: u8 = 2;
+const TARGET: u8 = 4;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if matches!(b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+        {
+            c |= TCHAR;
+        }
+        if b == b'\t' || b == b' ' || (b >= 0x21 && b <= 0x7e) || b >= 0x80 {
+            c |= VALUE;
+        }
+        if b >= 0x21 && b <= 0x7e {
+            c |= TARGET;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
 fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    CLASS[usize::from(b)] & TCHAR != 0
 }
 
 fn is_value_byte(b: u8) -> bool {
-    b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
+    CLASS[usize::from(b)] & VALUE != 0
+}
+
+/// How many bytes at the start of `buf` are all of class `class`.
+fn run_of(buf: &[u8], class: u8) -> usize {
+    buf.iter()
+        .position(|&b| CLASS[usize::from(b)] & class == 0)
+        .unwrap_or(buf.len())
 }
 
 fn hex_value(b: u8) -> Option<u64> {
@@ -319,13 +354,6 @@ impl Scanner {
         let base = self.at;
         let mut i = 0;
         while i < buf.len() {
-            if self.rec.as_ref().is_some_and(|r| r.done) {
-                if let Some(r) = self.rec.as_deref_mut() {
-                    r.done = false;
-                }
-                self.at = base + i;
-                return Scan::Head(i);
-            }
             if self.awaiting_upgrade {
                 self.at = base + i;
                 return Scan::Pause(i);
@@ -354,14 +382,32 @@ impl Scanner {
                     };
                     continue;
                 }
+                // The space after a colon, in one step.
+                State::ValueStart if buf[i] == b' ' => {
+                    i += 1;
+                    continue;
+                }
+                // A head ends only here: a recording scanner stops after it.
+                State::HeadEndLf => {
+                    self.at = base + i;
+                    if let Err(v) = self.step(buf[i]) {
+                        return Scan::Violation(i, v);
+                    }
+                    i += 1;
+                    if let Some(r) = self.rec.as_deref_mut() {
+                        if r.done {
+                            r.done = false;
+                            self.at = base + i;
+                            return Scan::Head(i);
+                        }
+                    }
+                    continue;
+                }
                 // Fast paths for the long runs of plain bytes in a head: the request target and
                 // the values of fields the scanner does not interpret. Each byte still gets the
                 // same check `step` would make; this only skips the state dispatch.
                 State::Target if self.target_len > 0 => {
-                    let run = buf[i..]
-                        .iter()
-                        .take_while(|&&b| (0x21..=0x7e).contains(&b))
-                        .count();
+                    let run = run_of(&buf[i..], TARGET);
                     if run > 0 {
                         if self.line_len + run > MAX_REQUEST_LINE {
                             // The first byte past the limit, as `step` would report it.
@@ -397,7 +443,7 @@ impl Scanner {
                 State::Value
                     if !matches!(self.field, Field::ContentLength | Field::TransferEncoding) =>
                 {
-                    let run = buf[i..].iter().take_while(|&&b| is_value_byte(b)).count();
+                    let run = run_of(&buf[i..], VALUE);
                     if run > 0 {
                         i += run;
                         continue;
@@ -408,7 +454,7 @@ impl Scanner {
                     }
                 }
                 State::Method | State::Name => {
-                    let run = buf[i..].iter().take_while(|&&b| is_tchar(b)).count();
+                    let run = run_of(&buf[i..], TCHAR);
                     if run > 0 {
                         if self.state == State::Method {
                             if self.line_len + run > MAX_REQUEST_LINE {
@@ -417,12 +463,16 @@ impl Scanner {
                             }
                             self.line_len += run;
                         } else {
-                            for &b in &buf[i..i + run] {
-                                if self.name_len < NAME_BUF {
-                                    self.name[self.name_len] = b.to_ascii_lowercase();
-                                }
-                                self.name_len += 1;
+                            // Only the first NAME_BUF bytes are kept (lowercased): enough to
+                            // tell every name the scanner or the fast path acts on.
+                            let at = self.name_len.min(NAME_BUF);
+                            let keep = run.min(NAME_BUF - at);
+                            for (d, &b) in
+                                self.name[at..at + keep].iter_mut().zip(&buf[i..i + keep])
+                            {
+                                *d = b.to_ascii_lowercase();
                             }
+                            self.name_len += run;
                         }
                         i += run;
                         continue;
@@ -448,12 +498,6 @@ impl Scanner {
             i += 1;
         }
         self.at = base + i;
-        if self.rec.as_ref().is_some_and(|r| r.done) {
-            if let Some(r) = self.rec.as_deref_mut() {
-                r.done = false;
-            }
-            return Scan::Head(i);
-        }
         Scan::Ok
     }
 
@@ -599,6 +643,10 @@ impl Scanner {
                     self.state = State::ValueStart;
                     if let Some(r) = self.rec.as_deref_mut() {
                         r.cur.name.end = span_at(self.at);
+                        r.cur.kind = match self.name_len <= NAME_BUF {
+                            true => FieldKind::of_lowercase(&self.name[..self.name_len]),
+                            false => FieldKind::Other,
+                        };
                     }
                 }
                 b' ' | b'\t' => return Err(Violation::SpaceBeforeColon),
@@ -907,7 +955,7 @@ impl Scanner {
     }
 }
 
-pub use super::spans::{span_at, BodyScan, FieldSpan, HeadSpans, Span};
+pub use super::spans::{span_at, BodyScan, FieldKind, FieldSpan, HeadSpans, Span};
 
 impl Scanner {
     /// Read body bytes of the message whose head [`Scan::Head`] announced (or of the chunked

@@ -22,12 +22,82 @@ pub fn span_at(at: usize) -> u32 {
     u32::try_from(at).unwrap_or(u32::MAX)
 }
 
-/// One header field: its name as sent and its value without the surrounding whitespace
-/// (trailing whitespace is still in `value`; see [`FieldSpan::value_of`]).
+/// What a field is to a proxy, told once from its (lowercased) name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Passed on as it came.
+    #[default]
+    Other,
+    /// Hop-by-hop (RFC 9110 §7.6.1, plus `Keep-Alive`, `Proxy-Connection` and the
+    /// `Proxy-Authenticate`/`-Authorization` pair): never passed on.
+    HopByHop,
+    TransferEncoding,
+    /// `Connection` itself (hop-by-hop, and it names more hop-by-hop fields).
+    Connection,
+    ContentLength,
+    Host,
+    Expect,
+    RequestId,
+    StrictTransportSecurity,
+    Date,
+    /// Set by this hop from what it saw (or removed): `X-Forwarded-*`, `X-Real-IP`,
+    /// `Forwarded`, and the URL-override headers (see `crate::forwarded`).
+    Forwarding,
+}
+
+impl FieldKind {
+    /// The kind of a field whose name is `lower` (already lowercase).
+    pub fn of_lowercase(lower: &[u8]) -> FieldKind {
+        match lower {
+            b"te"
+            | b"upgrade"
+            | b"keep-alive"
+            | b"proxy-connection"
+            | b"proxy-authenticate"
+            | b"proxy-authorization" => FieldKind::HopByHop,
+            b"transfer-encoding" => FieldKind::TransferEncoding,
+            b"host" => FieldKind::Host,
+            b"date" => FieldKind::Date,
+            b"expect" => FieldKind::Expect,
+            b"connection" => FieldKind::Connection,
+            b"x-request-id" => FieldKind::RequestId,
+            b"content-length" => FieldKind::ContentLength,
+            b"strict-transport-security" => FieldKind::StrictTransportSecurity,
+            b"forwarded"
+            | b"x-real-ip"
+            | b"x-rewrite-url"
+            | b"x-original-url"
+            | b"x-forwarded-for"
+            | b"x-forwarded-host"
+            | b"x-forwarded-port"
+            | b"x-forwarded-proto"
+            | b"x-forwarded-prefix" => FieldKind::Forwarding,
+            _ => FieldKind::Other,
+        }
+    }
+
+    /// The kind of a field named `name` in any case.
+    pub fn of(name: &[u8]) -> FieldKind {
+        let mut lower = [0u8; 32];
+        match lower.get_mut(..name.len()) {
+            Some(l) => {
+                for (d, s) in l.iter_mut().zip(name) {
+                    *d = s.to_ascii_lowercase();
+                }
+                FieldKind::of_lowercase(l)
+            }
+            None => FieldKind::Other,
+        }
+    }
+}
+
+/// One header field: its name as sent, its value without the surrounding whitespace
+/// (trailing whitespace is still in `value`; see [`FieldSpan::value_of`]), and its kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FieldSpan {
     pub name: Span,
     pub value: Span,
+    pub kind: FieldKind,
 }
 
 impl FieldSpan {
@@ -99,6 +169,14 @@ impl HeadSpans {
         self.chunked = chunked;
         self.upgrade = upgrade;
         self.done = true;
+    }
+
+    /// The first field of `kind`, as its trimmed value.
+    pub fn first<'a>(&self, buf: &'a [u8], kind: FieldKind) -> Option<&'a [u8]> {
+        self.fields
+            .iter()
+            .find(|f| f.kind == kind)
+            .map(|f| f.value_of(buf))
     }
 
     /// The first field named `name` (ASCII case-insensitive), as its trimmed value.
@@ -217,6 +295,30 @@ mod tests {
             }
         };
         assert_eq!(err.0, 0, "the byte after the chunk's data");
+    }
+
+    /// Regression: a field name longer than the scanner's name buffer, arriving in two runs
+    /// (the second starting past the buffer's end), once indexed past the buffer.
+    #[test]
+    fn names_longer_than_the_name_buffer_are_scanned_in_any_split() {
+        let raw: &[u8] =
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A-Very-Long-Header-Name-Indeed-Forty: v\r\n\r\n";
+        for split in 0..raw.len() {
+            let mut s = Scanner::recording();
+            let first = s.feed(&raw[..split]);
+            let second = match first {
+                Scan::Ok => s.feed(&raw[split..]),
+                other => other,
+            };
+            let end = match (first, second) {
+                (Scan::Head(n), _) => n,
+                (_, Scan::Head(n)) => split + n,
+                other => panic!("{other:?} at {split}"),
+            };
+            assert_eq!(end, raw.len());
+            let name = s.head().unwrap().fields[1].name.of(raw);
+            assert_eq!(name, b"X-A-Very-Long-Header-Name-Indeed-Forty");
+        }
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! worker's free list while a request is in progress, given back while the connection idles,
 //! when the stream can wait without one), and the recording scanner that finds each head.
 
+use std::future::Future;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::pool::BUF;
+use super::timer::{StopBegun, Timer};
 use super::ClientIo;
 use crate::guard::scan::{HeadSpans, Mode, Scan, Scanner};
 use crate::proxy::Worker;
@@ -36,14 +39,19 @@ pub(super) struct Client<IO> {
     fed: usize,
     pub(super) scanner: Scanner,
     stop: Stop,
+    begun: StopBegun,
+    /// The connection's timer: idle, header and request deadlines (see `timer.rs`).
+    pub(super) timer: Timer,
     /// Bytes served (heads and bodies) and written since the last [`Client::take_bytes`].
     bytes_in: u64,
     bytes_out: u64,
 }
 
 impl<IO: ClientIo> Client<IO> {
-    pub(super) fn new(io: IO, worker: Rc<Worker>, stop: Stop) -> Self {
+    pub(super) fn new(io: IO, worker: Rc<Worker>, stop: Stop, now: Instant) -> Self {
         Client {
+            begun: StopBegun::new(&stop),
+            timer: Timer::new(now),
             io,
             worker,
             buf: Vec::new(),
@@ -122,41 +130,45 @@ impl<IO: ClientIo> Client<IO> {
     /// already here.
     pub(super) async fn wait_readable(&mut self, until: Instant, first: bool) -> bool {
         let unbuffered = self.io.waits_unbuffered();
-        let sleep = tokio::time::sleep_until(until.into());
-        let stop = self.stop.clone();
-        let mut begun = self.stop.clone();
-        let stopped = async move {
+        // The first request: stopping lets it come (until the grace deadline).
+        let cut = self.stop.clone();
+        let mut cut = std::pin::pin!(async move {
             match first {
-                true => stop.cut().await,
-                false => {
-                    begun.begun().await;
-                }
+                true => cut.cut().await,
+                false => std::future::pending().await,
             }
-        };
-        tokio::pin!(stopped);
+        });
         if unbuffered {
-            tokio::pin!(sleep);
             loop {
                 let buf = std::mem::take(&mut self.buf);
                 self.worker.h1.give(buf);
-                let io = &self.io;
-                let ready = std::future::poll_fn(|cx| match io.poll_readable(cx) {
-                    Some(p) => p,
-                    None => std::task::Poll::Ready(Ok(())),
+                enum Woke {
+                    Ready(bool),
+                    Stop,
+                }
+                let (io, begun) = (&self.io, &mut self.begun);
+                let woke = std::future::poll_fn(|cx| {
+                    if let Some(Poll::Ready(r)) = io.poll_readable(cx) {
+                        return Poll::Ready(Woke::Ready(r.is_ok()));
+                    }
+                    if !first && begun.poll_begun(cx).is_ready() {
+                        return Poll::Ready(Woke::Stop);
+                    }
+                    if cut.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Woke::Stop);
+                    }
+                    Poll::Pending
                 });
-                let ready = tokio::select! {
-                    r = ready => r.is_ok(),
-                    _ = &mut sleep => false,
-                    _ = &mut stopped => {
+                match self.timer.within(until, woke).await {
+                    Ok(Woke::Ready(true)) => {}
+                    Ok(Woke::Ready(false)) | Err(_) => return false,
+                    Ok(Woke::Stop) => {
                         // Its next request may be here already: then it is served.
                         self.ensure_buf();
                         let n = self.io.try_read_now(&mut self.buf[self.end..]).unwrap_or(0);
                         self.end += n;
                         return n > 0;
                     }
-                };
-                if !ready {
-                    return false;
                 }
                 // Readiness can be stale: the read says (and clears it when it is).
                 self.ensure_buf();
@@ -173,18 +185,24 @@ impl<IO: ClientIo> Client<IO> {
         } else {
             self.ensure_buf();
             self.compact();
-            let (io, buf, end) = (&mut self.io, &mut self.buf, self.end);
+            let (io, buf, end, begun) = (&mut self.io, &mut self.buf, self.end, &mut self.begun);
             let read = async {
                 match buf.get_mut(end..) {
-                    Some(spare) if !spare.is_empty() => io.read(spare).await,
-                    _ => Ok(0),
+                    Some(spare) if !spare.is_empty() => io.read(spare).await.unwrap_or(0),
+                    _ => 0,
                 }
             };
-            let n = tokio::select! {
-                r = read => r.unwrap_or(0),
-                _ = sleep => 0,
-                _ = stopped => 0,
-            };
+            let mut read = std::pin::pin!(read);
+            let woke = std::future::poll_fn(|cx| {
+                if let Poll::Ready(n) = read.as_mut().poll(cx) {
+                    return Poll::Ready(n);
+                }
+                if (!first && begun.poll_begun(cx).is_ready()) || cut.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(0);
+                }
+                Poll::Pending
+            });
+            let n = self.timer.within(until, woke).await.unwrap_or(0);
             self.end += n;
             n > 0
         }
@@ -229,7 +247,7 @@ impl<IO: ClientIo> Client<IO> {
             }
             let cap = (self.start + max_head).min(self.buf.len());
             let read = self.io.read(&mut self.buf[self.end..cap]);
-            match tokio::time::timeout_at(deadline.into(), read).await {
+            match self.timer.within(deadline, read).await {
                 Ok(Ok(n)) if n > 0 => self.end += n,
                 _ => return HeadRead::Closed,
             }

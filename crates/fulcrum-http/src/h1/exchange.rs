@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 
 use super::client::Client;
 use super::local::{self, RequestId, Tail};
+use super::names::Kind;
 use super::relay::{self, RespBody, Upstream};
 use super::request::{self, BodyOut, Outgoing, View};
 use super::response::{self, ClientSide, Parsed};
@@ -71,22 +72,22 @@ pub(super) async fn exchange<IO: ClientIo>(
     listener: &Arc<ListenerState>,
     c: &mut Client<IO>,
     peer_ip: &HeaderValue,
-) -> Next {
-    let start = Instant::now();
+    start: Instant,
+) -> (Next, Instant) {
     let worker = conn.worker.clone();
     let mut out = worker.h1.take_out();
     let (decision, mut facts) = {
         let Some(head) = c.head() else {
-            return Next::Close;
+            return (Next::Close, start);
         };
         let v = View { buf: &c.buf, head };
         if hands_over(conn, listener, v) {
             worker.h1.give_out(out);
-            return Next::HandOver;
+            return (Next::HandOver, start);
         }
         let method = v.method();
         let mut facts = Facts {
-            id: RequestId::new(v.get(b"x-request-id")),
+            id: RequestId::new(v.first(Kind::RequestId)),
             head_request: method == b"HEAD",
             idempotent: matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"PUT" | b"DELETE"),
             client_close: v.connection_lists(b"close"),
@@ -114,13 +115,13 @@ pub(super) async fn exchange<IO: ClientIo>(
     };
     if matches!(decision, Decision::HandOver) {
         worker.h1.give_out(out);
-        return Next::HandOver;
+        return (Next::HandOver, start);
     }
     let head_end = c.head_end();
     c.consume(head_end.saturating_sub(c.start));
     let hsts = listener.hsts.as_ref().map(HeaderValue::as_bytes);
     let next = match decision {
-        Decision::HandOver => Next::HandOver,
+        Decision::HandOver => (Next::HandOver, start),
         Decision::Local {
             status,
             body,
@@ -133,7 +134,7 @@ pub(super) async fn exchange<IO: ClientIo>(
                 None => &[],
             };
             local::write(&mut out, status, extra, &body, &Tail { close, hsts });
-            record(conn, listener, &facts, status, start, None);
+            let at = record(conn, listener, &facts, status, start);
             let ok = c.write(&out, listener.timeouts.send).await.is_ok();
             log(
                 conn,
@@ -146,7 +147,7 @@ pub(super) async fn exchange<IO: ClientIo>(
                 ok,
                 None,
             );
-            keep(ok && !close)
+            (keep(ok && !close), at)
         }
         Decision::Error(e) => {
             let consumed = discard_body(c, &facts);
@@ -181,7 +182,7 @@ fn hands_over(conn: &Accepted, listener: &ListenerState, v: View<'_>) -> bool {
     head.http10
         || head.upgrade
         || v.target().first() != Some(&b'/')
-        || v.get(b"expect").is_some()
+        || v.first(Kind::Expect).is_some()
         || listener.https_redirect.is_some()
         || (!listener.trusted_proxies.is_empty()
             && crate::forwarded::is_trusted(&listener.trusted_proxies, conn.peer.ip()))
@@ -197,7 +198,7 @@ fn admit(
     out: &mut Vec<u8>,
 ) -> Decision {
     // HTTP/1.1 has exactly one Host (the guard saw to it); an empty one is no authority.
-    let host = match v.get(b"host") {
+    let host = match v.first(Kind::Host) {
         Some(h) if crate::authority::is_valid(h) => std::str::from_utf8(h).ok(),
         Some(_) => return Decision::Error(ProxyError::InvalidHost),
         None => None,
@@ -341,7 +342,7 @@ async fn forward<IO: ClientIo>(
     key: u64,
     start: Instant,
     out: &mut Vec<u8>,
-) -> Next {
+) -> (Next, Instant) {
     let worker = conn.worker.clone();
     let timeouts = listener.timeouts;
     let stall = timeouts.idle.max(timeouts.request);
@@ -407,7 +408,7 @@ async fn forward<IO: ClientIo>(
     let (mut up, parsed) = loop {
         let pooled = worker
             .h1
-            .checkout(backend.addr, crate::upstream::IDLE_EXPIRY);
+            .checkout(backend.addr, crate::upstream::IDLE_EXPIRY, start);
         let reused = pooled.is_some();
         let stream = match pooled {
             Some(s) => s,
@@ -453,7 +454,14 @@ async fn forward<IO: ClientIo>(
             Ok(()) => {
                 body_read = true;
                 rout.clear();
-                read_head(&mut up, deadline, &side(stopping(conn)), &mut rout).await
+                read_head(
+                    &mut up,
+                    deadline,
+                    &side(stopping(conn)),
+                    &mut rout,
+                    &mut c.timer,
+                )
+                .await
             }
         };
         match got {
@@ -494,14 +502,18 @@ async fn forward<IO: ClientIo>(
         }
     };
     pool.report(&backend, parsed.status >= 500);
-    record(conn, listener, facts, parsed.status, start, Some(&backend));
-    let (complete, bytes) =
+    let at = record(conn, listener, facts, parsed.status, start);
+    let (complete, bytes, streamed) =
         relay_response(conn, c, &mut up, &parsed, &mut rout, &backend, &timeouts).await;
+    let ended = match streamed {
+        true => Instant::now(),
+        false => at,
+    };
     // The connection is reused only at the exact end of a response to a request sent whole.
     let reusable = complete && parsed.reusable && up.pending().is_empty() && !backend.is_draining();
     worker.h1.give(std::mem::take(&mut up.buf));
     if reusable {
-        worker.h1.put(backend.addr, up.stream);
+        worker.h1.put(backend.addr, up.stream, ended);
     }
     worker.h1.give_out(rout);
     log(
@@ -516,7 +528,7 @@ async fn forward<IO: ClientIo>(
         None,
     );
     drop(inflight);
-    keep(complete && !close_client && !stopping(conn))
+    (keep(complete && !close_client && !stopping(conn)), ended)
 }
 
 /// Another backend for a retry, when the request, the pool's attempts and its budget allow.
@@ -612,6 +624,7 @@ async fn read_head(
     deadline: Instant,
     side: &ClientSide<'_>,
     rout: &mut Vec<u8>,
+    timer: &mut super::timer::Timer,
 ) -> Result<Parsed, HeadError> {
     use tokio::io::AsyncReadExt;
     let mut received = false;
@@ -641,7 +654,7 @@ async fn read_head(
             up.start = 0;
         }
         let read = up.stream.read(&mut up.buf[up.end..]);
-        match tokio::time::timeout_at(deadline.into(), read).await {
+        match timer.within(deadline, read).await {
             Ok(Ok(0)) => {
                 return Err(HeadError::Closed {
                     error: std::io::ErrorKind::UnexpectedEof.into(),
@@ -668,20 +681,20 @@ async fn relay_response<IO: ClientIo>(
     rout: &mut Vec<u8>,
     backend: &BackendState,
     timeouts: &fulcrum_config::model::Timeouts,
-) -> (bool, u64) {
+) -> (bool, u64, bool) {
     let stall = timeouts.idle.max(timeouts.request);
     let mut body = RespBody::new(parsed.framing);
     let mut total = 0u64;
     let Ok((used, bytes, mut done)) = body.take(up.pending(), rout) else {
-        return (false, 0);
+        return (false, 0, false);
     };
     up.consume(used);
     total += bytes;
     if c.write(rout, timeouts.send).await.is_err() {
-        return (false, total);
+        return (false, total, false);
     }
     if done {
-        return (true, total);
+        return (true, total, false);
     }
     let stop = conn.hold.stop.clone();
     let cut = async {
@@ -695,7 +708,7 @@ async fn relay_response<IO: ClientIo>(
         rout.clear();
         let n = tokio::select! {
             n = up.read(stall) => n,
-            _ = &mut cut => return (false, total),
+            _ = &mut cut => return (false, total, true),
         };
         match n {
             Ok(0) | Err(_) => {
@@ -703,21 +716,21 @@ async fn relay_response<IO: ClientIo>(
                 if done {
                     let _ = c.write(rout, timeouts.send).await;
                 }
-                return (done, total);
+                return (done, total, true);
             }
             Ok(_) => {}
         }
         let Ok((used, bytes, d)) = body.take(up.pending(), rout) else {
-            return (false, total);
+            return (false, total, true);
         };
         up.consume(used);
         total += bytes;
         done = d;
         if c.write(rout, timeouts.send).await.is_err() {
-            return (false, total);
+            return (false, total, true);
         }
     }
-    (true, total)
+    (true, total, true)
 }
 
 /// Answer with `e`'s response. The connection stays open (as on the hyper path) unless the
@@ -733,7 +746,7 @@ async fn fail<IO: ClientIo>(
     start: Instant,
     out: &mut Vec<u8>,
     consumed: bool,
-) -> Next {
+) -> (Next, Instant) {
     let downstream = e.source_side() == crate::error::ErrorSource::Downstream;
     if !downstream {
         tracing::debug!(error = %e, request_id = facts.id.as_str(), "request failed");
@@ -742,7 +755,7 @@ async fn fail<IO: ClientIo>(
     out.clear();
     let hsts = listener.hsts.as_ref().map(HeaderValue::as_bytes);
     let status = local::error(out, &e, &facts.id, &Tail { close, hsts });
-    record(conn, listener, facts, status, start, None);
+    let at = record(conn, listener, facts, status, start);
     let ok = c.write(out, listener.timeouts.send).await.is_ok();
     let n = out.len() as u64;
     log(
@@ -756,23 +769,26 @@ async fn fail<IO: ClientIo>(
         ok,
         Some(e.to_string()),
     );
-    keep(ok && !close)
+    (keep(ok && !close), at)
 }
 
 /// `fulcrum_requests_total` and `fulcrum_request_duration_seconds` (as the response head goes).
+/// Returns when that was.
 fn record(
     conn: &Accepted,
     listener: &ListenerState,
     facts: &Facts,
     status: u16,
     start: Instant,
-    _backend: Option<&BackendState>,
-) {
+) -> Instant {
+    let now = Instant::now();
     if let Some(m) = &listener.metrics {
         let s = m.series(facts.route, facts.pool.as_ref());
         s.status.inc(conn.worker.id, status);
-        s.duration.observe_duration(conn.worker.id, start.elapsed());
+        s.duration
+            .observe_duration(conn.worker.id, now.saturating_duration_since(start));
     }
+    now
 }
 
 /// The access log line, when this request is sampled.

@@ -25,6 +25,7 @@ mod prefixed;
 mod relay;
 pub mod request;
 pub mod response;
+mod timer;
 
 use std::io;
 use std::task::{Context, Poll};
@@ -79,9 +80,11 @@ impl ClientIo for tokio_rustls::server::TlsStream<TcpStream> {}
 /// Serve one client connection until it closes, times out, is stopped, or is handed to hyper.
 pub(crate) async fn serve<IO: ClientIo>(conn: Accepted, io: IO) {
     let accepted = Instant::now();
-    let mut c = Client::new(io, conn.worker.clone(), conn.hold.stop.clone());
+    let mut c = Client::new(io, conn.worker.clone(), conn.hold.stop.clone(), accepted);
     let peer_ip = crate::headers::ip_value(conn.peer.ip());
     let mut first = true;
+    // When the last response ended (keep-alive idle counts from there).
+    let mut idle_from = accepted;
     loop {
         let (timeouts, max_head) = {
             let l = conn.listener.load();
@@ -89,23 +92,24 @@ pub(crate) async fn serve<IO: ClientIo>(conn: Accepted, io: IO) {
         };
         // Wait for the next request (the first must arrive within the header timeout of
         // the accept; later ones within the keep-alive idle timeout).
-        let head_deadline = if c.pending().is_empty() {
+        let first_deadline = fulcrum_core::time::later(accepted, timeouts.header);
+        if c.pending().is_empty() {
             if !first && conn.hold.stop.deadline().is_some() {
                 break;
             }
             let until = match first {
-                true => fulcrum_core::time::later(accepted, timeouts.header),
-                false => fulcrum_core::time::later(Instant::now(), timeouts.idle),
+                true => first_deadline,
+                false => fulcrum_core::time::later(idle_from, timeouts.idle),
             };
             if !c.wait_readable(until, first).await {
                 break;
             }
-            match first {
-                true => until,
-                false => fulcrum_core::time::later(Instant::now(), timeouts.header),
-            }
-        } else {
-            fulcrum_core::time::later(Instant::now(), timeouts.header)
+        }
+        // The request's clock starts with its first bytes.
+        let start = Instant::now();
+        let head_deadline = match first {
+            true => first_deadline,
+            false => fulcrum_core::time::later(start, timeouts.header),
         };
         first = false;
         match c.read_head(max_head, head_deadline).await {
@@ -119,7 +123,9 @@ pub(crate) async fn serve<IO: ClientIo>(conn: Accepted, io: IO) {
         }
         // The request is served on the snapshot current when its head arrived.
         let listener = conn.listener.load_full();
-        match exchange::exchange(&conn, &listener, &mut c, &peer_ip).await {
+        let (next, ended) = exchange::exchange(&conn, &listener, &mut c, &peer_ip, start).await;
+        idle_from = ended;
+        match next {
             Next::KeepAlive => {}
             Next::Close => break,
             Next::HandOver => return hand_over(conn, c).await,

@@ -1,56 +1,11 @@
-//! Field names the fast path acts on, classified once per field by length and bytes (no
-//! hashing, no allocation, ASCII case-insensitive).
+//! Field names the fast path acts on: their kinds ([`Kind`], told by the scanner for
+//! requests, by [`classify`] for responses) and `Connection` token lists.
 
-/// What a request or response field is to a proxy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Passed on as it came.
-    Other,
-    /// Hop-by-hop (RFC 9110 §7.6.1, plus `Keep-Alive`, `Proxy-Connection` and the
-    /// `Proxy-Authenticate`/`-Authorization` pair): never passed on.
-    HopByHop,
-    /// `Connection` itself (hop-by-hop, and it names more hop-by-hop fields).
-    Connection,
-    ContentLength,
-    Host,
-    Expect,
-    RequestId,
-    StrictTransportSecurity,
-    Date,
-    /// Set by this hop from what it saw (or removed): `X-Forwarded-*`, `X-Real-IP`,
-    /// `Forwarded`, and the URL-override headers (see `crate::forwarded`).
-    Forwarding,
-}
+pub use crate::guard::scan::FieldKind as Kind;
 
-/// The kind of the field named `name`.
+/// The kind of the field named `name` (any case).
 pub fn classify(name: &[u8]) -> Kind {
-    let is = |s: &[u8]| name.eq_ignore_ascii_case(s);
-    match name.len() {
-        2 if is(b"te") => Kind::HopByHop,
-        4 if is(b"host") => Kind::Host,
-        4 if is(b"date") => Kind::Date,
-        6 if is(b"expect") => Kind::Expect,
-        7 if is(b"upgrade") => Kind::HopByHop,
-        9 if is(b"forwarded") => Kind::Forwarding,
-        9 if is(b"x-real-ip") => Kind::Forwarding,
-        10 if is(b"connection") => Kind::Connection,
-        10 if is(b"keep-alive") => Kind::HopByHop,
-        12 if is(b"x-request-id") => Kind::RequestId,
-        13 if is(b"x-rewrite-url") => Kind::Forwarding,
-        14 if is(b"content-length") => Kind::ContentLength,
-        14 if is(b"x-original-url") => Kind::Forwarding,
-        15 if is(b"x-forwarded-for") => Kind::Forwarding,
-        16 if is(b"proxy-connection") => Kind::HopByHop,
-        16 if is(b"x-forwarded-host") => Kind::Forwarding,
-        16 if is(b"x-forwarded-port") => Kind::Forwarding,
-        17 if is(b"transfer-encoding") => Kind::HopByHop,
-        17 if is(b"x-forwarded-proto") => Kind::Forwarding,
-        18 if is(b"proxy-authenticate") => Kind::HopByHop,
-        18 if is(b"x-forwarded-prefix") => Kind::Forwarding,
-        19 if is(b"proxy-authorization") => Kind::HopByHop,
-        25 if is(b"strict-transport-security") => Kind::StrictTransportSecurity,
-        _ => Kind::Other,
-    }
+    Kind::of(name)
 }
 
 /// Whether a `Connection` value (a comma-separated token list) lists `name`.
@@ -58,6 +13,15 @@ pub fn lists(connection: &[u8], name: &[u8]) -> bool {
     connection
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+}
+
+/// Whether a `Connection` value names fields (tokens other than `close` and `keep-alive`),
+/// which then must not be passed on.
+pub fn names_fields(connection: &[u8]) -> bool {
+    connection.split(|&b| b == b',').any(|t| {
+        let t = t.trim_ascii();
+        !t.is_empty() && !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive")
+    })
 }
 
 /// Whether a `Connection` value asks to close.
@@ -71,7 +35,8 @@ mod tests {
 
     #[test]
     fn names_are_classified_in_any_case() {
-        assert_eq!(classify(b"Transfer-Encoding"), Kind::HopByHop);
+        assert_eq!(classify(b"Transfer-Encoding"), Kind::TransferEncoding);
+        assert_eq!(classify(b"Keep-Alive"), Kind::HopByHop);
         assert_eq!(classify(b"CONTENT-LENGTH"), Kind::ContentLength);
         assert_eq!(classify(b"X-Forwarded-For"), Kind::Forwarding);
         assert_eq!(classify(b"x-forwarded-fo"), Kind::Other);

@@ -19,6 +19,39 @@ const MAX_FREE_BUFS: usize = 1024;
 /// Idle connections kept per backend.
 const MAX_IDLE_PER_BACKEND: usize = 256;
 
+/// A cheap hash for backend addresses (keys from the configuration, not from clients): the
+/// map is looked up twice per request, where SipHash would cost more than the lookup.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type AddrMap<V> = HashMap<SocketAddr, V, std::hash::BuildHasherDefault<AddrHasher>>;
+
 struct Idle {
     stream: TcpStream,
     since: Instant,
@@ -27,7 +60,7 @@ struct Idle {
 /// A worker's idle backend connections (cleartext HTTP/1.1) and spare buffers.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<HashMap<SocketAddr, Vec<Idle>>>,
+    idle: RefCell<AddrMap<Vec<Idle>>>,
     bufs: RefCell<Vec<Vec<u8>>>,
     outs: RefCell<Vec<Vec<u8>>>,
 }
@@ -41,11 +74,11 @@ fn usable(stream: &TcpStream) -> bool {
 
 impl Pool {
     /// An idle connection to `addr`, newest first.
-    pub fn checkout(&self, addr: SocketAddr, expiry: Duration) -> Option<TcpStream> {
+    pub fn checkout(&self, addr: SocketAddr, expiry: Duration, now: Instant) -> Option<TcpStream> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(c) = list.pop() {
-            if c.since.elapsed() < expiry && usable(&c.stream) {
+            if now.saturating_duration_since(c.since) < expiry && usable(&c.stream) {
                 return Some(c.stream);
             }
         }
@@ -53,14 +86,11 @@ impl Pool {
     }
 
     /// Keep a connection whose last response was read to its exact end.
-    pub fn put(&self, addr: SocketAddr, stream: TcpStream) {
+    pub fn put(&self, addr: SocketAddr, stream: TcpStream, now: Instant) {
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(addr).or_default();
         if list.len() < MAX_IDLE_PER_BACKEND {
-            list.push(Idle {
-                stream,
-                since: Instant::now(),
-            });
+            list.push(Idle { stream, since: now });
         }
     }
 

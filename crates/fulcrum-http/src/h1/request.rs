@@ -30,11 +30,28 @@ impl<'a> View<'a> {
         self.head.get(self.buf, name)
     }
 
-    /// The `Connection` values, joined in thought: whether any lists `token`.
+    /// The first value of the fields of `kind` (as the scanner told them).
+    pub fn first(&self, kind: Kind) -> Option<&'a [u8]> {
+        self.head.first(self.buf, kind)
+    }
+
+    /// Whether any `Connection` value lists `token`.
     pub fn connection_lists(&self, token: &[u8]) -> bool {
         self.head
-            .get_all(self.buf, b"connection")
-            .any(|v| names::lists(v, token))
+            .fields
+            .iter()
+            .filter(|f| f.kind == Kind::Connection)
+            .any(|f| names::lists(f.value_of(self.buf), token))
+    }
+
+    /// Whether a `Connection` value names a field (anything but `close`/`keep-alive`), so
+    /// each field must be checked against it.
+    fn connection_names_fields(&self) -> bool {
+        self.head
+            .fields
+            .iter()
+            .filter(|f| f.kind == Kind::Connection)
+            .any(|f| names::names_fields(f.value_of(self.buf)))
     }
 }
 
@@ -78,15 +95,12 @@ pub fn write_head(v: View<'_>, o: &Outgoing<'_>, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(o.target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let has_connection = v
-        .head
-        .fields
-        .iter()
-        .any(|f| names::classify(f.name.of(v.buf)) == Kind::Connection);
+    let named = v.connection_names_fields();
     for f in &v.head.fields {
         let name = f.name.of(v.buf);
-        match names::classify(name) {
+        match f.kind {
             Kind::HopByHop
+            | Kind::TransferEncoding
             | Kind::Connection
             | Kind::ContentLength
             | Kind::Expect
@@ -101,7 +115,7 @@ pub fn write_head(v: View<'_>, o: &Outgoing<'_>, out: &mut Vec<u8>) {
         {
             continue;
         }
-        if has_connection && v.connection_lists(name) {
+        if named && v.connection_lists(name) {
             continue;
         }
         out.extend_from_slice(f.name.of(v.buf));

@@ -78,8 +78,17 @@ pub fn parse(
     let mut te: Option<&[u8]> = None;
     let mut tes = 0;
     let mut reusable = http11;
-    for f in resp.headers.iter() {
-        match names::classify(f.name.as_bytes()) {
+    // Each field's kind, told once; whether `Connection` names fields to drop.
+    let mut kinds = [Kind::Other; MAX_FIELDS];
+    let mut named = false;
+    for (f, k) in resp.headers.iter().zip(kinds.iter_mut()) {
+        *k = names::classify(f.name.as_bytes());
+        if *k == Kind::Connection {
+            named |= names::names_fields(f.value);
+        }
+    }
+    for (f, k) in resp.headers.iter().zip(kinds.iter()) {
+        match k {
             Kind::ContentLength => {
                 let n = parse_length(f.value)
                     .ok_or(ProxyError::BadResponse("invalid content-length"))?;
@@ -88,7 +97,7 @@ pub fn parse(
                 }
                 length = Some(n);
             }
-            Kind::HopByHop if f.name.eq_ignore_ascii_case("transfer-encoding") => {
+            Kind::TransferEncoding => {
                 te = Some(f.value);
                 tes += 1;
             }
@@ -118,16 +127,17 @@ pub fn parse(
     // The client's head.
     out.extend_from_slice(b"HTTP/1.1 ");
     push_status(out, status);
-    let connection: Option<&[u8]> = resp
-        .headers
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case("connection"))
-        .map(|f| f.value);
+    let connection = |name: &[u8]| {
+        resp.headers
+            .iter()
+            .zip(kinds.iter())
+            .any(|(f, k)| *k == Kind::Connection && names::lists(f.value, name))
+    };
     let mut has_date = false;
-    for f in resp.headers.iter() {
+    for (f, k) in resp.headers.iter().zip(kinds.iter()) {
         let name = f.name.as_bytes();
-        match names::classify(name) {
-            Kind::HopByHop | Kind::Connection => continue,
+        match k {
+            Kind::HopByHop | Kind::TransferEncoding | Kind::Connection => continue,
             // The backend's length stays on bodiless responses (HEAD: the length of the
             // body a GET would get); otherwise the framing is ours.
             Kind::ContentLength if framing != Framing::Empty || te.is_some() => continue,
@@ -135,7 +145,7 @@ pub fn parse(
             Kind::Date => has_date = true,
             _ => {}
         }
-        if connection.is_some_and(|c| names::lists(c, name)) {
+        if named && connection(name) {
             continue;
         }
         out.extend_from_slice(name);
