@@ -156,10 +156,12 @@ pub fn new_request_id() -> HeaderValue {
 pub fn random_request_id() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 32];
-    let mut n = (u128::from(fastrand::u64(..)) << 64) | u128::from(fastrand::u64(..));
-    for d in out.iter_mut() {
-        *d = HEX[(n & 0xf) as usize];
-        n >>= 4;
+    for half in out.chunks_exact_mut(16) {
+        let mut n = fastrand::u64(..);
+        for d in half {
+            *d = HEX[(n & 0xf) as usize];
+            n >>= 4;
+        }
     }
     out
 }

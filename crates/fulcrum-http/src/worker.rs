@@ -143,7 +143,7 @@ async fn housekeeping(worker: Rc<Worker>) {
         n = n.wrapping_add(1);
         if n.is_multiple_of(20) {
             worker.upstream.sweep();
-            worker.h1.sweep(crate::upstream::IDLE_EXPIRY);
+            worker.h1.sweep();
         }
     }
 }

@@ -406,9 +406,7 @@ async fn forward<IO: ClientIo>(
         close: close_client || stopping,
     };
     let (mut up, parsed) = loop {
-        let pooled = worker
-            .h1
-            .checkout(backend.addr, crate::upstream::IDLE_EXPIRY, start);
+        let pooled = worker.h1.checkout(backend.addr, start);
         let reused = pooled.is_some();
         let stream = match pooled {
             Some(s) => s,
@@ -513,7 +511,9 @@ async fn forward<IO: ClientIo>(
     let reusable = complete && parsed.reusable && up.pending().is_empty() && !backend.is_draining();
     worker.h1.give(std::mem::take(&mut up.buf));
     if reusable {
-        worker.h1.put(backend.addr, up.stream, ended);
+        worker
+            .h1
+            .put(backend.addr, up.stream, ended, crate::upstream::IDLE_EXPIRY);
     }
     worker.h1.give_out(rout);
     log(

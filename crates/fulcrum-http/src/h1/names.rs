@@ -18,6 +18,10 @@ pub fn lists(connection: &[u8], name: &[u8]) -> bool {
 /// Whether a `Connection` value names fields (tokens other than `close` and `keep-alive`),
 /// which then must not be passed on.
 pub fn names_fields(connection: &[u8]) -> bool {
+    // The values nearly every message carries.
+    if connection.eq_ignore_ascii_case(b"keep-alive") || connection.eq_ignore_ascii_case(b"close") {
+        return false;
+    }
     connection.split(|&b| b == b',').any(|t| {
         let t = t.trim_ascii();
         !t.is_empty() && !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive")

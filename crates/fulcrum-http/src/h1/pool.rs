@@ -54,7 +54,8 @@ type AddrMap<V> = HashMap<SocketAddr, V, std::hash::BuildHasherDefault<AddrHashe
 
 struct Idle {
     stream: TcpStream,
-    since: Instant,
+    /// Closed unused from this instant on.
+    expires: Instant,
 }
 
 /// A worker's idle backend connections (cleartext HTTP/1.1) and spare buffers.
@@ -74,11 +75,11 @@ fn usable(stream: &TcpStream) -> bool {
 
 impl Pool {
     /// An idle connection to `addr`, newest first.
-    pub fn checkout(&self, addr: SocketAddr, expiry: Duration, now: Instant) -> Option<TcpStream> {
+    pub fn checkout(&self, addr: SocketAddr, now: Instant) -> Option<TcpStream> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(c) = list.pop() {
-            if now.saturating_duration_since(c.since) < expiry && usable(&c.stream) {
+            if now < c.expires && usable(&c.stream) {
                 return Some(c.stream);
             }
         }
@@ -86,18 +87,23 @@ impl Pool {
     }
 
     /// Keep a connection whose last response was read to its exact end.
-    pub fn put(&self, addr: SocketAddr, stream: TcpStream, now: Instant) {
+    /// Keep it for `expiry` from `now`.
+    pub fn put(&self, addr: SocketAddr, stream: TcpStream, now: Instant, expiry: Duration) {
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(addr).or_default();
         if list.len() < MAX_IDLE_PER_BACKEND {
-            list.push(Idle { stream, since: now });
+            list.push(Idle {
+                stream,
+                expires: fulcrum_core::time::later(now, expiry),
+            });
         }
     }
 
     /// Close connections that expired or that their backend closed.
-    pub fn sweep(&self, expiry: Duration) {
+    pub fn sweep(&self) {
+        let now = Instant::now();
         self.idle.borrow_mut().retain(|_, list| {
-            list.retain(|c| c.since.elapsed() < expiry && usable(&c.stream));
+            list.retain(|c| now < c.expires && usable(&c.stream));
             !list.is_empty()
         });
     }

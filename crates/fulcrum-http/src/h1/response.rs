@@ -206,6 +206,10 @@ fn parse_length(v: &[u8]) -> Option<u64> {
 
 /// `200 OK\r\n`: the code and its canonical reason phrase.
 pub fn push_status(out: &mut Vec<u8>, status: u16) {
+    if status == 200 {
+        out.extend_from_slice(b"200 OK\r\n");
+        return;
+    }
     push_u64(out, u64::from(status));
     out.push(b' ');
     let reason = http::StatusCode::from_u16(status)
