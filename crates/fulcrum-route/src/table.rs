@@ -1,15 +1,24 @@
 //! Route specifications and the immutable table they compile into.
 //!
-//! Lookup is a scan in route order; the first route whose every matcher accepts the request
-//! wins. Each matcher is a comparison on borrowed data, so a lookup allocates nothing. (An index
-//! of exact hosts would make lookups sub-linear for tables with hundreds of host routes; with
-//! first-match-wins it must merge index hits with the unindexed routes in order. Not needed
-//! yet.)
+//! The first route in table order whose every matcher accepts the request wins. A lookup goes
+//! through an index (`index.rs`): exact hosts by hash, wildcard hosts by a trie of labels, path
+//! prefixes by a radix tree inside large groups; the candidates it yields are merged in table
+//! order and each is checked with every matcher (and the caller's condition), so the result and
+//! the order in which the caller's condition is asked are those of a scan of the whole table,
+//! at a cost that depends on how many routes could match rather than on the size of the table.
+//! Each matcher is a comparison on borrowed data and candidates are merged on the stack, so a
+//! lookup allocates nothing.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::host::{request_host, HostPattern};
 use crate::path::{normalize_path, NormalPath};
+
+mod group;
+mod hosts;
+mod index;
+mod merge;
+mod prefixes;
 
 /// A request's header fields as routing sees them: whichever engine parsed the request
 /// answers, from a `HeaderMap` or from offsets into its read buffer.
@@ -63,20 +72,23 @@ impl<A> RouteSpec<A> {
 #[derive(Debug, Clone)]
 pub struct RouteTable<A> {
     routes: Vec<RouteSpec<A>>,
+    index: index::Index,
 }
 
 impl<A> RouteTable<A> {
     /// Compiles `routes`, keeping their order (which is the match priority). Host patterns are
-    /// put in canonical form (lowercase, no trailing dot, no IPv6 brackets).
+    /// put in canonical form (lowercase, no trailing dot, no IPv6 brackets). Linear in the
+    /// size of the routes.
     pub fn new(routes: Vec<RouteSpec<A>>) -> Self {
-        let routes = routes
+        let routes: Vec<_> = routes
             .into_iter()
             .map(|route| RouteSpec {
                 host: route.host.map(HostPattern::canonical),
                 ..route
             })
             .collect();
-        RouteTable { routes }
+        let index = index::Index::build(&routes);
+        RouteTable { routes, index }
     }
 
     /// First match wins, in order. `host` is the request's Host header or URI authority (may
@@ -94,7 +106,8 @@ impl<A> RouteTable<A> {
 
     /// [`RouteTable::find`] on a path the caller has normalised (it forwards the same form),
     /// with one more condition a route must meet, judged by the caller on the route's index
-    /// (e.g. "requires a client certificate" against the connection).
+    /// (e.g. "requires a client certificate" against the connection). `accept` is asked only
+    /// about routes whose matchers all accept the request, in table order, until it says yes.
     pub fn find_where<H: Headers + ?Sized>(
         &self,
         host: Option<&str>,
@@ -104,11 +117,18 @@ impl<A> RouteTable<A> {
     ) -> Option<(usize, &A)> {
         let host = host.and_then(request_host);
         let path = path.as_str();
-        self.routes
-            .iter()
-            .enumerate()
-            .find(|(i, route)| route.matches(host, path, headers) && accept(*i))
-            .map(|(i, route)| (i, &route.action))
+        let check = |i: usize| {
+            self.routes
+                .get(i)
+                .is_some_and(|route| route.matches(host, path, headers))
+                && accept(i)
+        };
+        let found = match self.index.first(host, path, check) {
+            Ok(found) => found,
+            // More candidate lists than a lookup merges: the plain scan (same answer).
+            Err(merge::TooMany) => (0..self.routes.len()).find(|&i| check(i)),
+        };
+        found.and_then(|i| Some((i, &self.routes.get(i)?.action)))
     }
 
     /// The action of route `i`, as numbered by [`RouteTable::find`].

@@ -1,0 +1,178 @@
+//! Host names as hash keys, and the trie of wildcard suffixes.
+//!
+//! Patterns are stored in canonical (lowercase) form; a request's host is looked up as it came,
+//! hashed and compared ignoring ASCII case, so a lookup makes no lowercase copy.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use super::group::Group;
+
+/// A name hashed and compared ignoring ASCII case. Stored keys ([`Name`]) and request names
+/// ([`Seen`]) meet as `dyn Folded`, so a map keyed by `Name` can be asked about a borrowed
+/// request name.
+trait Folded {
+    fn bytes(&self) -> &[u8];
+}
+
+impl Hash for dyn Folded + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let bytes = self.bytes();
+        let mut buf = [0u8; 32];
+        for chunk in bytes.chunks(buf.len()) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        state.write_usize(bytes.len());
+    }
+}
+
+impl PartialEq for dyn Folded + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes().eq_ignore_ascii_case(other.bytes())
+    }
+}
+
+impl Eq for dyn Folded + '_ {}
+
+/// A stored name (a canonical exact host, or one label of a wildcard suffix).
+#[derive(Debug, Clone)]
+pub(super) struct Name(Box<[u8]>);
+
+impl Name {
+    pub(super) fn new(name: &str) -> Name {
+        Name(name.as_bytes().into())
+    }
+}
+
+impl Folded for Name {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Hash for Name {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn Folded).hash(state);
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        (self as &dyn Folded) == (other as &dyn Folded)
+    }
+}
+
+impl Eq for Name {}
+
+impl<'a> Borrow<dyn Folded + 'a> for Name {
+    fn borrow(&self) -> &(dyn Folded + 'a) {
+        self
+    }
+}
+
+/// A name borrowed from a request, any case.
+struct Seen<'a>(&'a [u8]);
+
+impl Folded for Seen<'_> {
+    fn bytes(&self) -> &[u8] {
+        self.0
+    }
+}
+
+/// `map[name]`, ignoring ASCII case, without copying `name`.
+pub(super) fn lookup<'m, V>(map: &'m HashMap<Name, V>, name: &[u8]) -> Option<&'m V> {
+    map.get(&Seen(name) as &dyn Folded)
+}
+
+/// Wildcard suffixes as a trie of labels read from the right: `.b.example.com` is the path
+/// `com` → `example` → `b`. A host walks down its own labels, so the work is one hash per label
+/// of the host however many wildcards there are.
+#[derive(Debug, Clone)]
+pub(super) struct Suffixes {
+    /// `nodes[0]` is the root (the empty suffix, never a pattern).
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    children: HashMap<Name, usize>,
+    /// The routes whose pattern is the suffix this node spells, if any.
+    group: Option<Group>,
+}
+
+impl Suffixes {
+    pub(super) fn new() -> Suffixes {
+        Suffixes {
+            nodes: vec![Node::default()],
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.nodes.len() == 1
+    }
+
+    /// The group of the pattern `.{labels}` (canonical, so `labels` is lowercase), created
+    /// empty on first use.
+    pub(super) fn group_mut(&mut self, labels: &str) -> &mut Group {
+        let mut node = 0;
+        for label in labels.rsplit('.') {
+            let next = self.nodes.len();
+            let child = *self.nodes[node]
+                .children
+                .entry(Name::new(label))
+                .or_insert(next);
+            if child == next {
+                self.nodes.push(Node::default());
+            }
+            node = child;
+        }
+        self.nodes[node].group.get_or_insert_with(Group::default)
+    }
+
+    pub(super) fn groups_mut(&mut self) -> impl Iterator<Item = &mut Group> {
+        self.nodes.iter_mut().filter_map(|n| n.group.as_mut())
+    }
+
+    /// Calls `f` with the group of every pattern that matches `host` (any case): a suffix
+    /// `.{labels}` of it with at least one byte before that dot — from the shortest suffix to
+    /// the longest. Stops early when `f` says so (returns `false`).
+    pub(super) fn each_match<'s>(
+        &'s self,
+        host: &[u8],
+        mut f: impl FnMut(&'s Group) -> bool,
+    ) -> bool {
+        let mut node = 0;
+        let mut rest = host;
+        loop {
+            let (before, label) = match rest.iter().rposition(|&b| b == b'.') {
+                Some(dot) => (Some(&rest[..dot]), &rest[dot + 1..]),
+                None => (None, rest),
+            };
+            let Some(&child) = self
+                .nodes
+                .get(node)
+                .and_then(|n| lookup(&n.children, label))
+            else {
+                return true;
+            };
+            // The pattern `.{labels}` needs the dot before its first label, and a byte
+            // before that dot.
+            let Some(before) = before else {
+                return true;
+            };
+            if !before.is_empty() {
+                if let Some(group) = self.nodes.get(child).and_then(|n| n.group.as_ref()) {
+                    if !f(group) {
+                        return false;
+                    }
+                }
+            }
+            node = child;
+            rest = before;
+        }
+    }
+}
