@@ -8,10 +8,8 @@
 //! route in table order that accepts the request, as in a scan of the whole table; the work
 //! depends on how many routes could match, not on how many there are.
 
-use std::collections::HashMap;
-
 use super::group::Group;
-use super::hosts::{lookup, Name, Suffixes};
+use super::hosts::{lookup, Name, NameMap, Suffixes};
 use super::merge::{Cursors, TooMany};
 use super::RouteSpec;
 use crate::host::HostPattern;
@@ -21,7 +19,7 @@ pub(super) struct Index {
     /// Routes without a host matcher: candidates for every request.
     any: Group,
     /// Routes with an exact host, by that host (canonical; looked up ignoring ASCII case).
-    exact: HashMap<Name, Group>,
+    exact: NameMap<Group>,
     /// Routes with a wildcard host.
     wildcards: Suffixes,
 }
@@ -31,7 +29,7 @@ impl Index {
     /// patterns and prefixes.
     pub(super) fn build<A>(routes: &[RouteSpec<A>]) -> Index {
         let mut any = Group::default();
-        let mut exact: HashMap<Name, Group> = HashMap::new();
+        let mut exact = NameMap::<Group>::default();
         let mut wildcards = Suffixes::new();
         for (i, route) in routes.iter().enumerate() {
             match &route.host {
