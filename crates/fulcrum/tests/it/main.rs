@@ -33,6 +33,7 @@ mod reload;
 mod reload_gaps;
 mod resilience;
 mod response_framing;
+mod route_scale;
 mod streaming;
 mod testssl;
 mod tls;
