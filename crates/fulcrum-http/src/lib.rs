@@ -14,6 +14,7 @@
 
 mod accept;
 pub mod access_log;
+pub mod admission;
 pub mod authority;
 pub mod backend;
 pub mod body;

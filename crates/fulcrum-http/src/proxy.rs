@@ -24,6 +24,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 use crate::access_log::AccessLog;
+use crate::admission::{self, Act};
 use crate::authority;
 use crate::backend::BackendInflight;
 use crate::body::ProxyBody;
@@ -31,7 +32,7 @@ use crate::error::ProxyError;
 use crate::forwarded;
 use crate::guard::ConnActivity;
 use crate::headers;
-use crate::state::{ListenerState, RouteAction, RouteRules};
+use crate::state::{ListenerState, RouteRules};
 use crate::upstream::UpstreamPool;
 
 /// What a worker thread owns: its index, its backend connection pool, its access log buffer.
@@ -168,39 +169,34 @@ async fn route_and_forward(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // One check of the authority for HTTP/1 and HTTP/2 alike, before anything uses it.
     let host = authority::authority(req.uri(), req.headers())?;
-    // (`ok_or_else` below: an eager `ok_or` builds and drops a `ProxyError` per request.)
-    if let (Some(sni), Some(host), Some(tls)) = (cx.sni.as_deref(), host, &listener.tls) {
-        if authority::misdirected(tls, sni, host) {
-            return Err(ProxyError::Misdirected);
-        }
-    }
     if let Some(port) = listener.https_redirect {
         return local::https_redirect(&req, host, port);
     }
-    let path = fulcrum_route::normalize_path(req.uri().path())
-        .map_err(|e| ProxyError::AmbiguousPath(e.as_str()))?;
-    let has_cert = cx.client_cert.is_some();
-    let (index, action) = listener
-        .routes
-        .find_where(host, &path, req.headers(), |i| {
-            has_cert
-                || !listener
-                    .route_rules
-                    .get(i)
-                    .is_some_and(|r| r.needs_client_cert)
-        })
-        .ok_or_else(|| ProxyError::NoRoute)?;
-    fin.route = Some(index);
-    let rules = listener.route_rules.get(index);
-    if path.has_encoded_slash() && !rules.is_some_and(|r| r.allow_encoded_slashes) {
-        return Err(ProxyError::AmbiguousPath("encoded slash in the path"));
-    }
-    // The backend is sent the path the route matched (with the query as received); a target
-    // that is not a path (`OPTIONS *`) goes on as it came.
-    let rewritten = match path.is_rewritten() && req.uri().path().starts_with('/') {
-        true => Some(local::normal_target(&path, req.uri())?),
-        false => None,
-    };
+    let admitted = admission::admit(
+        listener,
+        admission::Connection {
+            sni: cx.sni.as_deref(),
+            client_cert: cx.client_cert.is_some(),
+        },
+        &admission::Request {
+            authority: host,
+            path: req.uri().path(),
+            query: req.uri().query(),
+            headers: req.headers(),
+        },
+    )
+    .map_err(|r| {
+        fin.route = r.route;
+        r.error
+    })?;
+    fin.route = Some(admitted.route);
+    let rules = listener.route_rules.get(admitted.route);
+    // The backend is sent the path the route matched (with the query as received).
+    let rewritten = admitted
+        .rewritten
+        .map(|t| http::uri::PathAndQuery::from_maybe_shared(Bytes::from(t)))
+        .transpose()
+        .map_err(|_| ProxyError::AmbiguousPath("the normalised path is not a valid target"))?;
     let peer = cx.peer.ip();
     let trusted = !listener.trusted_proxies.is_empty()
         && forwarded::is_trusted(&listener.trusted_proxies, peer);
@@ -209,17 +205,15 @@ async fn route_and_forward(
         false => peer,
     };
     fin.client = Some(client);
-    let pool = match action {
-        RouteAction::Respond { status, body } => return Ok(local::local(*status, body.clone())),
-        RouteAction::Redirect { location, status } => {
-            let mut resp = local::local(*status, Bytes::new());
+    let pool = match admitted.act {
+        Act::Respond { status, body } => return Ok(local::local(status, body.clone())),
+        Act::Redirect { status, location } => {
+            let mut resp = local::local(status, Bytes::new());
             resp.headers_mut()
                 .insert(header::LOCATION, location.clone());
             return Ok(resp);
         }
-        RouteAction::Pool(_) | RouteAction::Split { .. } => {
-            action.pool().ok_or_else(|| ProxyError::NoBackend)?.clone()
-        }
+        Act::Pool(pool) => pool,
     };
     fin.pool = Some(pool.clone());
 

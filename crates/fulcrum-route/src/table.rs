@@ -20,6 +20,10 @@ mod index;
 mod merge;
 mod prefixes;
 
+/// Tables with at most this many routes are looked up by a plain scan (the index pays off
+/// from about a dozen routes on; both give the same answer).
+const SCAN_BELOW: usize = 8;
+
 /// A request's header fields as routing sees them: whichever engine parsed the request
 /// answers, from a `HeaderMap` or from offsets into its read buffer.
 pub trait Headers {
@@ -109,6 +113,28 @@ impl<A> RouteTable<A> {
     /// (e.g. "requires a client certificate" against the connection). `accept` is asked only
     /// about routes whose matchers all accept the request, in table order, until it says yes.
     pub fn find_where<H: Headers + ?Sized>(
+        &self,
+        host: Option<&str>,
+        path: &NormalPath<'_>,
+        headers: &H,
+        accept: impl Fn(usize) -> bool,
+    ) -> Option<(usize, &A)> {
+        // A short table is scanned: cheaper than the index below a few routes.
+        if self.routes.len() <= SCAN_BELOW {
+            let host = host.and_then(request_host);
+            let path = path.as_str();
+            return self
+                .routes
+                .iter()
+                .enumerate()
+                .find(|(i, route)| route.matches(host, path, headers) && accept(*i))
+                .map(|(i, route)| (i, &route.action));
+        }
+        self.find_indexed(host, path, headers, accept)
+    }
+
+    /// [`RouteTable::find_where`] through the index, whatever the table's size.
+    pub(crate) fn find_indexed<H: Headers + ?Sized>(
         &self,
         host: Option<&str>,
         path: &NormalPath<'_>,

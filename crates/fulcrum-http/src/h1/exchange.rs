@@ -19,10 +19,11 @@ use super::request::{self, BodyOut, Outgoing, View};
 use super::response::{self, ClientSide, Parsed};
 use super::ClientIo;
 use crate::access_log::{self, Entry};
+use crate::admission::Act;
 use crate::backend::{BackendInflight, BackendState};
 use crate::error::ProxyError;
 use crate::server::Accepted;
-use crate::state::{ListenerState, PoolState, RouteAction};
+use crate::state::{ListenerState, PoolState};
 
 /// What the connection does after a request.
 pub(super) enum Next {
@@ -204,55 +205,48 @@ fn admit(
         None => None,
     }
     .filter(|h| !h.is_empty());
-    if let (Some(sni), Some(host), Some(tls)) = (conn.facts.sni.as_deref(), host, &listener.tls) {
-        if crate::authority::misdirected(tls, sni, host) {
-            return Decision::Error(ProxyError::Misdirected);
-        }
-    }
     let target = std::str::from_utf8(v.target()).unwrap_or("/");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
+    let (path, query) = match target.as_bytes().iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], Some(&target[i + 1..])),
         None => (target, None),
     };
-    let path = match fulcrum_route::normalize_path(path) {
-        Ok(p) => p,
-        Err(e) => return Decision::Error(ProxyError::AmbiguousPath(e.as_str())),
+    let admitted = crate::admission::admit(
+        listener,
+        crate::admission::Connection {
+            sni: conn.facts.sni.as_deref(),
+            client_cert: conn.facts.client_cert.is_some(),
+        },
+        &crate::admission::Request {
+            authority: host,
+            path,
+            query,
+            headers: &v,
+        },
+    );
+    let admitted = match admitted {
+        Ok(a) => a,
+        Err(r) => {
+            facts.route = r.route;
+            return Decision::Error(r.error);
+        }
     };
-    let has_cert = conn.facts.client_cert.is_some();
-    let found = listener.routes.find_where(host, &path, &v, |i| {
-        has_cert
-            || !listener
-                .route_rules
-                .get(i)
-                .is_some_and(|r| r.needs_client_cert)
-    });
-    let Some((index, action)) = found else {
-        return Decision::Error(ProxyError::NoRoute);
-    };
-    facts.route = Some(index);
-    let rules = listener.route_rules.get(index);
-    if path.has_encoded_slash() && !rules.is_some_and(|r| r.allow_encoded_slashes) {
-        return Decision::Error(ProxyError::AmbiguousPath("encoded slash in the path"));
-    }
-    let pool = match action {
-        RouteAction::Respond { status, body } => {
+    facts.route = Some(admitted.route);
+    let pool = match admitted.act {
+        Act::Respond { status, body } => {
             return Decision::Local {
                 status: status.as_u16(),
                 body: body.clone(),
                 location: None,
             }
         }
-        RouteAction::Redirect { location, status } => {
+        Act::Redirect { status, location } => {
             return Decision::Local {
                 status: status.as_u16(),
                 body: Bytes::new(),
                 location: Some(location.clone()),
             }
         }
-        RouteAction::Pool(_) | RouteAction::Split { .. } => match action.pool() {
-            Some(p) => p.clone(),
-            None => return Decision::Error(ProxyError::NoBackend),
-        },
+        Act::Pool(pool) => pool,
     };
     if pool.tls.is_some() {
         return Decision::HandOver;
@@ -267,16 +261,7 @@ fn admit(
     let Some(backend) = pool.pick(conn.worker.id, key).cloned() else {
         return Decision::Error(ProxyError::NoBackend);
     };
-    // The backend is sent the path the route matched (with the query as received).
-    let rewritten = path.is_rewritten().then(|| {
-        let mut t = String::with_capacity(target.len());
-        t.push_str(path.as_str());
-        if let Some(q) = query {
-            t.push('?');
-            t.push_str(q);
-        }
-        t
-    });
+    let rewritten = admitted.rewritten;
     let cert = conn.facts.client_cert.as_ref();
     request::write_head(
         v,

@@ -1,8 +1,7 @@
-//! Answers Fulcrum gives itself (`respond`, `redirect`, the https redirect) and the target
-//! the backend is sent.
+//! Answers Fulcrum gives itself (`respond`, `redirect`, the https redirect).
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
@@ -37,20 +36,4 @@ pub(super) fn https_redirect(
     let mut resp = local(StatusCode::PERMANENT_REDIRECT, Bytes::new());
     resp.headers_mut().insert(header::LOCATION, location);
     Ok(resp)
-}
-
-/// The request target with its path in normal form and the query as received.
-pub(super) fn normal_target(
-    path: &fulcrum_route::NormalPath<'_>,
-    uri: &Uri,
-) -> Result<http::uri::PathAndQuery, ProxyError> {
-    let mut target =
-        String::with_capacity(path.as_str().len() + 1 + uri.query().map_or(0, str::len));
-    target.push_str(path.as_str());
-    if let Some(q) = uri.query() {
-        target.push('?');
-        target.push_str(q);
-    }
-    http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target))
-        .map_err(|_| ProxyError::AmbiguousPath("the normalised path is not a valid target"))
 }

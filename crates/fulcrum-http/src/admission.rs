@@ -1,0 +1,137 @@
+//! Admission, written once for both engines: from the facts of a request — its validated
+//! authority, its path and query, its header fields (through [`fulcrum_route::Headers`]) —
+//! and of its connection (the TLS server name, whether a client certificate was verified),
+//! decide the route and what it does, before any backend is involved. The hyper path
+//! (`proxy.rs`) and the HTTP/1.1 fast path (`h1/exchange.rs`) each read those facts from
+//! their own parse and act on the answer in their own way (a `Response`, or bytes).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+
+use crate::error::ProxyError;
+use crate::state::{ListenerState, PoolState, RouteAction};
+
+/// What a request says about itself, as either engine parsed it.
+pub struct Request<'a, H: ?Sized> {
+    /// The validated authority (`Host`, HTTP/2 `:authority` or an absolute-form target).
+    pub authority: Option<&'a str>,
+    /// The path as received (`/`-led for origin-form targets; `*` for `OPTIONS *`).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a H,
+}
+
+/// What the connection says: the server name its TLS handshake settled, and whether the
+/// client presented a verified certificate.
+#[derive(Clone, Copy)]
+pub struct Connection<'a> {
+    pub sni: Option<&'a str>,
+    pub client_cert: bool,
+}
+
+/// What the matched route does.
+pub enum Act<'l> {
+    Respond {
+        status: StatusCode,
+        body: &'l Bytes,
+    },
+    Redirect {
+        status: StatusCode,
+        location: &'l HeaderValue,
+    },
+    /// Forward to this pool (for a split, the one drawn by weight).
+    Pool(Arc<PoolState>),
+}
+
+/// Why a request was not admitted, and the route it had matched if it got that far (its
+/// metrics series then counts the refusal).
+pub struct Refused {
+    pub route: Option<usize>,
+    pub error: ProxyError,
+}
+
+impl From<ProxyError> for Refused {
+    fn from(error: ProxyError) -> Self {
+        Refused { route: None, error }
+    }
+}
+
+/// The route a request takes, and what goes on from it.
+pub struct Admitted<'l> {
+    /// The route's index in the listener's table (for metrics, logs, its rules).
+    pub route: usize,
+    pub act: Act<'l>,
+    /// The target to send when it differs from the one received: the normal path the
+    /// route matched, with the query as received.
+    pub rewritten: Option<String>,
+}
+
+/// Route `req` on `listener`: the TLS name check (421 when the authority selects another
+/// certificate than the handshake's), the path in normal form (400 for ambiguous ones), the
+/// first route that matches (and whose client-certificate rule the connection meets), the
+/// route's encoded-slash rule, and the action with its pool drawn.
+pub fn admit<'l, H: fulcrum_route::Headers + ?Sized>(
+    listener: &'l ListenerState,
+    conn: Connection<'_>,
+    req: &Request<'_, H>,
+) -> Result<Admitted<'l>, Refused> {
+    if let (Some(sni), Some(host), Some(tls)) = (conn.sni, req.authority, &listener.tls) {
+        if crate::authority::misdirected(tls, sni, host) {
+            return Err(ProxyError::Misdirected.into());
+        }
+    }
+    let path = fulcrum_route::normalize_path(req.path)
+        .map_err(|e| ProxyError::AmbiguousPath(e.as_str()))?;
+    let (route, action) = listener
+        .routes
+        .find_where(req.authority, &path, req.headers, |i| {
+            conn.client_cert
+                || !listener
+                    .route_rules
+                    .get(i)
+                    .is_some_and(|r| r.needs_client_cert)
+        })
+        .ok_or_else(|| ProxyError::NoRoute)?;
+    let rules = listener.route_rules.get(route);
+    let refused = |error| Refused {
+        route: Some(route),
+        error,
+    };
+    if path.has_encoded_slash() && !rules.is_some_and(|r| r.allow_encoded_slashes) {
+        return Err(refused(ProxyError::AmbiguousPath(
+            "encoded slash in the path",
+        )));
+    }
+    // A target that is not a path (`OPTIONS *`) goes on as it came.
+    let rewritten = (path.is_rewritten() && req.path.starts_with('/')).then(|| {
+        let query = req.query.map_or(0, |q| q.len() + 1);
+        let mut t = String::with_capacity(path.as_str().len() + query);
+        t.push_str(path.as_str());
+        if let Some(q) = req.query {
+            t.push('?');
+            t.push_str(q);
+        }
+        t
+    });
+    let act = match action {
+        RouteAction::Respond { status, body } => Act::Respond {
+            status: *status,
+            body,
+        },
+        RouteAction::Redirect { location, status } => Act::Redirect {
+            status: *status,
+            location,
+        },
+        RouteAction::Pool(_) | RouteAction::Split { .. } => match action.pool() {
+            Some(p) => Act::Pool(p.clone()),
+            None => return Err(refused(ProxyError::NoBackend)),
+        },
+    };
+    Ok(Admitted {
+        route,
+        act,
+        rewritten,
+    })
+}
