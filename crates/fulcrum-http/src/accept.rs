@@ -77,7 +77,7 @@ impl LoopCtx {
             self.stop.clone(),
             self.local_port.clone(),
         );
-        conns.spawn_local(async move {
+        let task = async move {
             let permit = match permit {
                 Some(p) => p,
                 None => tokio::select! {
@@ -90,7 +90,16 @@ impl LoopCtx {
             };
             let snapshot = state.load_full();
             if snapshot.passthrough.is_some() {
-                fulcrum_l4::passthrough::serve(worker.id, snapshot, stream, peer, stop.cut()).await;
+                // Boxed, as the TLS and hyper branches are: the HTTP/1.1 fast path's task
+                // holds room for its own state only.
+                Box::pin(fulcrum_l4::passthrough::serve(
+                    worker.id,
+                    snapshot,
+                    stream,
+                    peer,
+                    stop.cut(),
+                ))
+                .await;
                 drop(permit);
             } else {
                 drop(snapshot);
@@ -98,7 +107,8 @@ impl LoopCtx {
                 // upgraded into.
                 server::serve(worker, state, stream, peer, port, stop, permit).await;
             }
-        });
+        };
+        conns.spawn_local(task);
     }
 }
 

@@ -51,7 +51,7 @@ pub async fn serve(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     fulcrum_net::tune_stream(&stream);
-    let mut facts = ConnFacts {
+    let facts = ConnFacts {
         local_port,
         client_cert: None,
         sni: None,
@@ -60,6 +60,25 @@ pub async fn serve(
     let Some(acceptor) = acceptor else {
         return serve_io(worker, listener, stream, peer, facts, shutdown, permit).await;
     };
+    // Boxed, as a branch plain connections never take (TLS state is large).
+    Box::pin(serve_tls(
+        acceptor, worker, listener, stream, peer, facts, shutdown, permit,
+    ))
+    .await;
+}
+
+/// An https connection: the handshake, then HTTP on the decrypted stream.
+#[allow(clippy::too_many_arguments)]
+async fn serve_tls(
+    acceptor: Arc<fulcrum_tls::TlsAcceptor>,
+    worker: Rc<Worker>,
+    listener: Arc<ArcSwap<ListenerState>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut facts: ConnFacts,
+    shutdown: Stop,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     // The handshake is bounded by the acceptor's timeout (the listener's header timeout).
     match acceptor.accept(stream).await {
         Ok((tls, info)) => {
@@ -139,7 +158,9 @@ async fn serve_io<IO>(
     };
     match engine {
         fulcrum_config::model::Engine::Auto => crate::h1::serve(conn, stream).await,
-        fulcrum_config::model::Engine::Hyper => serve_hyper(conn, stream).await,
+        // Boxed: hyper's connection state is large, and a future holds room for its largest
+        // branch — every fast-path connection would pay for it.
+        fulcrum_config::model::Engine::Hyper => Box::pin(serve_hyper(conn, stream)).await,
     }
 }
 

@@ -137,5 +137,10 @@ pub(crate) async fn serve<IO: ClientIo>(conn: Accepted, io: IO) {
 /// Give the connection to hyper, replaying the bytes read and not yet served.
 async fn hand_over<IO: ClientIo>(conn: Accepted, c: Client<IO>) {
     let (io, pending) = c.into_parts();
-    crate::server::serve_hyper(conn, prefixed::Prefixed::new(pending, io)).await;
+    // Boxed: the fast path's future must not hold room for hyper's connection state.
+    Box::pin(crate::server::serve_hyper(
+        conn,
+        prefixed::Prefixed::new(pending, io),
+    ))
+    .await;
 }
