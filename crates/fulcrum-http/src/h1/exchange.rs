@@ -395,7 +395,7 @@ async fn forward<IO: ClientIo>(
         let reused = pooled.is_some();
         let stream = match pooled {
             Some(s) => s,
-            None => match connect(backend.addr, pool.connect_timeout, deadline).await {
+            None => match Box::pin(connect(backend.addr, pool.connect_timeout, deadline)).await {
                 Ok(s) => s,
                 Err(e) => {
                     pool.report(&backend, true);
@@ -667,10 +667,9 @@ async fn relay_response<IO: ClientIo>(
     backend: &BackendState,
     timeouts: &fulcrum_config::model::Timeouts,
 ) -> (bool, u64, bool) {
-    let stall = timeouts.idle.max(timeouts.request);
     let mut body = RespBody::new(parsed.framing);
     let mut total = 0u64;
-    let Ok((used, bytes, mut done)) = body.take(up.pending(), rout) else {
+    let Ok((used, bytes, done)) = body.take(up.pending(), rout) else {
         return (false, 0, false);
     };
     up.consume(used);
@@ -681,6 +680,26 @@ async fn relay_response<IO: ClientIo>(
     if done {
         return (true, total, false);
     }
+    // A body that streams on (rare for small responses) runs boxed, so the connection's
+    // task does not hold room for it while it idles.
+    let streamed = Box::pin(stream_rest(conn, c, up, &mut body, rout, backend, timeouts));
+    let (complete, more) = streamed.await;
+    (complete, total + more, true)
+}
+
+/// The rest of a response body after the first write; returns whether it ended properly
+/// and its data bytes.
+async fn stream_rest<IO: ClientIo>(
+    conn: &Accepted,
+    c: &mut Client<IO>,
+    up: &mut Upstream,
+    body: &mut RespBody,
+    rout: &mut Vec<u8>,
+    backend: &BackendState,
+    timeouts: &fulcrum_config::model::Timeouts,
+) -> (bool, u64) {
+    let stall = timeouts.idle.max(timeouts.request);
+    let mut total = 0u64;
     let stop = conn.hold.stop.clone();
     let cut = async {
         tokio::select! {
@@ -689,33 +708,34 @@ async fn relay_response<IO: ClientIo>(
         }
     };
     tokio::pin!(cut);
-    while !done {
+    loop {
         rout.clear();
         let n = tokio::select! {
             n = up.read(stall) => n,
-            _ = &mut cut => return (false, total, true),
+            _ = &mut cut => return (false, total),
         };
         match n {
             Ok(0) | Err(_) => {
-                done = body.at_close(rout);
+                let done = body.at_close(rout);
                 if done {
                     let _ = c.write(rout, timeouts.send).await;
                 }
-                return (done, total, true);
+                return (done, total);
             }
             Ok(_) => {}
         }
-        let Ok((used, bytes, d)) = body.take(up.pending(), rout) else {
-            return (false, total, true);
+        let Ok((used, bytes, done)) = body.take(up.pending(), rout) else {
+            return (false, total);
         };
         up.consume(used);
         total += bytes;
-        done = d;
         if c.write(rout, timeouts.send).await.is_err() {
-            return (false, total, true);
+            return (false, total);
+        }
+        if done {
+            return (true, total);
         }
     }
-    (true, total, true)
 }
 
 /// Answer with `e`'s response. The connection stays open (as on the hyper path) unless the

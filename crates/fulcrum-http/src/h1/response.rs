@@ -62,6 +62,10 @@ pub fn parse(
         Err(_) => return Err(ProxyError::BadResponse("malformed response head")),
     };
     let status = resp.code.unwrap_or(0);
+    // httparse reads any three digits; below 100 is no status (RFC 9110 §15).
+    if status < 100 {
+        return Err(ProxyError::BadResponse("invalid status code"));
+    }
     let http11 = resp.version == Some(1);
     if (100..200).contains(&status) {
         if status == 101 {
@@ -140,13 +144,18 @@ pub fn parse(
             Kind::HopByHop | Kind::TransferEncoding | Kind::Connection => continue,
             // The backend's length stays on bodiless responses (HEAD: the length of the
             // body a GET would get); otherwise the framing is ours.
-            Kind::ContentLength if framing != Framing::Empty || te.is_some() => continue,
+            // No length on a 204 (RFC 9110 §8.6).
+            Kind::ContentLength if framing != Framing::Empty || te.is_some() || status == 204 => {
+                continue
+            }
             Kind::StrictTransportSecurity if side.hsts.is_some() => continue,
-            Kind::Date => has_date = true,
             _ => {}
         }
         if named && connection(name) {
             continue;
+        }
+        if *k == Kind::Date {
+            has_date = true;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
@@ -321,6 +330,36 @@ mod tests {
             .0
             .unwrap()
             .is_none());
+    }
+
+    /// Found by the `h1_response` fuzz target: codes below 100, a second `Connection`
+    /// field, a 204 with a length, a `Date` the backend's `Connection` names.
+    #[test]
+    fn fuzz_findings_are_fixed() {
+        assert!(
+            client("HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n", &PLAIN)
+                .0
+                .is_err()
+        );
+        let (_, out) = client(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-A\r\nX-A: 1\r\n\
+             Content-Length: 0\r\n\r\n",
+            &PLAIN,
+        );
+        assert!(!out.contains("X-A"), "{out}");
+        let (_, out) = client(
+            "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+            &PLAIN,
+        );
+        assert!(
+            !out.to_ascii_lowercase().contains("content-length"),
+            "{out}"
+        );
+        let (_, out) = client(
+            "HTTP/1.1 200 OK\r\nDate: x\r\nConnection: date\r\nContent-Length: 0\r\n\r\n",
+            &PLAIN,
+        );
+        assert_eq!(out.matches("date: ").count(), 1, "{out}");
     }
 
     #[test]
