@@ -121,7 +121,7 @@ impl Upstream {
 }
 
 /// A response body being relayed.
-pub(super) enum RespBody {
+pub enum RespBody {
     Empty,
     Length(u64),
     Chunked(Box<Scanner>),
@@ -129,7 +129,7 @@ pub(super) enum RespBody {
 }
 
 impl RespBody {
-    pub(super) fn new(framing: Framing) -> Self {
+    pub fn new(framing: Framing) -> Self {
         match framing {
             Framing::Empty | Framing::Length(0) => RespBody::Empty,
             Framing::Length(n) => RespBody::Length(n),
@@ -140,7 +140,7 @@ impl RespBody {
 
     /// Move what `data` holds of the body into `out` (framed for the client). Returns the
     /// bytes used, the data bytes, and whether the body ended.
-    pub(super) fn take(
+    pub fn take(
         &mut self,
         data: &[u8],
         out: &mut Vec<u8>,
