@@ -6,6 +6,7 @@ use http::{HeaderValue, StatusCode};
 
 use crate::decode::{self, one_of, Ctx, Table, Value, Where};
 use crate::model::{Action, SplitTarget};
+use crate::pool::PoolNames;
 use crate::route::ACTIONS;
 
 const SPLIT_KEYS: &[&str] = &["pool", "weight"];
@@ -15,7 +16,11 @@ pub(crate) const REDIRECT_STATUSES: &[u16] = &[301, 302, 303, 307, 308];
 
 /// Reads the route's action keys; every present action is validated, and exactly one is
 /// required.
-pub(crate) fn action(ctx: &mut Ctx<'_>, route: &Table<'_, '_>, pools: &[String]) -> Option<Action> {
+pub(crate) fn action(
+    ctx: &mut Ctx<'_>,
+    route: &Table<'_, '_>,
+    pools: &PoolNames,
+) -> Option<Action> {
     let present: Vec<&str> = ACTIONS
         .iter()
         .copied()
@@ -62,7 +67,7 @@ pub(crate) fn pool_ref(
     ctx: &mut Ctx<'_>,
     v: &Value<'_>,
     at: Where,
-    pools: &[String],
+    pools: &PoolNames,
 ) -> Option<String> {
     let name = decode::non_empty(ctx, v, at.clone())?;
     if pools.contains(&name) {
@@ -71,7 +76,7 @@ pub(crate) fn pool_ref(
     let defined = if pools.is_empty() {
         "no pools are defined".to_owned()
     } else {
-        format!("defined pools: {}", pools.join(", "))
+        format!("defined pools: {}", pools.list())
     };
     ctx.error(&v.span(), &at, format!("unknown pool {name:?} ({defined})"));
     None
@@ -83,7 +88,7 @@ fn split(
     ctx: &mut Ctx<'_>,
     v: &Value<'_>,
     at: Where,
-    pools: &[String],
+    pools: &PoolNames,
 ) -> Option<Vec<SplitTarget>> {
     let expected = "an array of { pool, weight } tables";
     let items = decode::array(ctx, v, &at, expected)?;

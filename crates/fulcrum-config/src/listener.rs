@@ -10,6 +10,7 @@ use toml::de::DeValue;
 
 use crate::decode::{self, Ctx, Table, Value, Where, Zero};
 use crate::model::{Engine, Limits, Listener, Protocol, Timeouts};
+use crate::pool::PoolNames;
 use crate::route::{self, RouteRules};
 use crate::tls;
 
@@ -87,7 +88,7 @@ pub(crate) fn listeners(
     ctx: &mut Ctx<'_>,
     v: &Value<'_>,
     at: Where,
-    pools: &[String],
+    pools: &PoolNames,
     binds: &mut Binds,
 ) -> Option<Vec<Listener>> {
     let items = decode::array(ctx, v, &at, "an array of tables ([[listener]])")?;
@@ -131,7 +132,7 @@ fn listener(
     v: &Value<'_>,
     at: Where,
     label: &str,
-    pools: &[String],
+    pools: &PoolNames,
     binds: &mut Binds,
 ) -> Option<Listener> {
     let t = Table::open(ctx, v, at, LISTENER_KEYS)?;

@@ -28,6 +28,8 @@ pub struct Config {
 }
 
 impl Config {
+    /// Pool `name`: a scan of the pools, for one lookup at a time (a loop over backends or
+    /// routes should make a map once, as the control plane's `pools_by_name` does).
     pub fn pool(&self, name: &str) -> Option<&Pool> {
         self.pools.iter().find(|p| p.name == name)
     }
@@ -295,7 +297,7 @@ pub struct Route {
 pub const DEFAULT_UPGRADES: &[&str] = &["websocket"];
 
 /// Host matching is case-insensitive and ignores the port; the stored names are lowercase.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HostMatch {
     /// `api.example.com`
     Exact(String),

@@ -1,7 +1,7 @@
 //! `[pool.NAME]`: balance, backends (by IP or by DNS name), the pool's timeouts, and its
 //! `health`, `outlier`, `retry` and `tls` tables (the last is read in `tls.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -49,10 +49,37 @@ const MAX_RETRY_ATTEMPTS: u32 = 5;
 
 /// Every pool name written in the file, valid or not: route references are checked against
 /// these so that one broken pool does not also make every route using it an error.
-pub(crate) fn declared_names(v: &Value<'_>) -> Vec<String> {
-    match v.get_ref() {
+pub(crate) fn declared_names(v: &Value<'_>) -> PoolNames {
+    let ordered: Vec<String> = match v.get_ref() {
         DeValue::Table(t) => t.iter().map(|(k, _)| k.get_ref().to_string()).collect(),
         _ => Vec::new(),
+    };
+    PoolNames {
+        set: ordered.iter().cloned().collect(),
+        ordered,
+    }
+}
+
+/// The pool names of a file, in file order (for messages) and as a set (each route looks its
+/// pool up: thousands of routes over thousands of pools must not scan the list each time).
+#[derive(Debug, Default)]
+pub(crate) struct PoolNames {
+    ordered: Vec<String>,
+    set: HashSet<String>,
+}
+
+impl PoolNames {
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.set.contains(name)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ordered.is_empty()
+    }
+
+    /// `a, b, c`, in file order.
+    pub(crate) fn list(&self) -> String {
+        self.ordered.join(", ")
     }
 }
 

@@ -1,7 +1,7 @@
 //! `[[listener.route]]`: the match (host, path prefix, headers, client certificate) and its
 //! one action; on `tls_passthrough` listeners only `sni` and a pool.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use http::{HeaderName, HeaderValue};
@@ -10,6 +10,7 @@ use toml::de::DeValue;
 use crate::action;
 use crate::decode::{self, Ctx, Table, Value, Where};
 use crate::model::{Action, HostMatch, Protocol, Route};
+use crate::pool::PoolNames;
 
 const ROUTE_KEYS: &[&str] = &[
     "name",
@@ -46,13 +47,14 @@ pub(crate) fn routes(
     v: &Value<'_>,
     at: Where,
     listener: &Where,
-    pools: &[String],
+    pools: &PoolNames,
     rules: &RouteRules,
 ) -> Option<Vec<Route>> {
     let items = decode::array(ctx, v, &at, "an array of tables ([[listener.route]])")?;
     let mut names = HashSet::new();
-    // Passthrough routes: the sni (or its absence) of every earlier route, and its name.
-    let mut snis: Vec<(Option<HostMatch>, String)> = Vec::new();
+    // Passthrough routes: the sni (or its absence) of every earlier route, and its name (a
+    // map: thousands of routes must not each scan the earlier ones).
+    let mut snis: HashMap<Option<HostMatch>, String> = HashMap::new();
     let mut out = Some(Vec::with_capacity(items.len()));
     for (i, item) in items.iter().enumerate() {
         let default_name = format!("#{}", i + 1);
@@ -64,7 +66,7 @@ pub(crate) fn routes(
             route(ctx, item, at.clone(), default_name.clone(), pools, rules)
         };
         if let (Some(r), Some(Protocol::TlsPassthrough)) = (&r, rules.protocol) {
-            if let Some((_, first)) = snis.iter().find(|(sni, _)| *sni == r.sni) {
+            if let Some(first) = snis.get(&r.sni) {
                 let quiet = Table::open_quiet(item);
                 let msg = match &r.sni {
                     Some(sni) => format!(
@@ -82,7 +84,7 @@ pub(crate) fn routes(
                     .map_or(item.span(), Value::span);
                 ctx.error(&span, &at, msg);
             } else {
-                snis.push((r.sni.clone(), r.name.clone()));
+                snis.insert(r.sni.clone(), r.name.clone());
             }
         }
         if let Some(r) = &r {
@@ -107,7 +109,7 @@ fn route(
     v: &Value<'_>,
     at: Where,
     default_name: String,
-    pools: &[String],
+    pools: &PoolNames,
     rules: &RouteRules,
 ) -> Option<Route> {
     let t = Table::open(ctx, v, at, ROUTE_KEYS)?;
@@ -179,7 +181,7 @@ fn passthrough_route(
     v: &Value<'_>,
     at: Where,
     default_name: String,
-    pools: &[String],
+    pools: &PoolNames,
 ) -> Option<Route> {
     let t = Table::open_restricted(
         ctx,

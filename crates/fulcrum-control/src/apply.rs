@@ -12,6 +12,7 @@ use fulcrum_dataplane::{BackendState, PoolShared, PoolState, WorkerCmd, WorkerLi
 use fulcrum_telemetry::FulcrumMetrics;
 use tokio::sync::Semaphore;
 
+use crate::snapshot::PoolIndex;
 use crate::{Control, Draining, Inner, ListenerRt};
 
 /// Socket-set names are `listener#generation`, so a listener whose addresses change can get
@@ -125,9 +126,16 @@ pub(crate) fn check_fd_budget(cfg: &Config, previous: Option<&Config>) {
 /// removals.
 fn wanted_backends(inner: &Inner, p: &model::Pool) -> Vec<model::Backend> {
     let mut list: Vec<model::Backend> = p.backends.clone();
-    if let Some(added) = inner.overlay.added.get(&p.name) {
+    let added = inner.overlay.added.get(&p.name);
+    if added.is_none() && p.dns.is_empty() && inner.overlay.removed.is_empty() {
+        return list;
+    }
+    // The addresses listed so far, so that a pool of thousands of API or DNS backends is not
+    // scanned once per backend.
+    let mut listed: HashSet<SocketAddr> = list.iter().map(|b| b.address).collect();
+    if let Some(added) = added {
         for b in added {
-            if !list.iter().any(|x| x.address == b.address) {
+            if listed.insert(b.address) {
                 list.push(b.clone());
             }
         }
@@ -135,7 +143,7 @@ fn wanted_backends(inner: &Inner, p: &model::Pool) -> Vec<model::Backend> {
     for d in &p.dns {
         let key = (p.name.clone(), d.host.clone(), d.port);
         for addr in inner.resolved.get(&key).into_iter().flatten() {
-            if !list.iter().any(|x| x.address == *addr) {
+            if listed.insert(*addr) {
                 list.push(model::Backend {
                     address: *addr,
                     weight: d.weight,
@@ -143,7 +151,9 @@ fn wanted_backends(inner: &Inner, p: &model::Pool) -> Vec<model::Backend> {
             }
         }
     }
-    list.retain(|b| !inner.overlay.removed.contains(&(p.name.clone(), b.address)));
+    if !inner.overlay.removed.is_empty() {
+        list.retain(|b| !inner.overlay.removed.contains(&(p.name.clone(), b.address)));
+    }
     list
 }
 
@@ -226,16 +236,20 @@ pub(crate) fn build_pools(
         .filter(|k| !keep.contains(*k))
         .cloned()
         .collect();
+    // By name, made once: a lookup in the pool lists per removed backend would be quadratic.
+    let (old_pools, new_pools) = (
+        crate::pools_by_name(&inner.config),
+        crate::pools_by_name(cfg),
+    );
     for key in gone {
         let Some(st) = inner.backends.remove(&key) else {
             continue;
         };
         inner.usable_since.remove(&key);
         st.drain();
-        let drain = inner
-            .config
-            .pool(&key.0)
-            .or_else(|| cfg.pool(&key.0))
+        let drain = old_pools
+            .get(key.0.as_str())
+            .or_else(|| new_pools.get(key.0.as_str()))
             .map_or(std::time::Duration::from_secs(30), |p| p.drain_timeout);
         tracing::info!(pool = %key.0, backend = %st.label, "backend draining");
         removed.push(st.addr);
@@ -246,7 +260,9 @@ pub(crate) fn build_pools(
             deadline: fulcrum_core::time::later(now, drain),
         });
     }
-    inner.shared.retain(|name, _| cfg.pool(name).is_some());
+    inner
+        .shared
+        .retain(|name, _| new_pools.contains_key(name.as_str()));
     (pools, removed)
 }
 
@@ -311,7 +327,7 @@ impl Control {
                 l,
                 Arc::new(ArcSwap::new(Arc::new(crate::snapshot::listener(
                     l,
-                    &[],
+                    &PoolIndex::default(),
                     None,
                     None,
                 )))),
@@ -331,10 +347,11 @@ impl Control {
 
         // 3. Listener snapshots: swap in place for unchanged listeners, start new ones, stop
         //    the ones that went away (their open connections finish).
+        let pools = PoolIndex::new(&inner.pools);
         for l in &cfg.listeners {
             let state = Arc::new(crate::snapshot::listener(
                 l,
-                &inner.pools,
+                &pools,
                 Some(&self.metrics),
                 inner.tls.acceptor(&l.name),
             ));
@@ -368,10 +385,11 @@ impl Control {
                 }
             }
         }
+        let wanted: HashSet<&str> = cfg.listeners.iter().map(|l| l.name.as_str()).collect();
         let gone: Vec<String> = inner
             .listeners
             .keys()
-            .filter(|n| !cfg.listeners.iter().any(|l| &l.name == *n))
+            .filter(|n| !wanted.contains(n.as_str()))
             .cloned()
             .collect();
         for name in gone {

@@ -28,20 +28,23 @@ impl Control {
     /// Start checkers for backends that need one, stop those whose backend or `[health]` table
     /// went away (or changed). Must run inside the control runtime.
     pub(crate) fn reconcile_checkers(self: &Arc<Self>) {
-        let desired: Vec<((String, SocketAddr), Arc<BackendState>, HealthCheck)> = {
+        // Runs every tick: by key, so that thousands of checked backends cost no more than a
+        // pass over them.
+        let desired: HashMap<(String, SocketAddr), (Arc<BackendState>, HealthCheck)> = {
             let inner = self.lock();
+            let pools = crate::pools_by_name(&inner.config);
             inner
                 .backends
                 .iter()
                 .filter_map(|(key, st)| {
-                    let spec = inner.config.pool(&key.0)?.health.clone()?;
-                    Some((key.clone(), st.clone(), spec))
+                    let spec = pools.get(key.0.as_str())?.health.clone()?;
+                    Some((key.clone(), (st.clone(), spec)))
                 })
                 .collect()
         };
         let mut checkers = crate::locked(&self.checkers);
         checkers.retain(|key, (spec, stop)| {
-            let keep = desired.iter().any(|(k, _, s)| k == key && s == spec);
+            let keep = desired.get(key).is_some_and(|(_, s)| s == spec);
             if !keep {
                 let _ = stop.send(true);
             }
@@ -51,12 +54,12 @@ impl Control {
         {
             let inner = self.lock();
             for (key, st) in &inner.backends {
-                if !desired.iter().any(|(k, _, _)| k == key) && st.health() != Health::Unknown {
+                if !desired.contains_key(key) && st.health() != Health::Unknown {
                     st.set_health(Health::Unknown);
                 }
             }
         }
-        for (key, st, spec) in desired {
+        for (key, (st, spec)) in desired {
             if checkers.contains_key(&key) {
                 continue;
             }

@@ -83,7 +83,9 @@ impl Control {
                 })
                 .collect()
         };
-        due.retain(|k, _| entries.iter().any(|(e, _)| e == k));
+        // A set: a scan of the entries per entry is quadratic with thousands of DNS pools.
+        let live: std::collections::HashSet<&DnsKey> = entries.iter().map(|(k, _)| k).collect();
+        due.retain(|k, _| live.contains(k));
         for (key, every) in entries {
             let next = *due
                 .entry(key.clone())

@@ -133,6 +133,16 @@ pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The pools of `cfg` by name. `Config::pool` is a scan of the pools: loops over every
+/// backend or pool use this instead, so their cost stays linear with thousands of pools.
+pub(crate) fn pools_by_name(cfg: &Config) -> HashMap<&str, &model::Pool> {
+    let mut map = HashMap::with_capacity(cfg.pools.len());
+    for p in &cfg.pools {
+        map.entry(p.name.as_str()).or_insert(p);
+    }
+    map
+}
+
 impl Control {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         locked(&self.inner)
@@ -191,10 +201,11 @@ impl Control {
         inner.tls = tls;
         let mut per_worker: Vec<Vec<fulcrum_dataplane::WorkerListener>> =
             (0..workers).map(|_| Vec::new()).collect();
+        let pools = snapshot::PoolIndex::new(&inner.pools);
         for l in &cfg.listeners {
             let state = Arc::new(ArcSwap::new(Arc::new(snapshot::listener(
                 l,
-                &inner.pools,
+                &pools,
                 Some(&metrics),
                 inner.tls.acceptor(&l.name),
             ))));

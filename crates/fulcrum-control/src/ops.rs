@@ -1,6 +1,7 @@
 //! The changes the admin API and signals ask for: reload, add and remove backends, and the
 //! read-only view of pools. Every change writes one audit line.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use fulcrum_config::model;
@@ -193,15 +194,24 @@ impl Control {
     pub fn pools_json(&self) -> Value {
         let inner = self.lock();
         let mut pools = Vec::new();
+        // By name, made once: no scan of the pool specs or of the draining list per pool.
+        let specs = crate::pools_by_name(&inner.config);
+        let mut draining: HashMap<&str, Vec<&BackendState>> = HashMap::new();
+        for d in &inner.draining {
+            draining
+                .entry(d.pool.as_str())
+                .or_default()
+                .push(&d.backend);
+        }
         for p in &inner.pools {
-            let spec = inner.config.pool(&p.name);
+            let spec = specs.get(p.name.as_str()).copied();
             let mut backends: Vec<Value> = p
                 .backends
                 .iter()
                 .map(|b| backend_json(b, "active"))
                 .collect();
-            for d in inner.draining.iter().filter(|d| d.pool == p.name) {
-                backends.push(backend_json(&d.backend, "draining"));
+            for b in draining.get(p.name.as_str()).into_iter().flatten() {
+                backends.push(backend_json(b, "draining"));
             }
             pools.push(json!({
                 "name": p.name,

@@ -2,6 +2,7 @@
 //! table whose actions hold the pools its routes name. The one place where the configuration
 //! model meets `fulcrum-dataplane`, which knows nothing of it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -37,16 +38,37 @@ fn algorithm(b: Balance) -> Algorithm {
     }
 }
 
+/// The pool snapshots of one build by name, made once for all its listeners: each route
+/// finds its pools here (a scan of the list per route is quadratic with thousands of routes
+/// over thousands of pools).
+#[derive(Default)]
+pub(crate) struct PoolIndex<'a>(HashMap<&'a str, &'a Arc<PoolState>>);
+
+impl<'a> PoolIndex<'a> {
+    /// `pools` by name (the first of a name, as a scan would find).
+    pub(crate) fn new(pools: &'a [Arc<PoolState>]) -> Self {
+        let mut map = HashMap::with_capacity(pools.len());
+        for p in pools {
+            map.entry(p.name.as_str()).or_insert(p);
+        }
+        PoolIndex(map)
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<PoolState>> {
+        self.0.get(name).map(|p| Arc::clone(p))
+    }
+}
+
 /// Listener `l`'s snapshot over `pools` (routes to a pool not among them are left out: the
 /// validation guarantees they exist, so only the placeholder built before binding has none),
 /// with its metric handles when `metrics` collects them and `tls` on https listeners.
 pub(crate) fn listener(
     l: &model::Listener,
-    pools: &[Arc<PoolState>],
+    pools: &PoolIndex<'_>,
     metrics: Option<&FulcrumMetrics>,
     tls: Option<Arc<TlsAcceptor>>,
 ) -> ListenerState {
-    let find = |name: &str| pools.iter().find(|p| p.name == name).cloned();
+    let find = |name: &str| pools.get(name);
     let mut specs = Vec::with_capacity(l.routes.len());
     let mut names = Vec::with_capacity(l.routes.len());
     let mut rules = Vec::with_capacity(l.routes.len());

@@ -26,12 +26,14 @@ impl Control {
         }
 
         // Effective weights: health, ejection, draining and slow start in one place.
-        for ((pool_name, addr), st) in &inner.backends {
-            let window = inner
-                .config
-                .pool(pool_name)
+        // Pools by name, made once: a lookup in the pool list per backend is quadratic with
+        // thousands of pools (the control lock is held meanwhile).
+        let pools = crate::pools_by_name(&inner.config);
+        for (key, st) in &inner.backends {
+            let window = pools
+                .get(key.0.as_str())
                 .map_or(Duration::ZERO, |p| p.slow_start);
-            let since = inner.usable_since.get(&(pool_name.clone(), *addr)).copied();
+            let since = inner.usable_since.get(key).copied();
             st.refresh(|w| match since {
                 Some(s) => ramp_weight(w, s, now, window),
                 None => w,
