@@ -425,7 +425,11 @@ fn check_backend_head(data: &[u8], head: &HeadSpans) {
         .fields
         .iter()
         .map(|f| (f.name.of(data), f.value_of(data)))
-        .filter(|(n, _)| !dropped(n) && !connection.iter().any(|c| lists(c, n)))
+        // `Connection` cannot take Host away (HTTP/1.1 requires it; the engine keeps it).
+        .filter(|(n, _)| {
+            !dropped(n)
+                && (n.eq_ignore_ascii_case(b"host") || !connection.iter().any(|c| lists(c, n)))
+        })
         .filter(|(n, _)| host.is_some() || !n.eq_ignore_ascii_case(b"host"))
         .collect();
     let sent: Vec<(&[u8], &[u8])> = got.iter().map(|(n, v)| (n.as_bytes(), *v)).collect();
