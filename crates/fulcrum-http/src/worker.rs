@@ -61,7 +61,12 @@ pub fn spawn(
                 access_log,
             });
             let local = LocalSet::new();
-            local.block_on(&rt, run(worker, listeners, rx, shutdown));
+            // The worker's loop runs as a task of its own: `block_on` polls its future every
+            // time any task on the thread wakes (every request), a task only when its own
+            // wakers fire.
+            local.block_on(&rt, async move {
+                let _ = tokio::task::spawn_local(run(worker, listeners, rx, shutdown)).await;
+            });
         })?;
     Ok((handle, thread))
 }
