@@ -75,7 +75,7 @@ pub(super) async fn exchange<IO: ClientIo>(
     peer_ip: &HeaderValue,
     start: Instant,
 ) -> (Next, Instant) {
-    let worker = conn.worker.clone();
+    let worker = &*conn.worker;
     let mut out = worker.h1.take_out();
     let (decision, mut facts) = {
         let Some(head) = c.head() else {
@@ -102,7 +102,7 @@ pub(super) async fn exchange<IO: ClientIo>(
             log: worker.access_log.sampled().then(|| LogFacts {
                 method: String::from_utf8_lossy(method).into_owned(),
                 host: v
-                    .get(b"host")
+                    .first(Kind::Host)
                     .map(|h| String::from_utf8_lossy(h).into_owned()),
                 path: {
                     let t = v.target();
@@ -328,7 +328,7 @@ async fn forward<IO: ClientIo>(
     start: Instant,
     out: &mut Vec<u8>,
 ) -> (Next, Instant) {
-    let worker = conn.worker.clone();
+    let worker = &*conn.worker;
     let timeouts = listener.timeouts;
     let stall = timeouts.idle.max(timeouts.request);
     let limit = listener.limits.max_body_bytes;
@@ -400,7 +400,7 @@ async fn forward<IO: ClientIo>(
                 Err(e) => {
                     pool.report(&backend, true);
                     tracing::debug!(backend = %backend.label, error = %e, "backend failed");
-                    match retry_on(&pool, &worker, key, &backend, can_retry, &mut attempts) {
+                    match retry_on(&pool, worker, key, &backend, can_retry, &mut attempts) {
                         Some(b) => {
                             inflight = BackendInflight::new(&b);
                             backend = b;
@@ -468,7 +468,7 @@ async fn forward<IO: ClientIo>(
                         tracing::debug!(backend = %backend.label, error = %error, "backend failed");
                         if whole && !received {
                             if let Some(b) =
-                                retry_on(&pool, &worker, key, &backend, can_retry, &mut attempts)
+                                retry_on(&pool, worker, key, &backend, can_retry, &mut attempts)
                             {
                                 inflight = BackendInflight::new(&b);
                                 backend = b;
@@ -564,31 +564,48 @@ async fn send<IO: ClientIo>(
     up: &mut Upstream,
     c: &mut Client<IO>,
     out: &[u8],
-    mut done: bool,
+    done: bool,
     chunked: bool,
     limit: u64,
-    mut bytes: u64,
+    bytes: u64,
     stall: Duration,
 ) -> Result<(), SendError> {
     write_up(up, out, stall).await.map_err(SendError::Backend)?;
     if done {
         return Ok(());
     }
-    let mut part = Vec::new();
+    // The worker's spare output buffer, not a new one per streamed body.
+    let mut part = c.worker.h1.take_out();
+    let sent = send_rest(up, c, &mut part, chunked, limit, bytes, stall).await;
+    c.worker.h1.give_out(part);
+    sent
+}
+
+/// The body after what came with the head, as it arrives.
+async fn send_rest<IO: ClientIo>(
+    up: &mut Upstream,
+    c: &mut Client<IO>,
+    part: &mut Vec<u8>,
+    chunked: bool,
+    limit: u64,
+    mut bytes: u64,
+    stall: Duration,
+) -> Result<(), SendError> {
+    let mut done = false;
     while !done {
         match c.read_more(stall).await {
             Ok(0) | Err(_) => return Err(SendError::Client(ProxyError::BadRequestBody)),
             Ok(_) => {}
         }
         part.clear();
-        let t = relay::take_request_body(c, chunked, &mut part)
+        let t = relay::take_request_body(c, chunked, part)
             .map_err(|_| SendError::Client(ProxyError::BadRequestBody))?;
         bytes += t.data;
         if bytes > limit {
             return Err(SendError::Client(ProxyError::BodyTooLarge));
         }
         done = t.done;
-        write_up(up, &part, stall)
+        write_up(up, part, stall)
             .await
             .map_err(SendError::Backend)?;
     }

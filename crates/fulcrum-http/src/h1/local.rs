@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::Response;
 
 use super::client::Client;
-use super::response::{push_date, push_status, push_u64};
+use super::response::{push_date, push_field, push_status, push_u64};
 use super::ClientIo;
 use crate::error::ProxyError;
 
@@ -63,10 +63,7 @@ pub(super) fn write(
     out.extend_from_slice(b"HTTP/1.1 ");
     push_status(out, status);
     for (name, value) in extra {
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
+        push_field(out, name, value);
     }
     out.extend_from_slice(b"content-length: ");
     push_u64(out, body.len() as u64);

@@ -6,7 +6,7 @@
 use http::{HeaderName, HeaderValue};
 
 use super::names::{self, Kind};
-use super::response::push_u64;
+use super::response::{push_field as field, push_u64};
 use crate::guard::scan::HeadSpans;
 
 /// A parsed request head over the buffer it was read into.
@@ -23,11 +23,6 @@ impl<'a> View<'a> {
 
     pub fn target(&self) -> &'a [u8] {
         self.head.target.of(self.buf)
-    }
-
-    /// The first value of `name` (trimmed).
-    pub fn get(&self, name: &[u8]) -> Option<&'a [u8]> {
-        self.head.get(self.buf, name)
     }
 
     /// The first value of the fields of `kind` (as the scanner told them).
@@ -120,10 +115,7 @@ pub fn write_head(v: View<'_>, o: &Outgoing<'_>, out: &mut Vec<u8>) {
         if named && f.kind != Kind::Host && v.connection_lists(name) {
             continue;
         }
-        out.extend_from_slice(f.name.of(v.buf));
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(f.value_of(v.buf));
-        out.extend_from_slice(b"\r\n");
+        field(out, name, f.value_of(v.buf));
     }
     if o.host.is_none() {
         field(out, b"host", o.backend.as_bytes());
@@ -152,13 +144,6 @@ pub fn write_head(v: View<'_>, o: &Outgoing<'_>, out: &mut Vec<u8>) {
         }
         BodyOut::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
-    out.extend_from_slice(b"\r\n");
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -157,10 +157,7 @@ pub fn parse(
         if *k == Kind::Date {
             has_date = true;
         }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(f.value);
-        out.extend_from_slice(b"\r\n");
+        push_field(out, name, f.value);
     }
     if !has_date {
         out.extend_from_slice(b"date: ");
@@ -226,6 +223,14 @@ pub fn push_status(out: &mut Vec<u8>, status: u16) {
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
     out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `name: value\r\n`.
+pub fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
