@@ -20,7 +20,9 @@
 #![no_main]
 
 use fulcrum_fuzz::{count, is_tchar, lists, trim_ows, values, Splits, HOP_BY_HOP};
-use fulcrum_http::guard::scan::{FieldSpan, HeadSpans, Mode, Scan, Scanner, Span, Violation};
+use fulcrum_http::guard::scan::{
+    FieldKind, FieldSpan, HeadSpans, Mode, Scan, Scanner, Span, Violation,
+};
 use fulcrum_http::h1::request::{self, BodyOut, Outgoing, View};
 use libfuzzer_sys::fuzz_target;
 
@@ -350,12 +352,12 @@ fn check_backend_head(data: &[u8], head: &HeadSpans) {
     let served = !head.http10
         && !head.upgrade
         && v.target().first() == Some(&b'/')
-        && v.get(b"expect").is_none();
+        && v.first(FieldKind::Expect).is_none();
     if !served {
         return;
     }
     // As admission decides it: an invalid Host is refused, an empty one is no authority.
-    let host = match v.get(b"host") {
+    let host = match v.first(FieldKind::Host) {
         Some(h) if fulcrum_http::authority::is_valid(h) => Some(h).filter(|h| !h.is_empty()),
         Some(_) => return,
         None => None,
