@@ -53,6 +53,7 @@ pub(crate) fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Http => "http",
         Protocol::Https => "https",
         Protocol::TlsPassthrough => "tls_passthrough",
+        Protocol::Tcp => "tcp",
     }
 }
 
@@ -149,6 +150,7 @@ fn listener(
             "http" => Some(Protocol::Http),
             "https" => Some(Protocol::Https),
             "tls_passthrough" => Some(Protocol::TlsPassthrough),
+            "tcp" => Some(Protocol::Tcp),
             known if PROTOCOLS.contains(&known) => {
                 ctx.error(
                     &v.span(),
@@ -165,22 +167,31 @@ fn listener(
             }
         }
     });
-    t.not_supported(
-        ctx,
-        "pool",
-        "pool is for tcp and udp listeners, which are not supported yet; \
-         http, https and tls_passthrough listeners name their pools in [[listener.route]]",
-    );
+    let pool = listener_pool(ctx, &t, protocol, pools);
+    if protocol == Some(Protocol::Tcp) {
+        for (key, why) in [
+            (
+                "route",
+                "a tcp listener has no routes: it relays every connection to its pool",
+            ),
+            ("engine", "engine is for http and https listeners"),
+        ] {
+            if let Some(span) = t.key_span(key) {
+                ctx.error(&span, &t.at(key), why);
+            }
+        }
+    }
     let tls = listener_tls(ctx, &t, protocol);
     let https_redirect = https_redirect(ctx, &t, protocol);
     let hsts = match (t.get("hsts"), t.key_span("hsts"), protocol) {
         (Some(_), Some(span), Some(p)) if p != Protocol::Https => {
             let why = match p {
-                Protocol::TlsPassthrough => {
-                    "a tls_passthrough listener does not see the HTTP inside; the backends \
-                     send their own headers"
-                }
-                _ => "browsers ignore Strict-Transport-Security over plain http",
+                Protocol::TlsPassthrough | Protocol::Tcp => format!(
+                    "a {} listener does not see the HTTP inside; the backends send their own \
+                     headers",
+                    protocol_name(p)
+                ),
+                _ => "browsers ignore Strict-Transport-Security over plain http".to_owned(),
             };
             let msg = format!(
                 "[listener.hsts] is only for https listeners (this one is {}); {why}",
@@ -207,8 +218,15 @@ fn listener(
             }
         }
     });
-    let timeouts = t.or(ctx, "timeouts", Timeouts::default(), timeouts);
-    let limits = t.or(ctx, "limits", Limits::default(), limits);
+    let timeouts = t.or(
+        ctx,
+        "timeouts",
+        Timeouts::defaults_for(protocol),
+        |ctx, v, at| timeouts(ctx, v, at, protocol),
+    );
+    let limits = t.or(ctx, "limits", Limits::default(), |ctx, v, at| {
+        limits(ctx, v, at, protocol)
+    });
     let rules = RouteRules {
         protocol,
         client_auth: tls
@@ -230,7 +248,56 @@ fn listener(
         hsts: hsts?,
         trusted_proxies: trusted_proxies?,
         engine: engine?,
+        pool: pool?,
     })
+}
+
+/// `pool`: required on tcp listeners (a defined pool), refused on the others, which name
+/// their pools in routes.
+fn listener_pool(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    protocol: Option<Protocol>,
+    pools: &PoolNames,
+) -> Option<Option<String>> {
+    match (t.get("pool"), protocol) {
+        (Some(v), Some(Protocol::Tcp)) => {
+            crate::action::pool_ref(ctx, v, t.at("pool"), pools).map(Some)
+        }
+        (None, Some(Protocol::Tcp)) => {
+            let span = t.get("protocol").map_or(t.span.clone(), Value::span);
+            ctx.error(
+                &span,
+                &t.at,
+                "a tcp listener needs pool = \"NAME\": the pool its connections are relayed to",
+            );
+            None
+        }
+        (Some(_), Some(p)) => {
+            let span = t.key_span("pool").unwrap_or_else(|| t.span.clone());
+            let msg = format!(
+                "pool is for tcp listeners (this one is {}); {} listeners name their pools \
+                 in [[listener.route]]",
+                protocol_name(p),
+                protocol_name(p)
+            );
+            ctx.error(&span, &t.at, msg);
+            None
+        }
+        (_, None) => None,
+        (None, Some(_)) => Some(None),
+    }
+}
+
+/// Refuses `key` of `t` on a tcp listener, which does not use it.
+fn http_only(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str, protocol: Option<Protocol>) {
+    if protocol != Some(Protocol::Tcp) {
+        return;
+    }
+    if let Some(span) = t.key_span(key) {
+        let msg = format!("{key} is for http listeners; a tcp listener does not use it");
+        ctx.error(&span, &t.at(key), msg);
+    }
 }
 
 /// `trusted_proxies`: CIDRs of the front proxies whose forwarding headers count; not for
@@ -240,10 +307,14 @@ fn trusted_proxies(
     t: &Table<'_, '_>,
     protocol: Option<Protocol>,
 ) -> Option<Vec<crate::model::Cidr>> {
-    if let (Some(span), Some(Protocol::TlsPassthrough)) = (t.key_span("trusted_proxies"), protocol)
+    if let (Some(span), Some(p @ (Protocol::TlsPassthrough | Protocol::Tcp))) =
+        (t.key_span("trusted_proxies"), protocol)
     {
-        let msg = "trusted_proxies is for http and https listeners; a tls_passthrough listener \
-                   does not see the HTTP headers it would apply to";
+        let msg = format!(
+            "trusted_proxies is for http and https listeners; a {} listener does not see the \
+             HTTP headers it would apply to",
+            protocol_name(p)
+        );
         ctx.error(&span, &t.at("trusted_proxies"), msg);
         return None;
     }
@@ -360,9 +431,17 @@ fn bind_list(
     out
 }
 
-fn timeouts(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Timeouts> {
+fn timeouts(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    protocol: Option<Protocol>,
+) -> Option<Timeouts> {
     let t = Table::open(ctx, v, at, TIMEOUT_KEYS)?;
-    let d = Timeouts::default();
+    let d = Timeouts::defaults_for(protocol);
+    for key in ["request", "send"] {
+        http_only(ctx, &t, key, protocol);
+    }
     let positive =
         |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Rejected);
     let header = t.or(ctx, "header", d.header, positive);
@@ -377,8 +456,21 @@ fn timeouts(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Timeouts> {
     })
 }
 
-fn limits(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Limits> {
+fn limits(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    at: Where,
+    protocol: Option<Protocol>,
+) -> Option<Limits> {
     let t = Table::open(ctx, v, at, LIMIT_KEYS)?;
+    for key in [
+        "max_header_bytes",
+        "max_body_bytes",
+        "h2_max_concurrent_streams",
+        "h2_max_backend_connections",
+    ] {
+        http_only(ctx, &t, key, protocol);
+    }
     let d = Limits::default();
     let header = t.or(
         ctx,

@@ -113,6 +113,9 @@ pub struct Listener {
     pub trusted_proxies: Vec<Cidr>,
     /// `engine` (http and https listeners): which HTTP/1.1 engine serves the connections.
     pub engine: Engine,
+    /// `pool` (tcp listeners, required there; refused elsewhere): every connection is relayed
+    /// to a backend of this pool.
+    pub pool: Option<String>,
 }
 
 /// `engine = "auto" | "hyper"`: `auto` (the default) serves HTTP/1.1 with Fulcrum's own lean
@@ -137,8 +140,8 @@ impl Engine {
     }
 }
 
-/// `tcp` and `udp` are rejected by validation with "protocol \"tcp\" is not supported yet"
-/// until their issue lands.
+/// `udp` is rejected by validation with "protocol \"udp\" is not supported yet" until it
+/// lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
@@ -146,6 +149,15 @@ pub enum Protocol {
     Https,
     /// TLS routed by the ClientHello's SNI without decrypting; routes use `sni` and `pool`.
     TlsPassthrough,
+    /// Bytes relayed to a backend of the listener's `pool` (layer 4; no routes).
+    Tcp,
+}
+
+impl Protocol {
+    /// Whether the listener speaks HTTP (has routes, engines, HTTP timeouts).
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Https)
+    }
 }
 
 /// TLS termination settings of an `https` listener.
@@ -237,6 +249,23 @@ impl Default for Timeouts {
             idle: Duration::from_secs(60),
             request: Duration::from_secs(60),
             send: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Timeouts {
+    /// A tcp listener's idle default: a connection that moves no byte either way for ten
+    /// minutes is closed (NGINX stream's `proxy_timeout`; database pools idle for minutes).
+    pub const TCP_IDLE: Duration = Duration::from_secs(600);
+
+    /// The defaults for a listener of `protocol`.
+    pub fn defaults_for(protocol: Option<Protocol>) -> Self {
+        match protocol {
+            Some(Protocol::Tcp) => Timeouts {
+                idle: Self::TCP_IDLE,
+                ..Timeouts::default()
+            },
+            _ => Timeouts::default(),
         }
     }
 }

@@ -64,6 +64,15 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
         )?;
         write_listener_tls(out, l)?;
         let (t, lim) = (&l.timeouts, &l.limits);
+        if let Some(pool) = &l.pool {
+            writeln!(
+                out,
+                "  relays to pool {pool:?}; timeouts: idle {}; limits: {} connections",
+                duration(t.idle),
+                lim.max_connections,
+            )?;
+            continue;
+        }
         writeln!(
             out,
             "  timeouts: header {}, idle {}, request {}; limits: header {}, body {}, {} connections",

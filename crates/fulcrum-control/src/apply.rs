@@ -101,7 +101,14 @@ pub(crate) fn bind_listener(
 
 /// Descriptors the listeners of `cfg` may need (see `fulcrum_net::fd_limit`).
 fn fds_needed(cfg: &Config) -> u64 {
-    fulcrum_net::fd_limit::needed(cfg.listeners.iter().map(|l| l.limits.max_connections))
+    use fulcrum_net::fd_limit::{needed, PER_CONNECTION, PER_SPLICED_CONNECTION};
+    needed(cfg.listeners.iter().map(|l| {
+        let per = match l.protocol {
+            fulcrum_config::model::Protocol::Tcp => PER_SPLICED_CONNECTION,
+            _ => PER_CONNECTION,
+        };
+        (l.limits.max_connections, per)
+    }))
 }
 
 /// Warn when the listeners' `max_connections` may need more descriptors than the open-file

@@ -112,7 +112,9 @@ pub(crate) fn listener(
         route_rules: rules,
         trusted_proxies: l.trusted_proxies.clone().into_boxed_slice(),
         proto: HeaderValue::from_static(match l.protocol {
-            model::Protocol::Http | model::Protocol::TlsPassthrough => "http",
+            model::Protocol::Http | model::Protocol::TlsPassthrough | model::Protocol::Tcp => {
+                "http"
+            }
             model::Protocol::Https => "https",
         }),
         https_redirect: l.https_redirect,
@@ -131,6 +133,7 @@ pub(crate) fn listener(
                 find(p).map(|pool| (pattern, pool))
             }))
         }),
+        l4_pool: l.pool.as_deref().and_then(find),
         tls,
         engine: l.engine,
     }

@@ -111,6 +111,8 @@ pub struct ListenerState {
     pub client_san_header: Option<HeaderName>,
     /// `tls_passthrough` listeners: pools by the ClientHello's SNI.
     pub passthrough: Option<SniTable<Arc<PoolState>>>,
+    /// `tcp` listeners: the pool every connection is relayed to.
+    pub l4_pool: Option<Arc<PoolState>>,
     /// `https` listeners: the TLS acceptor (its certificates reload in place).
     pub tls: Option<Arc<fulcrum_tls::TlsAcceptor>>,
     /// Which engine serves HTTP/1.1 (`engine`).

@@ -89,7 +89,18 @@ impl LoopCtx {
                 },
             };
             let snapshot = state.load_full();
-            if snapshot.passthrough.is_some() {
+            if snapshot.l4_pool.is_some() {
+                // Boxed like the other branches (see below).
+                Box::pin(crate::layer4::serve_tcp(
+                    worker,
+                    snapshot,
+                    stream,
+                    peer,
+                    stop.cut(),
+                ))
+                .await;
+                drop(permit);
+            } else if snapshot.passthrough.is_some() {
                 // Boxed, as the TLS and hyper branches are: the HTTP/1.1 fast path's task
                 // holds room for its own state only.
                 Box::pin(fulcrum_l4::passthrough::serve(

@@ -92,7 +92,8 @@ impl AccessLog {
         }
     }
 
-    pub fn record(&self, entry: &Entry<'_>) {
+    /// Buffer one line: an [`Entry`] (a request) or a connection's (`crate::layer4`).
+    pub fn record<E: Serialize>(&self, entry: &E) {
         let full = {
             let mut buf = self.buf.borrow_mut();
             if serde_json::to_writer(&mut *buf, entry).is_ok() {

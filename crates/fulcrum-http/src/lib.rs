@@ -25,6 +25,7 @@ pub mod guard;
 pub mod h1;
 pub mod h2conn;
 pub mod headers;
+pub mod layer4;
 pub mod metrics;
 pub mod proxy;
 pub mod server;

@@ -366,7 +366,7 @@ pub struct ConnHold {
     pub tunnel: TunnelSlot,
 }
 
-pub(crate) struct ActiveGuard(Option<fulcrum_telemetry::Gauge>);
+pub(crate) struct ActiveGuard(pub(crate) Option<fulcrum_telemetry::Gauge>);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {

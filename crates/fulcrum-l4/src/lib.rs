@@ -5,7 +5,9 @@
 //! listener snapshot's SNI table, a backend through the pool's balancer, and relaying the
 //! connection, ClientHello included, to it unchanged ([`passthrough::serve`], [`relay`]). The
 //! relay, with its idle timeout and stop signal, also carries Fulcrum's upgraded HTTP
-//! connections (WebSocket tunnels). Plain TCP relaying and a UDP flow table belong here later.
+//! connections (WebSocket tunnels). `tcp` listeners' connections are served by [`tcp::serve`]:
+//! a backend of the listener's pool, connect retries on another, and a zero-copy relay
+//! (splice(2) through pipes, [`zero_copy`]) on Linux. A UDP flow table belongs here later.
 //!
 //! It reads the data plane's snapshots (`fulcrum-dataplane`) and reports connect outcomes to
 //! them, like any engine; it never builds them. It must not terminate TLS (no keys, no rustls
@@ -17,6 +19,12 @@ pub mod client_hello;
 mod error;
 pub mod passthrough;
 mod relay;
+/// The crate's only `unsafe` (system calls): see its own documentation.
+#[allow(unsafe_code)]
+mod sys;
+pub mod tcp;
+#[cfg(target_os = "linux")]
+pub mod zero_copy;
 
 pub use client_hello::{parse, Parsed};
 pub use error::L4Error;

@@ -7,8 +7,8 @@
 //! (shutdown's grace deadline, a backend's drain running out). It reports how it ended and the
 //! bytes each way, whatever the ending.
 //!
-//! `copy_bidirectional` moves bytes through user-space buffers; splice(2) through a pipe is a
-//! later optimisation for Linux.
+//! `copy_bidirectional` moves bytes through user-space buffers; between two plain TCP sockets
+//! on Linux, `crate::zero_copy` moves them through a pipe instead, with the same contract.
 
 use std::future::Future;
 use std::io;
@@ -43,14 +43,21 @@ pub struct Relayed {
 }
 
 /// When the last byte moved, shared by both directions of one relay.
-struct Activity {
+pub(crate) struct Activity {
     base: Instant,
     /// Nanoseconds after `base`.
     last: AtomicU64,
 }
 
 impl Activity {
-    fn touch(&self) {
+    pub(crate) fn new() -> Self {
+        Activity {
+            base: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn touch(&self) {
         let n = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.last.store(n, Ordering::Relaxed);
     }
@@ -112,7 +119,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<'_, S> {
 }
 
 /// Resolves once nothing moved for `idle` (never when `idle` is `None`).
-async fn idle_expired(activity: &Activity, idle: Option<Duration>) {
+pub(crate) async fn idle_expired(activity: &Activity, idle: Option<Duration>) {
     let Some(idle) = idle else {
         return std::future::pending().await;
     };
@@ -144,10 +151,7 @@ where
     B: AsyncRead + AsyncWrite + Unpin,
     S: Future<Output = ()>,
 {
-    let activity = Activity {
-        base: Instant::now(),
-        last: AtomicU64::new(0),
-    };
+    let activity = Activity::new();
     let mut c = Tracked {
         io: client,
         activity: &activity,

@@ -33,12 +33,19 @@ pub fn raise_to_hard() -> io::Result<NoFile> {
     current()
 }
 
-/// Descriptors that listeners with these `max_connections` may use at once: two per client
-/// connection (the client's and one backend's) plus [`HEADROOM`].
-pub fn needed(max_connections: impl IntoIterator<Item = usize>) -> u64 {
-    max_connections
+/// Descriptors an HTTP connection holds: the client's and one backend's.
+pub const PER_CONNECTION: u64 = 2;
+/// Descriptors a `tcp` listener's connection holds while spliced: the two sockets and the two
+/// ends of each direction's pipe. (Without pipes to spare it is copied instead, with two.)
+pub const PER_SPLICED_CONNECTION: u64 = 6;
+
+/// Descriptors that listeners may use at once, given each one's `max_connections` and
+/// descriptors per connection ([`PER_CONNECTION`], [`PER_SPLICED_CONNECTION`]), plus
+/// [`HEADROOM`].
+pub fn needed(listeners: impl IntoIterator<Item = (usize, u64)>) -> u64 {
+    listeners
         .into_iter()
-        .map(|n| u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(2))
+        .map(|(n, per)| u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(per))
         .fold(HEADROOM, u64::saturating_add)
 }
 
@@ -47,7 +54,8 @@ pub fn shortfall(need: u64, limit: NoFile) -> Option<String> {
     (need > limit.soft).then(|| {
         format!(
             "the listeners' max_connections may need {need} file descriptors (two per \
-             connection, client and backend, plus {HEADROOM}) but the open-file limit is {} \
+             connection, client and backend, six per tcp connection relayed through pipes, \
+             plus {HEADROOM}) but the open-file limit is {} \
              (hard limit {}): past it new clients wait in the accept backlog; raise the hard \
              limit (systemd LimitNOFILE=, ulimit -Hn, docker --ulimit nofile=) or lower \
              max_connections",
@@ -61,10 +69,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn need_is_two_per_connection_plus_headroom() {
+    fn need_is_two_per_connection_six_per_spliced_one_plus_headroom() {
         assert_eq!(needed([]), HEADROOM);
-        assert_eq!(needed([100, 50]), 300 + HEADROOM);
-        assert_eq!(needed([usize::MAX]), u64::MAX);
+        assert_eq!(
+            needed([(100, PER_CONNECTION), (50, PER_CONNECTION)]),
+            300 + HEADROOM
+        );
+        assert_eq!(needed([(10, PER_SPLICED_CONNECTION)]), 60 + HEADROOM);
+        assert_eq!(needed([(usize::MAX, PER_CONNECTION)]), u64::MAX);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod client;
 pub mod raw;
+pub mod stream;
 pub mod tls;
 
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 pub use backend::{Backend, Recorded};
 pub use client::{get, raw_exchange, read_until_close, Client, RawReply, Reply};
 pub use raw::{free_dual_stack_port, Blackhole, ResetBackend};
+pub use stream::{StreamBackend, StreamMode, StreamSeen};
 
 /// Poll `cond` until it holds or `timeout` passes; returns whether it held (which the caller
 /// must look at: a dropped result turns the wait into a sleep).

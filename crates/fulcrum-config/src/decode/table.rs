@@ -183,11 +183,4 @@ impl<'a, 'i> Table<'a, 'i> {
             None => Some(default),
         }
     }
-
-    /// Reports `key`, if present, as a known but not yet supported feature.
-    pub(crate) fn not_supported(&self, ctx: &mut Ctx<'_>, key: &str, msg: &str) {
-        if let Some(span) = self.key_span(key) {
-            ctx.error(&span, &self.at, msg);
-        }
-    }
 }

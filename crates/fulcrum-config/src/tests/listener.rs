@@ -71,28 +71,86 @@ fn duplicate_binds_are_errors() {
 }
 
 #[test]
-fn tcp_and_udp_are_not_supported_yet() {
-    for p in ["tcp", "udp"] {
-        assert_eq!(
-            error(&web(&format!("protocol = \"{p}\"\n"))),
-            format!("4:12: listener \"web\": protocol \"{p}\" is not supported yet")
-        );
-    }
+fn udp_is_not_supported_yet() {
+    assert_eq!(
+        error(&web("protocol = \"udp\"\n")),
+        "4:12: listener \"web\": protocol \"udp\" is not supported yet"
+    );
     assert_eq!(
         error(&web("protocol = \"htp\"\n")),
         "4:12: listener \"web\": unknown protocol \"htp\" (expected one of: http, https, tcp, udp, tls_passthrough)"
     );
 }
 
+/// A tcp listener `db` relaying to pool `db`, with `extra` lines appended to the listener.
+fn tcp(extra: &str) -> String {
+    format!(
+        "[[listener]]\nname = \"db\"\nbind = \"127.0.0.1:5432\"\nprotocol = \"tcp\"\npool = \"db\"\n{extra}\
+         [pool.db]\nbackends = [{{ address = \"127.0.0.1:15432\" }}]\n"
+    )
+}
+
 #[test]
-fn listener_pool_is_not_supported_yet() {
-    let err = error(&web("pool = \"db\"\n"));
-    assert!(
-        err.starts_with(
-            "4:1: listener \"web\": pool is for tcp and udp listeners, which are not supported yet"
-        ),
-        "{err}"
+fn tcp_listeners_relay_to_their_pool_with_layer_4_defaults() {
+    let cfg = ok(&tcp(""));
+    let l = &cfg.listeners[0];
+    assert_eq!(l.protocol, crate::model::Protocol::Tcp);
+    assert_eq!(l.pool.as_deref(), Some("db"));
+    assert!(l.routes.is_empty());
+    // Idle connections of a database pool last minutes: ten of them by default.
+    assert_eq!(l.timeouts.idle, Duration::from_secs(600));
+    let cfg = ok(&tcp(
+        "[listener.timeouts]\nidle = \"1h\"\n[listener.limits]\nmax_connections = 7\n",
+    ));
+    assert_eq!(cfg.listeners[0].timeouts.idle, Duration::from_secs(3600));
+    assert_eq!(cfg.listeners[0].limits.max_connections, 7);
+    // Other listeners keep their HTTP defaults and have no pool of their own.
+    let cfg = ok(&web(""));
+    assert_eq!(cfg.listeners[0].timeouts.idle, Duration::from_secs(60));
+    assert_eq!(cfg.listeners[0].pool, None);
+}
+
+#[test]
+fn a_tcp_listener_needs_a_defined_pool() {
+    assert_eq!(
+        error("[[listener]]\nname = \"db\"\nbind = \"127.0.0.1:5432\"\nprotocol = \"tcp\"\n"),
+        "4:12: listener \"db\": a tcp listener needs pool = \"NAME\": the pool its connections are relayed to"
     );
+    assert_eq!(
+        error(
+            "[[listener]]\nname = \"db\"\nbind = \"127.0.0.1:5432\"\nprotocol = \"tcp\"\npool = \"pg\"\n\
+             [pool.db]\nbackends = [{ address = \"127.0.0.1:15432\" }]\n"
+        ),
+        "5:8: listener \"db\": pool: unknown pool \"pg\" (defined pools: db)"
+    );
+}
+
+#[test]
+fn pool_is_only_for_tcp_listeners() {
+    assert_eq!(
+        error(&web("pool = \"db\"\n")),
+        "4:1: listener \"web\": pool is for tcp listeners (this one is http); http listeners name their pools in [[listener.route]]"
+    );
+}
+
+#[test]
+fn tcp_listeners_refuse_what_only_http_uses() {
+    assert_eq!(
+        errors(&tcp(
+            "engine = \"hyper\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             [listener.timeouts]\nrequest = \"5s\"\n[listener.limits]\nmax_body_bytes = 10\n\
+             [[listener.route]]\npool = \"db\"\n"
+        )),
+        [
+            "6:1: listener \"db\": engine: engine is for http and https listeners",
+            "7:1: listener \"db\": trusted_proxies: trusted_proxies is for http and https listeners; a tcp listener does not see the HTTP headers it would apply to",
+            "9:1: listener \"db\": timeouts.request: request is for http listeners; a tcp listener does not use it",
+            "11:1: listener \"db\": limits.max_body_bytes: max_body_bytes is for http listeners; a tcp listener does not use it",
+            "12:12: listener \"db\": route: a tcp listener has no routes: it relays every connection to its pool",
+        ]
+    );
+    assert!(error(&tcp("[listener.tls]\n"))
+        .contains("[listener.tls] is only for https listeners (this one is tcp)"));
 }
 
 #[test]

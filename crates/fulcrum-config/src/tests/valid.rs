@@ -204,6 +204,7 @@ fn spec_example_parses_into_the_model() {
             hsts: None,
             trusted_proxies: vec![],
             engine: Engine::Auto,
+            pool: None,
         }],
         pools: vec![
             Pool {

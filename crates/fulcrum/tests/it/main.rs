@@ -35,6 +35,7 @@ mod resilience;
 mod response_framing;
 mod route_scale;
 mod streaming;
+mod tcp;
 mod testssl;
 mod tls;
 mod tls_reload;

@@ -1,0 +1,222 @@
+//! A `tcp` listener's connection from accept to close: a backend of the listener's pool is
+//! chosen (hash balancers key on the client address), connected within the pool's
+//! `connect_timeout` — a backend that refuses or does not answer is reported to the pool
+//! (passive health) and another is tried, up to [`MAX_ATTEMPTS`], before anything was read
+//! from the client — and the bytes are relayed both ways until both sides closed, the
+//! listener's idle timeout, the stop signal (shutdown's grace deadline, the listener's
+//! removal) or the backend's drain running out.
+//!
+//! On Linux the relay splices through two pipes (`crate::zero_copy`); where that cannot be
+//! had (no pipes left, other platforms) it copies (`crate::relay`). What happened is returned
+//! for the access log and metrics, which the caller owns.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fulcrum_dataplane::{BackendInflight, BackendState, ListenerState, PoolState};
+use tokio::net::TcpStream;
+
+use crate::{RelayEnd, Relayed};
+
+/// Backends tried per connection before giving up (each a different one when the pool has
+/// that many).
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// How a relayed TCP connection ended, for the access log's `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpEnd {
+    /// Both sides closed (each end passed on to the other).
+    Closed,
+    /// No byte moved either way for the listener's idle timeout.
+    Idle,
+    /// Cut by a shutdown's grace deadline or the listener's removal.
+    Stopped,
+    /// Cut when its backend's `drain_timeout` ran out.
+    Drained,
+    /// A side reset the connection, or a read or write failed.
+    Failed,
+    /// The pool had no usable backend.
+    NoBackend,
+    /// Every backend tried refused or did not accept in time.
+    ConnectFailed,
+}
+
+impl TcpEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpEnd::Closed => "closed",
+            TcpEnd::Idle => "idle",
+            TcpEnd::Stopped => "stopped",
+            TcpEnd::Drained => "drained",
+            TcpEnd::Failed => "failed",
+            TcpEnd::NoBackend => "no_backend",
+            TcpEnd::ConnectFailed => "connect_failed",
+        }
+    }
+}
+
+/// What one connection did.
+#[derive(Debug)]
+pub struct TcpDone {
+    pub pool: Option<Arc<PoolState>>,
+    /// The backend it was relayed to (the last one tried when none accepted).
+    pub backend: Option<Arc<BackendState>>,
+    /// Connects tried.
+    pub attempts: usize,
+    /// Time to the backend's accept (of the attempt that succeeded).
+    pub connect: Option<Duration>,
+    /// Bytes sent to the backend and to the client.
+    pub up: u64,
+    pub down: u64,
+    pub end: TcpEnd,
+    /// The error that ended it (`Failed`, `ConnectFailed`).
+    pub error: Option<String>,
+    /// Relayed with splice(2) (false: copied through user space).
+    pub zero_copy: bool,
+    pub duration: Duration,
+}
+
+/// Serve one connection of a tcp `listener` on worker `worker` (its balancer state). `stop`
+/// resolves when the connection must be cut.
+pub async fn serve(
+    worker: usize,
+    listener: Arc<ListenerState>,
+    client: TcpStream,
+    peer: SocketAddr,
+    stop: impl Future<Output = ()>,
+) -> TcpDone {
+    let started = Instant::now();
+    fulcrum_net::tune_stream(&client);
+    let mut done = TcpDone {
+        pool: listener.l4_pool.clone(),
+        backend: None,
+        attempts: 0,
+        connect: None,
+        up: 0,
+        down: 0,
+        end: TcpEnd::NoBackend,
+        error: None,
+        zero_copy: false,
+        duration: Duration::ZERO,
+    };
+    let Some(pool) = listener.l4_pool.as_ref() else {
+        return done;
+    };
+    let key = fulcrum_balance::hash_ip(peer.ip());
+    let Some((backend, upstream, _inflight)) = connect(pool, worker, key, &mut done).await else {
+        done.duration = started.elapsed();
+        return done;
+    };
+    fulcrum_net::tune_stream(&upstream);
+    let drained = Cell::new(false);
+    let cut = async {
+        tokio::select! {
+            _ = stop => {}
+            _ = backend.drain_expired() => drained.set(true),
+        }
+    };
+    let idle = Some(listener.timeouts.idle);
+    let r = relay(client, upstream, idle, cut, &mut done.zero_copy).await;
+    done.up = r.up;
+    done.down = r.down;
+    done.end = match r.end {
+        RelayEnd::Closed => TcpEnd::Closed,
+        RelayEnd::Idle => TcpEnd::Idle,
+        RelayEnd::Stopped if drained.get() => TcpEnd::Drained,
+        RelayEnd::Stopped => TcpEnd::Stopped,
+        RelayEnd::Failed(e) => {
+            done.error = Some(e.to_string());
+            TcpEnd::Failed
+        }
+    };
+    done.duration = started.elapsed();
+    done
+}
+
+/// Connect to a backend of `pool`, trying others when one fails.
+async fn connect(
+    pool: &PoolState,
+    worker: usize,
+    key: u64,
+    done: &mut TcpDone,
+) -> Option<(Arc<BackendState>, TcpStream, BackendInflight)> {
+    let mut tried: Vec<*const BackendState> = Vec::new();
+    while done.attempts < MAX_ATTEMPTS {
+        let Some(b) = choose(pool, worker, key, &tried) else {
+            break;
+        };
+        tried.push(Arc::as_ptr(b));
+        done.attempts += 1;
+        done.backend = Some(b.clone());
+        let inflight = BackendInflight::new(b);
+        let at = Instant::now();
+        match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(b.addr)).await {
+            Ok(Ok(s)) => {
+                pool.report(b, false);
+                done.connect = Some(at.elapsed());
+                return Some((b.clone(), s, inflight));
+            }
+            Ok(Err(e)) => {
+                pool.report(b, true);
+                tracing::debug!(backend = %b.label, error = %e, "tcp: backend refused");
+                done.error = Some(format!("connect to {}: {e}", b.label));
+            }
+            Err(_) => {
+                pool.report(b, true);
+                tracing::debug!(backend = %b.label, "tcp: backend connect timeout");
+                done.error = Some(format!(
+                    "connect to {}: no answer within {:?}",
+                    b.label, pool.connect_timeout
+                ));
+            }
+        }
+        done.end = TcpEnd::ConnectFailed;
+    }
+    None
+}
+
+/// The balancer's choice for `key`, or — when it chose a backend already `tried` — its next
+/// choices, then the first usable backend not tried yet.
+fn choose<'p>(
+    pool: &'p PoolState,
+    worker: usize,
+    key: u64,
+    tried: &[*const BackendState],
+) -> Option<&'p Arc<BackendState>> {
+    let fresh = |b: &Arc<BackendState>| !tried.contains(&Arc::as_ptr(b));
+    for attempt in 0..3u64 {
+        let k = match attempt {
+            0 => key,
+            n => key ^ fulcrum_balance::mix64(n + tried.len() as u64),
+        };
+        let b = pool.pick(worker, k)?;
+        if fresh(b) {
+            return Some(b);
+        }
+    }
+    pool.backends
+        .iter()
+        .find(|b| fresh(b) && b.effective_weight() > 0)
+}
+
+/// Splice where the platform and the descriptor budget allow, else copy.
+async fn relay(
+    client: TcpStream,
+    backend: TcpStream,
+    idle: Option<Duration>,
+    stop: impl Future<Output = ()>,
+    zero_copy: &mut bool,
+) -> Relayed {
+    #[cfg(target_os = "linux")]
+    {
+        if let Ok(pipes) = crate::zero_copy::Pipes::new() {
+            *zero_copy = true;
+            return crate::zero_copy::relay(pipes, &client, &[], &backend, idle, stop).await;
+        }
+    }
+    *zero_copy = false;
+    crate::relay(client, &[], backend, idle, stop).await
+}
