@@ -5,10 +5,13 @@
 //! them (as NGINX's `reuseport` does). IPv6 sockets are `IPV6_V6ONLY`, so `0.0.0.0:80` and
 //! `[::]:80` can both be bound, which is how dual-stack is written in the config. Also the
 //! process's share of descriptors: the open-file limit ([`fd_limit`]) and what an accept loop
-//! does when `accept` fails ([`accept`]).
+//! does when `accept` fails ([`accept`]). And the PROXY protocol, v1 and v2 ([`proxy_protocol`]):
+//! a socket-free codec that reads the header a front load balancer sends before a connection's
+//! first byte and writes one for a backend.
 //!
-//! Must not: know about HTTP, routes or pools. No `unsafe`: the `rlimit` and `socket2` crates
-//! wrap the system calls.
+//! Must not: know about HTTP, routes or pools, or decide whom to trust with a PROXY header
+//! (the listener's `trusted` list is the caller's). No `unsafe`: the `rlimit` and `socket2`
+//! crates wrap the system calls.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -17,6 +20,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub mod accept;
 pub mod fd_limit;
+pub mod proxy_protocol;
 
 /// Accept backlog for every listening socket (the kernel caps it at `net.core.somaxconn`).
 pub const BACKLOG: i32 = 4096;
