@@ -7,7 +7,9 @@
 //! relay, with its idle timeout and stop signal, also carries Fulcrum's upgraded HTTP
 //! connections (WebSocket tunnels). `tcp` listeners' connections are served by [`tcp::serve`]:
 //! a backend of the listener's pool, connect retries on another, and a zero-copy relay
-//! (splice(2) through pipes, [`zero_copy`]) on Linux. A UDP flow table belongs here later.
+//! (splice(2) through pipes, [`zero_copy`]) on Linux. For UDP it owns the flow table, a
+//! socket-free state machine with time passed in, and batched datagram I/O (`recvmmsg` /
+//! `sendmmsg` on Linux) ([`udp`]).
 //!
 //! It reads the data plane's snapshots (`fulcrum-dataplane`) and reports connect outcomes to
 //! them, like any engine; it never builds them. It must not terminate TLS (no keys, no rustls
@@ -23,6 +25,7 @@ mod relay;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tcp;
+pub mod udp;
 #[cfg(target_os = "linux")]
 pub mod zero_copy;
 

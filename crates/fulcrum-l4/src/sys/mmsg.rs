@@ -1,0 +1,370 @@
+//! Batched datagram I/O on Linux: `recvmmsg(2)` and `sendmmsg(2)`, many datagrams per system
+//! call, on a tokio `UdpSocket`.
+//!
+//! Each batch allocates its buffers, addresses and message headers once and points the headers
+//! into them afresh before each call (a few stores per datagram). Calls never block
+//! (`MSG_DONTWAIT`) and run inside the socket's `try_io`, so `EAGAIN` clears tokio's readiness
+//! and the caller awaits `readable()` / `writable()` as for `try_recv_from`.
+//!
+//! Must not: hold policy (what to do with a datagram or an error is the caller's), or read past
+//! what the kernel said it wrote.
+
+use crate::udp::batch::{Datagram, Flushed, Queue};
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+use std::ptr;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// The most datagrams one call takes (the kernel's `UIO_MAXIOV`).
+const MAX_BATCH: usize = 1024;
+
+/// A socket address as the kernel reads and writes it: IPv4 or IPv6.
+#[repr(C)]
+#[derive(Clone, Copy)]
+union RawAddr {
+    v4: libc::sockaddr_in,
+    v6: libc::sockaddr_in6,
+}
+
+const RAW_ADDR_LEN: libc::socklen_t = mem::size_of::<RawAddr>() as libc::socklen_t;
+
+impl RawAddr {
+    fn zeroed() -> Self {
+        // SAFETY: both members are plain C structs of integers, for which all zeroes is valid.
+        unsafe { mem::zeroed() }
+    }
+
+    /// `addr` and its length, as `sendmsg` wants them (as std converts them).
+    fn encode(addr: SocketAddr) -> (Self, libc::socklen_t) {
+        match addr {
+            SocketAddr::V4(a) => {
+                let v4 = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from(*a.ip()).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                let len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                (RawAddr { v4 }, len)
+            }
+            SocketAddr::V6(a) => {
+                let v6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                let len = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+                (RawAddr { v6 }, len)
+            }
+        }
+    }
+
+    /// The address the kernel wrote, `len` bytes of it; `None` for any other family.
+    fn decode(&self, len: libc::socklen_t) -> Option<SocketAddr> {
+        let len = len as usize;
+        // SAFETY: every member is integers only, so any bytes are a valid value of each; the
+        // family field sits at the same offset in both, and we read the member it names, and
+        // only when the kernel wrote at least that member's size.
+        unsafe {
+            match libc::c_int::from(self.v4.sin_family) {
+                libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
+                    let a = self.v4;
+                    let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                    Some(SocketAddrV4::new(ip, u16::from_be(a.sin_port)).into())
+                }
+                libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
+                    let a = self.v6;
+                    let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+                    let port = u16::from_be(a.sin6_port);
+                    Some(SocketAddrV6::new(ip, port, a.sin6_flowinfo, a.sin6_scope_id).into())
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+fn empty_header() -> libc::mmsghdr {
+    // SAFETY: a C struct of integers and raw pointers, for which all zeroes (null pointers,
+    // zero lengths) is valid; some libcs give it private padding fields, so no struct literal.
+    unsafe { mem::zeroed() }
+}
+
+fn empty_iovec() -> libc::iovec {
+    libc::iovec {
+        iov_base: ptr::null_mut(),
+        iov_len: 0,
+    }
+}
+
+/// Up to `count` received datagrams of up to `size` bytes each, and their senders: filled by
+/// [`recv`](Self::recv), read with [`iter`](Self::iter) until the next `recv`.
+pub struct RecvBatch {
+    size: usize,
+    /// `count` buffers of `size` bytes, back to back.
+    buf: Vec<u8>,
+    addrs: Vec<RawAddr>,
+    /// Rebuilt before each call to point into `buf` and `addrs`; their pointers mean nothing
+    /// between calls. `headers[i]` keeps what the kernel said of datagram `i`.
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+    /// Datagrams received by the last `recv`.
+    len: usize,
+}
+
+// SAFETY: the raw pointers in `iovecs` and `headers` are set, from `&mut self`, at the start of
+// every call that uses them and point only into heap blocks this value owns; nothing reads them
+// between calls, so no thread can see them stale.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    /// A batch of `count` buffers of `size` bytes (`count` taken into 1..=1024, `size` at least
+    /// 1), all allocated here and reused by every `recv`. A datagram longer than `size` is
+    /// received truncated and says so.
+    pub fn new(count: usize, size: usize) -> Self {
+        let count = count.clamp(1, MAX_BATCH);
+        let size = size.max(1);
+        Self {
+            size,
+            buf: vec![0u8; count * size],
+            addrs: vec![RawAddr::zeroed(); count],
+            iovecs: vec![empty_iovec(); count],
+            headers: (0..count).map(|_| empty_header()).collect(),
+            len: 0,
+        }
+    }
+
+    /// Receives what is waiting, up to the batch's count, without blocking: the number of
+    /// datagrams, at least 1, or `WouldBlock` when there are none (await `readable()`). The
+    /// previous batch's datagrams are gone.
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.len = 0;
+        let fd = socket.as_raw_fd();
+        let received = socket.try_io(Interest::READABLE, || self.recvmmsg(fd))?;
+        self.len = received;
+        Ok(received)
+    }
+
+    fn recvmmsg(&mut self, fd: libc::c_int) -> io::Result<usize> {
+        let size = self.size;
+        for (((chunk, addr), iov), header) in self
+            .buf
+            .chunks_exact_mut(size)
+            .zip(self.addrs.iter_mut())
+            .zip(self.iovecs.iter_mut())
+            .zip(self.headers.iter_mut())
+        {
+            iov.iov_base = chunk.as_mut_ptr().cast();
+            iov.iov_len = size;
+            header.msg_hdr.msg_name = ptr::from_mut(addr).cast();
+            header.msg_hdr.msg_namelen = RAW_ADDR_LEN;
+            header.msg_hdr.msg_iov = iov;
+            header.msg_hdr.msg_iovlen = 1;
+            header.msg_hdr.msg_flags = 0;
+            header.msg_len = 0;
+        }
+        let vlen = self.headers.len() as libc::c_uint;
+        loop {
+            // SAFETY: `headers` holds `vlen` headers just pointed at one `RawAddr` of
+            // RAW_ADDR_LEN bytes and one iovec of `size` bytes inside `buf` each, all owned by
+            // self and borrowed mutably for the call; a null timeout is allowed.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    self.headers.as_mut_ptr(),
+                    vlen,
+                    libc::MSG_DONTWAIT as _,
+                    ptr::null_mut(),
+                )
+            };
+            match super::cvt(n) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(n) => return Ok((n as usize).min(self.headers.len())),
+            }
+        }
+    }
+
+    /// Datagrams the last [`recv`](Self::recv) took.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most datagrams one `recv` takes.
+    pub fn count(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// The longest datagram received whole.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Datagram `i` of the last `recv`.
+    pub fn get(&self, i: usize) -> Option<Datagram<'_>> {
+        if i >= self.len {
+            return None;
+        }
+        let header = self.headers.get(i)?;
+        let peer = self.addrs.get(i)?.decode(header.msg_hdr.msg_namelen)?;
+        let start = i * self.size;
+        let len = (header.msg_len as usize).min(self.size);
+        Some(Datagram {
+            peer,
+            data: self.buf.get(start..start + len)?,
+            truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        })
+    }
+
+    /// The datagrams of the last `recv`, in arrival order (one whose sender is not IPv4 or IPv6,
+    /// which a UDP socket never reports, is skipped).
+    pub fn iter(&self) -> impl Iterator<Item = Datagram<'_>> + '_ {
+        (0..self.len).filter_map(|i| self.get(i))
+    }
+}
+
+/// Datagrams queued for several destinations, sent with as few `sendmmsg` calls as the kernel
+/// allows by [`flush`](Self::flush).
+pub struct SendBatch {
+    queue: Queue,
+    /// Rebuilt from `queue` before each call; they point into it.
+    addrs: Vec<RawAddr>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: as for `RecvBatch`: the pointers are set, from `&mut self`, before every call that
+// uses them, point only into heap blocks this value owns, and are not read between calls.
+unsafe impl Send for SendBatch {}
+
+impl SendBatch {
+    /// A batch of up to `max` datagrams (taken into 1..=1024).
+    pub fn new(max: usize) -> Self {
+        let max = max.clamp(1, MAX_BATCH);
+        Self {
+            queue: Queue::new(max),
+            addrs: vec![RawAddr::zeroed(); max],
+            iovecs: vec![empty_iovec(); max],
+            headers: (0..max).map(|_| empty_header()).collect(),
+        }
+    }
+
+    /// Queues `payload` for `dest`; `false` (and nothing queued) when the batch is full.
+    #[must_use = "a full batch queues nothing: flush it first"]
+    pub fn push(&mut self, dest: SocketAddr, payload: &[u8]) -> bool {
+        self.queue.push(dest, payload)
+    }
+
+    /// Datagrams queued and not yet sent.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.len() == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.queue.is_full()
+    }
+
+    /// Sends what is queued, in order, without blocking. What the socket cannot take now stays
+    /// queued (await `writable()` and flush again); a datagram the kernel refuses (no route,
+    /// too long, a bad address) is dropped, counted and reported, and the rest still go. An
+    /// error is taken to be the first queued datagram's (the kernel reports no other), so a
+    /// socket that fails outright refuses them all, one per call.
+    pub fn flush(&mut self, socket: &UdpSocket) -> Flushed {
+        let fd = socket.as_raw_fd();
+        let mut flushed = Flushed::default();
+        while !self.queue.is_empty() {
+            match socket.try_io(Interest::WRITABLE, || self.sendmmsg(fd)) {
+                Ok(0) => break,
+                Ok(sent) => {
+                    flushed.sent += sent;
+                    self.queue.consume(sent);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // sendmmsg fails only when the first message does: that one is refused.
+                Err(e) => {
+                    flushed.refused(self.queue.dest(0), e);
+                    self.queue.consume(1);
+                }
+            }
+        }
+        flushed
+    }
+
+    fn sendmmsg(&mut self, fd: libc::c_int) -> io::Result<usize> {
+        let mut n = 0;
+        for (((dest, payload), addr), (iov, header)) in self
+            .queue
+            .iter()
+            .zip(self.addrs.iter_mut())
+            .zip(self.iovecs.iter_mut().zip(self.headers.iter_mut()))
+        {
+            let (raw, len) = RawAddr::encode(dest);
+            *addr = raw;
+            // The kernel only reads through these pointers (`sendmsg` takes a const message).
+            iov.iov_base = payload.as_ptr().cast_mut().cast();
+            iov.iov_len = payload.len();
+            header.msg_hdr.msg_name = ptr::from_mut(addr).cast();
+            header.msg_hdr.msg_namelen = len;
+            header.msg_hdr.msg_iov = iov;
+            header.msg_hdr.msg_iovlen = 1;
+            header.msg_len = 0;
+            n += 1;
+        }
+        loop {
+            // SAFETY: the first `n` headers were just filled, each naming an address in `addrs`
+            // of the length given and one iovec over a payload inside `queue`, all owned by self
+            // and borrowed mutably (so unchanged) for the call.
+            let sent = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.headers.as_mut_ptr(),
+                    n as libc::c_uint,
+                    libc::MSG_DONTWAIT as _,
+                )
+            };
+            match super::cvt(sent) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(sent) => return Ok((sent as usize).min(n)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_survive_encode_and_decode() {
+        let addrs: [SocketAddr; 4] = [
+            "127.0.0.1:9".parse().unwrap(),
+            "10.1.2.3:65535".parse().unwrap(),
+            "[::1]:53".parse().unwrap(),
+            SocketAddrV6::new("fe80::1".parse().unwrap(), 4242, 0, 3).into(),
+        ];
+        for addr in addrs {
+            let (raw, len) = RawAddr::encode(addr);
+            assert_eq!(raw.decode(len), Some(addr));
+            assert_eq!(raw.decode(len - 1), None, "a short address is refused");
+        }
+        assert_eq!(RawAddr::zeroed().decode(RAW_ADDR_LEN), None, "family 0");
+    }
+}
