@@ -28,7 +28,9 @@ const LISTENER_KEYS: &[&str] = &[
     "route",
     "trusted_proxies",
     "engine",
+    "proxy_protocol",
 ];
+const PROXY_PROTOCOL_KEYS: &[&str] = &["trusted"];
 const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request", "send"];
 const LIMIT_KEYS: &[&str] = &[
     "max_header_bytes",
@@ -218,6 +220,20 @@ fn listener(
             }
         }
     });
+    let proxy_protocol = t.or(ctx, "proxy_protocol", None, |ctx, v, at| {
+        let pp = Table::open(ctx, v, at, PROXY_PROTOCOL_KEYS)?;
+        let trusted = pp.required(ctx, "trusted", crate::cidr::list)?;
+        if trusted.is_empty() {
+            let span = pp.get("trusted").map_or(pp.span.clone(), Value::span);
+            ctx.error(
+                &span,
+                &pp.at("trusted"),
+                "must list the front load balancers (CIDRs) that send the header",
+            );
+            return None;
+        }
+        Some(Some(crate::model::ProxyProtocolIn { trusted }))
+    });
     let timeouts = t.or(
         ctx,
         "timeouts",
@@ -249,6 +265,7 @@ fn listener(
         trusted_proxies: trusted_proxies?,
         engine: engine?,
         pool: pool?,
+        proxy_protocol: proxy_protocol?,
     })
 }
 

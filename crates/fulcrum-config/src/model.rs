@@ -116,6 +116,27 @@ pub struct Listener {
     /// `pool` (tcp listeners, required there; refused elsewhere): every connection is relayed
     /// to a backend of this pool.
     pub pool: Option<String>,
+    /// `[listener.proxy_protocol]`: read a PROXY protocol header (v1 or v2) from these front
+    /// load balancers before anything else; `None`: PROXY headers are not read.
+    pub proxy_protocol: Option<ProxyProtocolIn>,
+}
+
+/// `[listener.proxy_protocol]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocolIn {
+    /// Peers that must send the header (and whose header is believed: its source address is
+    /// the client's). A header from any other peer is refused.
+    pub trusted: Vec<Cidr>,
+}
+
+/// `proxy_protocol` of a pool: the PROXY protocol header its backends are sent first on each
+/// connection, naming the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    /// The text form: `PROXY TCP4 src dst sport dport\r\n`.
+    V1,
+    /// The binary form.
+    V2,
 }
 
 /// `engine = "auto" | "hyper"`: `auto` (the default) serves HTTP/1.1 with Fulcrum's own lean
@@ -379,6 +400,9 @@ pub struct Pool {
     pub retry: Retry,
     /// `[pool.X.tls]`: TLS (and HTTP/2 by ALPN) to the backends; `None` is cleartext HTTP/1.1.
     pub tls: Option<PoolTls>,
+    /// `proxy_protocol`: send this PROXY header to the backends (pools of tcp and
+    /// tls_passthrough listeners).
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 /// Active health checks of every backend of a pool.

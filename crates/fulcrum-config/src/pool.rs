@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use crate::decode::{self, one_of, Ctx, Table, Value, Where, Zero};
-use crate::model::{Backend, Balance, DnsBackend, HealthCheck, Outlier, Pool, Retry};
+use crate::model::{Backend, Balance, DnsBackend, HealthCheck, Outlier, Pool, ProxyVersion, Retry};
 use crate::summary::duration as show;
 
 const POOL_KEYS: &[&str] = &[
@@ -23,6 +23,7 @@ const POOL_KEYS: &[&str] = &[
     "outlier",
     "retry",
     "tls",
+    "proxy_protocol",
 ];
 const BACKEND_KEYS: &[&str] = &["address", "weight"];
 const HEALTH_KEYS: &[&str] = &[
@@ -152,6 +153,19 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
     let tls = t.or(ctx, "tls", None, |ctx, v, at| {
         crate::tls::pool_tls(ctx, v, at).map(Some)
     });
+    let proxy_protocol = t.or(ctx, "proxy_protocol", None, |ctx, v, at| {
+        let s = decode::string(ctx, v, at.clone())?;
+        match s.as_str() {
+            "v1" => Some(Some(ProxyVersion::V1)),
+            "v2" => Some(Some(ProxyVersion::V2)),
+            other => {
+                let msg =
+                    format!("unknown PROXY protocol version {other:?} (expected one of: v1, v2)");
+                ctx.error(&v.span(), &at, msg);
+                None
+            }
+        }
+    });
     let (backends, dns) = backends?;
     Some(Pool {
         name: name.to_owned(),
@@ -166,6 +180,7 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
         outlier: outlier?,
         retry: retry?,
         tls: tls?,
+        proxy_protocol: proxy_protocol?,
     })
 }
 

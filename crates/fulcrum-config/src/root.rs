@@ -56,6 +56,9 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<Config> {
     let listeners = t.or(ctx, "listener", Vec::new(), |ctx, v, at| {
         listener::listeners(ctx, v, at, &pool_names, &mut binds)
     });
+    if let (Some(pools), Some(listeners), Some(v)) = (&pools, &listeners, t.get("pool")) {
+        proxy_protocol_users(ctx, pools, listeners, v);
+    }
 
     Some(Config {
         runtime: runtime?.unwrap_or_else(|| Runtime {
@@ -69,6 +72,47 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<Config> {
         pools: pools?,
         redactions: ctx.redactions().clone(),
     })
+}
+
+/// A pool that sends a PROXY header must serve only layer-4 listeners (tcp,
+/// tls_passthrough): HTTP listeners share backend connections between clients, and their
+/// backends learn the client from `X-Forwarded-For`.
+fn proxy_protocol_users(
+    ctx: &mut Ctx<'_>,
+    pools: &[crate::model::Pool],
+    listeners: &[crate::model::Listener],
+    v: &Value<'_>,
+) {
+    for p in pools.iter().filter(|p| p.proxy_protocol.is_some()) {
+        let http = listeners.iter().find(|l| {
+            l.protocol.is_http()
+                && l.routes.iter().any(|r| match &r.action {
+                    crate::model::Action::Pool(name) => *name == p.name,
+                    crate::model::Action::Split(targets) => {
+                        targets.iter().any(|t| t.pool == p.name)
+                    }
+                    _ => false,
+                })
+        });
+        let Some(l) = http else {
+            continue;
+        };
+        let span = Table::open_quiet(v)
+            .and_then(|t| t.get(&p.name).and_then(Table::open_quiet))
+            .and_then(|t| t.key_span("proxy_protocol"))
+            .unwrap_or(v.span());
+        let at = Where::root()
+            .entity(format!("pool {:?}", p.name))
+            .key("proxy_protocol");
+        let msg = format!(
+            "a pool that sends a PROXY header serves only tcp and tls_passthrough listeners, \
+             and listener {:?} ({}) routes to it; HTTP backends learn the client from \
+             X-Forwarded-For",
+            l.name,
+            crate::listener::protocol_name(l.protocol)
+        );
+        ctx.error(&span, &at, msg);
+    }
 }
 
 fn available_cpus() -> usize {

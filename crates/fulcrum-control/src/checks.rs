@@ -14,7 +14,25 @@ use tokio::sync::watch;
 use crate::Control;
 
 /// Running checkers by (pool, backend address): the spec they run with and their stop switch.
-pub(crate) type Checkers = HashMap<(String, SocketAddr), (HealthCheck, watch::Sender<bool>)>;
+/// A running checker per (pool, backend): what it checks with (the spec and the bytes each
+/// check starts with) and its stop switch.
+pub(crate) type Checkers = HashMap<(String, SocketAddr), (Check, watch::Sender<bool>)>;
+
+/// What a backend is checked with: the pool's spec and the bytes each check starts with.
+type Check = (HealthCheck, Vec<u8>);
+
+/// What a check of a pool's backends starts with: a PROXY header saying it is Fulcrum's own
+/// connection (v2 `LOCAL`, v1 `UNKNOWN`) when the backends expect one.
+fn preface(version: Option<fulcrum_config::model::ProxyVersion>) -> Vec<u8> {
+    use fulcrum_config::model::ProxyVersion;
+    let mut out = Vec::new();
+    match version {
+        None => {}
+        Some(ProxyVersion::V1) => fulcrum_net::proxy_protocol::encode_v1_unknown(&mut out),
+        Some(ProxyVersion::V2) => fulcrum_net::proxy_protocol::encode_v2_local(&mut out),
+    }
+    out
+}
 
 fn health_of(v: Verdict) -> Health {
     match v {
@@ -30,15 +48,19 @@ impl Control {
     pub(crate) fn reconcile_checkers(self: &Arc<Self>) {
         // Runs every tick: by key, so that thousands of checked backends cost no more than a
         // pass over them.
-        let desired: HashMap<(String, SocketAddr), (Arc<BackendState>, HealthCheck)> = {
+        let desired: HashMap<(String, SocketAddr), (Arc<BackendState>, Check)> = {
             let inner = self.lock();
             let pools = crate::pools_by_name(&inner.config);
             inner
                 .backends
                 .iter()
                 .filter_map(|(key, st)| {
-                    let spec = pools.get(key.0.as_str())?.health.clone()?;
-                    Some((key.clone(), (st.clone(), spec)))
+                    let pool = pools.get(key.0.as_str())?;
+                    let spec = pool.health.clone()?;
+                    Some((
+                        key.clone(),
+                        (st.clone(), (spec, preface(pool.proxy_protocol))),
+                    ))
                 })
                 .collect()
         };
@@ -66,12 +88,14 @@ impl Control {
             let (stop, stopped) = watch::channel(false);
             checkers.insert(key.clone(), (spec.clone(), stop));
             let ctl = Arc::downgrade(self);
+            let (spec, preface) = spec;
             tokio::spawn(async move {
                 let mut active = ActiveHealth::new(&spec);
                 let addr = st.addr;
-                fulcrum_health::run_checks(
+                fulcrum_health::run_checks_with(
                     addr,
                     &spec,
+                    &preface,
                     |ok, now| {
                         let Some(t) = active.record(ok) else { return };
                         let h = health_of(t.to);

@@ -25,6 +25,7 @@ pub(crate) fn pool_spec(p: &model::Pool, tls: Option<UpstreamTls>) -> PoolSpec {
         outlier: p.outlier,
         retry: p.retry,
         tls,
+        proxy_protocol: p.proxy_protocol,
     }
 }
 
@@ -134,6 +135,10 @@ pub(crate) fn listener(
             }))
         }),
         l4_pool: l.pool.as_deref().and_then(find),
+        proxy_trusted: l
+            .proxy_protocol
+            .as_ref()
+            .map(|p| p.trusted.clone().into_boxed_slice()),
         tls,
         engine: l.engine,
     }

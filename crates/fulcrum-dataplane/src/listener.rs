@@ -111,6 +111,9 @@ pub struct ListenerState {
     pub client_san_header: Option<HeaderName>,
     /// `tls_passthrough` listeners: pools by the ClientHello's SNI.
     pub passthrough: Option<SniTable<Arc<PoolState>>>,
+    /// `[listener.proxy_protocol] trusted`: peers that must start with a PROXY header (whose
+    /// source address is then the client's); `None`: headers are not read.
+    pub proxy_trusted: Option<Box<[Cidr]>>,
     /// `tcp` listeners: the pool every connection is relayed to.
     pub l4_pool: Option<Arc<PoolState>>,
     /// `https` listeners: the TLS acceptor (its certificates reload in place).

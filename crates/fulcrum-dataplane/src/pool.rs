@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fulcrum_balance::{Algorithm, BackendView, Selector};
-use fulcrum_config::model::{Outlier, Retry};
+use fulcrum_config::model::{Outlier, ProxyVersion, Retry};
 use fulcrum_tls::UpstreamTls;
 
 use crate::{BackendState, PoolShared};
@@ -23,6 +23,8 @@ pub struct PoolSpec {
     pub retry: Retry,
     /// `[pool.X.tls]`: how to reach the backends over TLS; `None` is cleartext.
     pub tls: Option<UpstreamTls>,
+    /// `proxy_protocol`: the PROXY header each backend connection starts with.
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 /// Per-worker selector slot, on its own cache line so workers never share one.
@@ -39,6 +41,8 @@ pub struct PoolState {
     pub retry: Retry,
     /// How to reach the backends over TLS; `None` is cleartext.
     pub tls: Option<UpstreamTls>,
+    /// The PROXY header each backend connection starts with (layer-4 pools).
+    pub proxy_protocol: Option<ProxyVersion>,
     shared: Arc<PoolShared>,
     /// Passive health is on (`consecutive_failures > 0`).
     passive: bool,
@@ -92,6 +96,7 @@ impl PoolState {
             connect_timeout: spec.connect_timeout,
             retry: spec.retry,
             tls: spec.tls,
+            proxy_protocol: spec.proxy_protocol,
             shared,
             passive: spec.outlier.consecutive_failures > 0,
             selectors,

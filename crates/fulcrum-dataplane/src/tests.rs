@@ -24,6 +24,7 @@ fn outlier(consecutive_failures: u32, max_ejection_percent: u32) -> Outlier {
 
 fn spec(outlier: Outlier) -> PoolSpec {
     PoolSpec {
+        proxy_protocol: None,
         name: "app".into(),
         balance: Algorithm::RoundRobin,
         connect_timeout: Duration::from_secs(1),

@@ -10,6 +10,7 @@ use http::header::{CONNECTION, HOST, USER_AGENT};
 use http::Request;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -20,7 +21,18 @@ pub const USER_AGENT_VALUE: &str = "fulcrum-health";
 
 /// Run one check of `target`; `true` if it passed. See [`probe`].
 pub async fn check_once(target: SocketAddr, spec: &HealthCheck, host: Option<&str>) -> bool {
-    match probe(target, spec, host).await {
+    check_once_with(target, spec, host, &[]).await
+}
+
+/// [`check_once`], sending `preface` first on the connection (a PROXY protocol header, for
+/// backends that expect one).
+pub async fn check_once_with(
+    target: SocketAddr,
+    spec: &HealthCheck,
+    host: Option<&str>,
+    preface: &[u8],
+) -> bool {
+    match probe_with(target, spec, host, preface).await {
         Ok(()) => true,
         Err(error) => {
             tracing::debug!(%target, %error, "health check failed");
@@ -37,10 +49,27 @@ pub async fn probe(
     spec: &HealthCheck,
     host: Option<&str>,
 ) -> Result<(), CheckError> {
+    probe_with(target, spec, host, &[]).await
+}
+
+/// [`probe`], writing `preface` first once connected (a PROXY header: a TCP check then sends
+/// it and closes, an HTTP check sends its request after it).
+pub async fn probe_with(
+    target: SocketAddr,
+    spec: &HealthCheck,
+    host: Option<&str>,
+    preface: &[u8],
+) -> Result<(), CheckError> {
     let check = async {
-        let stream = TcpStream::connect(target)
+        let mut stream = TcpStream::connect(target)
             .await
             .map_err(CheckError::Connect)?;
+        if !preface.is_empty() {
+            stream
+                .write_all(preface)
+                .await
+                .map_err(CheckError::Connect)?;
+        }
         match &spec.path {
             None => Ok(()),
             Some(path) => http_get(stream, target, path, host).await,
@@ -95,6 +124,17 @@ async fn http_get(
 pub async fn run_checks(
     target: SocketAddr,
     spec: &HealthCheck,
+    on_result: impl FnMut(bool, Instant),
+    stop: watch::Receiver<bool>,
+) {
+    run_checks_with(target, spec, &[], on_result, stop).await;
+}
+
+/// [`run_checks`], each check sending `preface` first (see [`probe_with`]).
+pub async fn run_checks_with(
+    target: SocketAddr,
+    spec: &HealthCheck,
+    preface: &[u8],
     mut on_result: impl FnMut(bool, Instant),
     mut stop: watch::Receiver<bool>,
 ) {
@@ -111,7 +151,7 @@ pub async fn run_checks(
         let ok = tokio::select! {
             biased;
             _ = &mut stopped => return,
-            ok = check_once(target, spec, None) => ok,
+            ok = check_once_with(target, spec, None, preface) => ok,
         };
         let now = Instant::now();
         on_result(ok, now);

@@ -23,7 +23,9 @@ mod outlier;
 mod slow_start;
 
 pub use active::{ActiveHealth, Schedule, Transition, Verdict};
-pub use checker::{check_once, probe, run_checks, USER_AGENT_VALUE};
+pub use checker::{
+    check_once, check_once_with, probe, probe_with, run_checks, run_checks_with, USER_AGENT_VALUE,
+};
 pub use error::CheckError;
 pub use outlier::{EjectionBudget, Event, OutlierState, PoolOutlier};
 pub use slow_start::ramp_weight;

@@ -49,6 +49,37 @@ async fn stop_requested(stopped: &mut watch::Receiver<Option<LoopStop>>) -> Loop
     }
 }
 
+/// On a listener that reads PROXY headers: who the client of `stream` (from `peer`) is. A
+/// trusted peer must start with a header (within the header timeout), whose source is then
+/// the client; `None` (the connection is dropped) when it does not. Anyone else is the client
+/// themself, and may not send one.
+async fn proxied(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    trusted: &[fulcrum_config::model::Cidr],
+    snapshot: &ListenerState,
+) -> Option<fulcrum_l4::tcp::Client> {
+    let ip = peer.ip().to_canonical();
+    if !trusted.iter().any(|c| c.contains(ip)) {
+        return Some(fulcrum_l4::tcp::Client {
+            addr: peer,
+            destination: None,
+            refuse_proxy_header: true,
+        });
+    }
+    match fulcrum_l4::proxy_header::read(stream, snapshot.timeouts.header).await {
+        Ok(p) => Some(fulcrum_l4::tcp::Client {
+            addr: p.source.unwrap_or(peer),
+            destination: p.destination,
+            refuse_proxy_header: false,
+        }),
+        Err(e) => {
+            tracing::debug!(peer = %peer, listener = %snapshot.name, error = %e, "refusing a trusted peer's connection");
+            None
+        }
+    }
+}
+
 /// What every connection of one accept loop shares.
 struct LoopCtx {
     worker: Rc<Worker>,
@@ -89,25 +120,37 @@ impl LoopCtx {
                 },
             };
             let snapshot = state.load_full();
+            let who = match snapshot.proxy_trusted.as_deref() {
+                None => fulcrum_l4::tcp::Client {
+                    addr: peer,
+                    destination: None,
+                    refuse_proxy_header: false,
+                },
+                Some(trusted) => match Box::pin(proxied(&stream, peer, trusted, &snapshot)).await {
+                    Some(who) => who,
+                    None => return,
+                },
+            };
             if snapshot.l4_pool.is_some() {
                 // Boxed like the other branches (see below).
                 Box::pin(crate::layer4::serve_tcp(
                     worker,
                     snapshot,
                     stream,
-                    peer,
+                    who,
                     stop.cut(),
                 ))
                 .await;
                 drop(permit);
             } else if snapshot.passthrough.is_some() {
                 // Boxed, as the TLS and hyper branches are: the HTTP/1.1 fast path's task
-                // holds room for its own state only.
+                // holds room for its own state only. A forged PROXY header is no ClientHello:
+                // it is refused as one.
                 Box::pin(fulcrum_l4::passthrough::serve(
                     worker.id,
                     snapshot,
                     stream,
-                    peer,
+                    who,
                     stop.cut(),
                 ))
                 .await;
@@ -115,8 +158,9 @@ impl LoopCtx {
             } else {
                 drop(snapshot);
                 // The slot is held until the connection ends, including any tunnel it was
-                // upgraded into.
-                server::serve(worker, state, stream, peer, port, stop, permit).await;
+                // upgraded into. A forged PROXY header is no request line: the engines
+                // answer it 400 (http) or fail its handshake (https).
+                server::serve(worker, state, stream, who.addr, port, stop, permit).await;
             }
         };
         conns.spawn_local(task);

@@ -46,16 +46,17 @@ pub(crate) async fn serve_tcp(
     worker: Rc<Worker>,
     listener: Arc<ListenerState>,
     stream: TcpStream,
-    peer: SocketAddr,
+    who: fulcrum_l4::tcp::Client,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    let peer = who.addr;
     let _active = listener.metrics.as_ref().map(|m| {
         m.connections_total.inc(worker.id);
         m.connections_active.inc();
         ActiveGuard(Some(m.connections_active.clone()))
     });
     let sampled = worker.access_log.sampled();
-    let done = fulcrum_l4::tcp::serve(worker.id, listener.clone(), stream, peer, stop).await;
+    let done = fulcrum_l4::tcp::serve(worker.id, listener.clone(), stream, who, stop).await;
     if let Some(m) = &listener.metrics {
         m.bytes_in.add(worker.id, done.up);
         m.bytes_out.add(worker.id, done.down);

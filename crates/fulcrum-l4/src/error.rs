@@ -2,7 +2,7 @@
 
 use std::io;
 
-/// Why a passthrough connection could not be routed.
+/// Why a layer-4 connection could not be routed.
 ///
 /// All of these are the client's doing or the client's connection failing (downstream), and
 /// none is retryable: nothing has been sent to a backend yet.
@@ -20,4 +20,7 @@ pub enum L4Error {
     /// Reading from the client failed.
     #[error("reading the client hello failed")]
     Io(#[from] io::Error),
+    /// A trusted peer's PROXY protocol header was missing, malformed or late.
+    #[error("PROXY protocol: {0}")]
+    ProxyHeader(String),
 }

@@ -20,6 +20,7 @@
 pub mod client_hello;
 mod error;
 pub mod passthrough;
+pub mod proxy_header;
 mod relay;
 /// The crate's only `unsafe` (system calls): see its own documentation.
 #[allow(unsafe_code)]

@@ -11,7 +11,6 @@
 //! grace deadline of a shutdown or of the listener's removal).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,14 +84,16 @@ where
 }
 
 /// Serve one passthrough connection of `listener` to its end, on worker `worker` (its balancer
-/// state and metric shard). `stop` resolves when the relay must be cut.
+/// state and metric shard). `stop` resolves when the relay must be cut. `who.addr` is the
+/// client (from a trusted PROXY header, or the peer); a pool with `proxy_protocol` is told it.
 pub async fn serve(
     worker: usize,
     listener: Arc<ListenerState>,
     mut client: TcpStream,
-    peer: SocketAddr,
+    who: crate::tcp::Client,
     stop: impl Future<Output = ()>,
 ) {
+    let peer = who.addr;
     fulcrum_net::tune_stream(&client);
     let Some(table) = listener.passthrough.as_ref() else {
         return;
@@ -135,8 +136,17 @@ pub async fn serve(
         }
     };
     fulcrum_net::tune_stream(&upstream);
+    let mut initial = Vec::new();
+    if let Some(version) = pool.proxy_protocol {
+        let destination = who
+            .destination
+            .or_else(|| client.local_addr().ok())
+            .unwrap_or(peer);
+        crate::proxy_header::encode(version, peer, destination, &mut initial);
+    }
+    initial.extend_from_slice(&hello);
     let idle = Some(listener.timeouts.idle);
-    let r = crate::relay(client, &hello, upstream, idle, stop).await;
+    let r = crate::relay(client, &initial, upstream, idle, stop).await;
     if let Some(m) = &listener.metrics {
         m.bytes_in.add(worker, r.up);
         m.bytes_out.add(worker, r.down);

@@ -12,9 +12,14 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use fulcrum_dataplane::{BackendInflight, BackendState, ListenerState, PoolState};
 use tokio::net::TcpStream;
@@ -79,15 +84,29 @@ pub struct TcpDone {
     pub duration: Duration,
 }
 
+/// Who the client is, as the accept loop established it.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The client's address: the peer's, or the one a trusted front balancer's PROXY header
+    /// gave.
+    pub addr: SocketAddr,
+    /// The address it connected to, when a PROXY header said (else the socket's own).
+    pub destination: Option<SocketAddr>,
+    /// The peer is not trusted to send a PROXY header on a listener that reads them: a
+    /// connection that starts with one is refused, not relayed.
+    pub refuse_proxy_header: bool,
+}
+
 /// Serve one connection of a tcp `listener` on worker `worker` (its balancer state). `stop`
 /// resolves when the connection must be cut.
 pub async fn serve(
     worker: usize,
     listener: Arc<ListenerState>,
     client: TcpStream,
-    peer: SocketAddr,
+    who: Client,
     stop: impl Future<Output = ()>,
 ) -> TcpDone {
+    let peer = who.addr;
     let started = Instant::now();
     fulcrum_net::tune_stream(&client);
     let mut done = TcpDone {
@@ -111,6 +130,18 @@ pub async fn serve(
         return done;
     };
     fulcrum_net::tune_stream(&upstream);
+    // The pool's backends are told who the client is before its first byte.
+    let mut initial = Vec::new();
+    if let Some(version) = pool.proxy_protocol {
+        let destination = who
+            .destination
+            .or_else(|| client.local_addr().ok())
+            .unwrap_or(peer);
+        crate::proxy_header::encode(version, peer, destination, &mut initial);
+    }
+    let refuse = who
+        .refuse_proxy_header
+        .then_some(crate::proxy_header::looks_like_header as fn(&[u8]) -> bool);
     let drained = Cell::new(false);
     let cut = async {
         tokio::select! {
@@ -119,7 +150,16 @@ pub async fn serve(
         }
     };
     let idle = Some(listener.timeouts.idle);
-    let r = relay(client, upstream, idle, cut, &mut done.zero_copy).await;
+    let r = relay(
+        client,
+        &initial,
+        upstream,
+        idle,
+        cut,
+        refuse,
+        &mut done.zero_copy,
+    )
+    .await;
     done.up = r.up;
     done.down = r.down;
     done.end = match r.end {
@@ -202,21 +242,76 @@ fn choose<'p>(
         .find(|b| fresh(b) && b.effective_weight() > 0)
 }
 
-/// Splice where the platform and the descriptor budget allow, else copy.
+/// Splice where the platform and the descriptor budget allow, else copy. `initial` goes to
+/// the backend first; `refuse` tests the client's first bytes.
 async fn relay(
     client: TcpStream,
+    initial: &[u8],
     backend: TcpStream,
     idle: Option<Duration>,
     stop: impl Future<Output = ()>,
+    refuse: Option<fn(&[u8]) -> bool>,
     zero_copy: &mut bool,
 ) -> Relayed {
     #[cfg(target_os = "linux")]
     {
         if let Ok(pipes) = crate::zero_copy::Pipes::new() {
             *zero_copy = true;
-            return crate::zero_copy::relay(pipes, &client, &[], &backend, idle, stop).await;
+            return crate::zero_copy::relay(pipes, &client, initial, &backend, idle, stop, refuse)
+                .await;
         }
     }
     *zero_copy = false;
-    crate::relay(client, &[], backend, idle, stop).await
+    let client = FirstBytesChecked { io: client, refuse };
+    crate::relay(client, initial, backend, idle, stop).await
+}
+
+/// A client stream whose first bytes read are tested (the copying relay's twin of the
+/// splicing relay's peek): `refuse` saying yes fails the read.
+struct FirstBytesChecked<S> {
+    io: S,
+    refuse: Option<fn(&[u8]) -> bool>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FirstBytesChecked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            let first = buf.filled().get(before..).unwrap_or_default();
+            if !first.is_empty() {
+                if let Some(test) = self.refuse.take() {
+                    if test(first) {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "refused the client's first bytes",
+                        )));
+                    }
+                }
+            }
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FirstBytesChecked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

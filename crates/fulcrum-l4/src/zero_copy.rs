@@ -40,8 +40,13 @@ impl Pipes {
     }
 }
 
+/// A test of the client's first bytes (what one peek finds when it first sends): `true`
+/// ends the relay, failed, before they reach the backend.
+pub type FirstBytes = fn(&[u8]) -> bool;
+
 /// Relay `client` ↔ `backend` (after `initial` is written to the backend) through `pipes`
-/// until both directions ended, nothing moved for `idle`, or `stop` resolves.
+/// until both directions ended, nothing moved for `idle`, or `stop` resolves. `refuse`, when
+/// given, looks at the client's first bytes before any is relayed.
 pub async fn relay(
     pipes: Pipes,
     client: &TcpStream,
@@ -49,6 +54,7 @@ pub async fn relay(
     backend: &TcpStream,
     idle: Option<std::time::Duration>,
     stop: impl Future<Output = ()>,
+    refuse: Option<FirstBytes>,
 ) -> Relayed {
     let Pipes {
         up: up_pipe,
@@ -62,8 +68,8 @@ pub async fn relay(
             up.fetch_add(initial.len() as u64, Ordering::Relaxed);
             // The first failure ends both directions (a reset on one side ends the relay).
             tokio::try_join!(
-                pump(client, backend, &up_pipe, &activity, &up),
-                pump(backend, client, &down_pipe, &activity, &down),
+                pump(client, backend, &up_pipe, &activity, &up, refuse),
+                pump(backend, client, &down_pipe, &activity, &down, None),
             )
         };
         tokio::select! {
@@ -90,9 +96,20 @@ async fn pump(
     pipe: &Pipe,
     activity: &Activity,
     moved: &AtomicU64,
+    mut refuse: Option<FirstBytes>,
 ) -> io::Result<()> {
     loop {
         from.readable().await?;
+        if let Some(test) = refuse.take() {
+            let mut first = [0u8; 16];
+            let n = from.peek(&mut first).await?;
+            if test(first.get(..n).unwrap_or_default()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "refused the client's first bytes",
+                ));
+            }
+        }
         let n = match from.try_io(Interest::READABLE, || {
             splice(from.as_fd(), pipe.write.as_fd(), CHUNK)
         }) {

@@ -27,6 +27,8 @@ pub struct StreamSeen {
     pub peer: SocketAddr,
     /// Bytes read from the client before its end of stream.
     pub received: usize,
+    /// The first bytes read (up to 1 KiB).
+    pub head: Vec<u8>,
 }
 
 pub struct StreamBackend {
@@ -54,8 +56,12 @@ impl StreamBackend {
                         let (s, o, n) = (s.clone(), o.clone(), n.clone());
                         o.fetch_add(1, Ordering::SeqCst);
                         std::thread::spawn(move || {
-                            let received = serve(conn, &n, mode);
-                            s.lock().unwrap().push(StreamSeen { peer, received });
+                            let (received, head) = serve(conn, &n, mode);
+                            s.lock().unwrap().push(StreamSeen {
+                                peer,
+                                received,
+                                head,
+                            });
                             o.fetch_sub(1, Ordering::SeqCst);
                         });
                     }
@@ -89,12 +95,13 @@ impl Drop for StreamBackend {
     }
 }
 
-fn serve(mut conn: TcpStream, name: &str, mode: StreamMode) -> usize {
+fn serve(mut conn: TcpStream, name: &str, mode: StreamMode) -> (usize, Vec<u8>) {
     conn.set_nonblocking(false).unwrap();
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = Vec::new();
     let mut received = 0;
+    let mut head = Vec::new();
     if mode == StreamMode::GreetThenRead {
         let _ = conn.write_all(format!("{name}\n").as_bytes());
         let _ = conn.shutdown(Shutdown::Write);
@@ -104,6 +111,8 @@ fn serve(mut conn: TcpStream, name: &str, mode: StreamMode) -> usize {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 received += n;
+                let room = 1024usize.saturating_sub(head.len()).min(n);
+                head.extend_from_slice(&buf[..room]);
                 match mode {
                     StreamMode::EchoAfterEof => got.extend_from_slice(&buf[..n]),
                     StreamMode::Echo => {
@@ -120,5 +129,5 @@ fn serve(mut conn: TcpStream, name: &str, mode: StreamMode) -> usize {
         let _ = conn.write_all(format!("{name}:").as_bytes());
         let _ = conn.write_all(&got);
     }
-    received
+    (received, head)
 }

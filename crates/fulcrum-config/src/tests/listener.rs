@@ -280,3 +280,56 @@ fn h2_limits_and_send_timeout_parse_and_are_bounded() {
         ]
     );
 }
+
+#[test]
+fn proxy_protocol_is_read_from_trusted_front_balancers_on_any_listener() {
+    for protocol in ["http", "tcp", "tls_passthrough"] {
+        let src = match protocol {
+            "tcp" => tcp("[listener.proxy_protocol]\ntrusted = [\"10.0.0.0/8\", \"::1/128\"]\n"),
+            p => web(&format!(
+                "protocol = \"{p}\"\n[listener.proxy_protocol]\ntrusted = [\"10.0.0.0/8\", \"::1/128\"]\n"
+            )),
+        };
+        let cfg = ok(&src);
+        let pp = cfg.listeners[0].proxy_protocol.as_ref().expect(protocol);
+        assert_eq!(pp.trusted.len(), 2, "{protocol}");
+        assert!(pp.trusted[0].contains("10.1.2.3".parse().unwrap()));
+    }
+    assert_eq!(ok(&web("")).listeners[0].proxy_protocol, None);
+    assert_eq!(
+        error(&web("[listener.proxy_protocol]\ntrusted = []\n")),
+        "5:11: listener \"web\": proxy_protocol.trusted: must list the front load balancers (CIDRs) that send the header"
+    );
+    assert_eq!(
+        error(&web("[listener.proxy_protocol]\n")),
+        "4:1: listener \"web\": proxy_protocol: missing required key \"trusted\""
+    );
+    assert_eq!(
+        error(&web("[listener.proxy_protocol]\ntrusted = [\"10.0.0.1/8\"]\n")),
+        "5:12: listener \"web\": proxy_protocol.trusted[0]: invalid CIDR \"10.0.0.1/8\": host bits are set (the network is 10.0.0.0/8) (expected e.g. \"10.0.0.0/8\", \"2001:db8::/32\" or one address)"
+    );
+}
+
+#[test]
+fn pools_send_proxy_headers_only_to_layer_4_listeners() {
+    let cfg = ok(&tcp("").replace("[pool.db]\n", "[pool.db]\nproxy_protocol = \"v2\"\n"));
+    assert_eq!(
+        cfg.pools[0].proxy_protocol,
+        Some(crate::model::ProxyVersion::V2)
+    );
+    let cfg = ok(&tcp("").replace("[pool.db]\n", "[pool.db]\nproxy_protocol = \"v1\"\n"));
+    assert_eq!(
+        cfg.pools[0].proxy_protocol,
+        Some(crate::model::ProxyVersion::V1)
+    );
+    assert_eq!(
+        error(&tcp("").replace("[pool.db]\n", "[pool.db]\nproxy_protocol = \"v3\"\n")),
+        "7:18: pool \"db\": proxy_protocol: unknown PROXY protocol version \"v3\" (expected one of: v1, v2)"
+    );
+    let http = "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:8080\"\n[[listener.route]]\npool = \"app\"\n\
+                [pool.app]\nproxy_protocol = \"v1\"\nbackends = [{ address = \"127.0.0.1:9000\" }]\n";
+    assert_eq!(
+        error(http),
+        "7:1: pool \"app\": proxy_protocol: a pool that sends a PROXY header serves only tcp and tls_passthrough listeners, and listener \"web\" (http) routes to it; HTTP backends learn the client from X-Forwarded-For"
+    );
+}

@@ -289,7 +289,7 @@ fn pool_names_and_keys() {
     assert_eq!(
         error(&api("balanse = \"random\"\n")),
         "3:1: pool \"api\": unknown key \"balanse\" (expected one of: balance, backends, \
-         connect_timeout, drain_timeout, slow_start, dns_refresh, health, outlier, retry, tls)"
+         connect_timeout, drain_timeout, slow_start, dns_refresh, health, outlier, retry, tls, proxy_protocol)"
     );
     assert_eq!(
         error("pool = 1\n"),

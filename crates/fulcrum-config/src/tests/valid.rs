@@ -205,6 +205,7 @@ fn spec_example_parses_into_the_model() {
             trusted_proxies: vec![],
             engine: Engine::Auto,
             pool: None,
+            proxy_protocol: None,
         }],
         pools: vec![
             Pool {
@@ -239,6 +240,7 @@ fn spec_example_parses_into_the_model() {
                 outlier: Outlier::default(),
                 retry: Retry::default(),
                 tls: None,
+                proxy_protocol: None,
             },
             Pool {
                 name: "api-v1".into(),
@@ -264,6 +266,7 @@ fn spec_example_parses_into_the_model() {
                     budget_percent: 10,
                 },
                 tls: None,
+                proxy_protocol: None,
             },
             Pool {
                 name: "api-v2".into(),
@@ -291,6 +294,7 @@ fn spec_example_parses_into_the_model() {
                 outlier: Outlier::default(),
                 retry: Retry::default(),
                 tls: None,
+                proxy_protocol: None,
             },
         ],
         // The admin token came from ${FULCRUM_ADMIN_TOKEN}; checked by the errors tests.

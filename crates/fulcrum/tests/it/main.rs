@@ -29,6 +29,7 @@ mod observability;
 mod path_hygiene;
 mod pool_faults;
 mod proxy;
+mod proxy_protocol;
 mod reload;
 mod reload_gaps;
 mod resilience;
