@@ -101,6 +101,39 @@ impl LoopCtx {
         peer: SocketAddr,
         permit: Option<OwnedSemaphorePermit>,
     ) {
+        // The usual case — an HTTP connection with its slot, nothing to read first — is the
+        // connection's own future, with no wrapper holding room for the others.
+        if let Some(permit) = permit {
+            let plain = {
+                let l = self.state.load();
+                l.proxy_trusted.is_none() && l.l4_pool.is_none() && l.passthrough.is_none()
+            };
+            if plain {
+                conns.spawn_local(server::serve(
+                    self.worker.clone(),
+                    self.state.clone(),
+                    stream,
+                    peer,
+                    self.local_port.clone(),
+                    self.stop.clone(),
+                    permit,
+                ));
+                return;
+            }
+            return self.spawn_general(conns, stream, peer, Some(permit));
+        }
+        self.spawn_general(conns, stream, peer, None);
+    }
+
+    /// [`LoopCtx::spawn`] for connections that wait for a slot, read a PROXY header, or are
+    /// layer 4.
+    fn spawn_general(
+        &self,
+        conns: &mut JoinSet<()>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let (worker, state, limit, stop, port) = (
             self.worker.clone(),
             self.state.clone(),

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
@@ -39,9 +40,14 @@ where
 /// default is 400 KiB, which a client that never reads turns into 100 MiB per connection).
 const H2_SEND_BUFFER: usize = 64 * 1024;
 
+/// A connection's whole future, boxed once per connection: each layer that sets a
+/// connection up returns it rather than awaiting it, so an idle connection's task holds one
+/// layer's state, not a copy of every layer's arguments (async functions keep those).
+pub type ConnFuture = Pin<Box<dyn Future<Output = ()>>>;
+
 /// Serve one accepted client connection until it closes, times out, or `stop` ends it.
 /// `local_port` is the listening socket's port (for `X-Forwarded-Port`).
-pub async fn serve(
+pub fn serve(
     worker: Rc<Worker>,
     listener: Arc<ArcSwap<ListenerState>>,
     stream: TcpStream,
@@ -49,7 +55,7 @@ pub async fn serve(
     local_port: Option<http::HeaderValue>,
     shutdown: Stop,
     permit: tokio::sync::OwnedSemaphorePermit,
-) {
+) -> ConnFuture {
     fulcrum_net::tune_stream(&stream);
     let facts = ConnFacts {
         local_port,
@@ -58,13 +64,11 @@ pub async fn serve(
     };
     let acceptor = listener.load().tls.clone();
     let Some(acceptor) = acceptor else {
-        return serve_io(worker, listener, stream, peer, facts, shutdown, permit).await;
+        return serve_io(worker, listener, stream, peer, facts, shutdown, permit);
     };
-    // Boxed, as a branch plain connections never take (TLS state is large).
     Box::pin(serve_tls(
         acceptor, worker, listener, stream, peer, facts, shutdown, permit,
     ))
-    .await;
 }
 
 /// An https connection: the handshake, then HTTP on the decrypted stream.
@@ -117,7 +121,7 @@ pub(crate) struct Accepted {
 
 /// Serve HTTP on an accepted (and, for https, decrypted) stream: with the lean HTTP/1.1
 /// engine (`crate::h1`, which hands hyper what it does not serve itself), or with hyper.
-async fn serve_io<IO>(
+fn serve_io<IO>(
     worker: Rc<Worker>,
     listener: Arc<ArcSwap<ListenerState>>,
     stream: IO,
@@ -125,7 +129,8 @@ async fn serve_io<IO>(
     facts: ConnFacts,
     shutdown: Stop,
     permit: tokio::sync::OwnedSemaphorePermit,
-) where
+) -> ConnFuture
+where
     IO: crate::h1::ClientIo,
 {
     let l = listener.load_full();
@@ -157,10 +162,8 @@ async fn serve_io<IO>(
         counters,
     };
     match engine {
-        fulcrum_config::model::Engine::Auto => crate::h1::serve(conn, stream).await,
-        // Boxed: hyper's connection state is large, and a future holds room for its largest
-        // branch — every fast-path connection would pay for it.
-        fulcrum_config::model::Engine::Hyper => Box::pin(serve_hyper(conn, stream)).await,
+        fulcrum_config::model::Engine::Auto => Box::pin(crate::h1::serve(conn, stream)),
+        fulcrum_config::model::Engine::Hyper => Box::pin(serve_hyper(conn, stream)),
     }
 }
 

@@ -16,6 +16,17 @@ use crate::guard::scan::{HeadSpans, Mode, Scan, Scanner};
 use crate::proxy::Worker;
 use crate::stop::Stop;
 
+/// How waiting for a request's first bytes ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// Bytes are in the buffer.
+    Ready,
+    /// The time ran out.
+    TimedOut,
+    /// The client closed, or stopping began.
+    Ended,
+}
+
 /// How reading a request head ended.
 pub(super) enum HeadRead {
     /// A head is complete: [`Client::head`].
@@ -120,24 +131,23 @@ impl<IO: ClientIo> Client<IO> {
         self.scanner.rebase(self.fed);
     }
 
-    /// Wait until the next request's first bytes can be read, at most until `until`; false
-    /// when the client closed, the time ran out or stopping began. A plain TCP stream waits
-    /// without a buffer (it is given back to the worker meanwhile).
+    /// Wait until the next request's first bytes can be read, at most until `until`. A plain
+    /// TCP stream waits without a buffer (it is given back to the worker meanwhile).
     ///
     /// A connection that has not sent its first request yet is waited for even when stopping
     /// has begun (it was accepted before: its request is on the way), until the grace
     /// deadline; an idle keep-alive connection closes then, unless its next request is
     /// already here.
-    pub(super) async fn wait_readable(&mut self, until: Instant, first: bool) -> bool {
+    pub(super) async fn wait_readable(&mut self, until: Instant, first: bool) -> Wait {
         let unbuffered = self.io.waits_unbuffered();
-        // The first request: stopping lets it come (until the grace deadline).
-        let cut = self.stop.clone();
-        let mut cut = std::pin::pin!(async move {
-            match first {
-                true => cut.cut().await,
-                false => std::future::pending().await,
-            }
+        // The first request: stopping lets it come (until the grace deadline). Boxed, and only
+        // then: later waits (an idle connection's) need not hold room for it.
+        let mut cut = first.then(|| Box::pin(self.stop.clone().cut()));
+        let mut cut = std::future::poll_fn(move |cx| match cut.as_mut() {
+            Some(f) => f.as_mut().poll(cx),
+            None => Poll::Pending,
         });
+        let mut cut = std::pin::Pin::new(&mut cut);
         if unbuffered {
             loop {
                 let buf = std::mem::take(&mut self.buf);
@@ -161,13 +171,14 @@ impl<IO: ClientIo> Client<IO> {
                 });
                 match self.timer.within(until, woke).await {
                     Ok(Woke::Ready(true)) => {}
-                    Ok(Woke::Ready(false)) | Err(_) => return false,
+                    Ok(Woke::Ready(false)) => return Wait::Ended,
+                    Err(_) => return Wait::TimedOut,
                     Ok(Woke::Stop) => {
                         // Its next request may be here already: then it is served.
                         self.ensure_buf();
                         let n = self.io.try_read_now(&mut self.buf[self.end..]).unwrap_or(0);
                         self.end += n;
-                        return n > 0;
+                        return if n > 0 { Wait::Ready } else { Wait::Ended };
                     }
                 }
                 // Readiness can be stale: the read says (and clears it when it is).
@@ -176,10 +187,10 @@ impl<IO: ClientIo> Client<IO> {
                 match self.io.try_read_now(&mut self.buf[self.end..]) {
                     Ok(n) => {
                         self.end += n;
-                        return n > 0;
+                        return if n > 0 { Wait::Ready } else { Wait::Ended };
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(_) => return false,
+                    Err(_) => return Wait::Ended,
                 }
             }
         } else {
@@ -202,9 +213,28 @@ impl<IO: ClientIo> Client<IO> {
                 }
                 Poll::Pending
             });
-            let n = self.timer.within(until, woke).await.unwrap_or(0);
-            self.end += n;
-            n > 0
+            match self.timer.within(until, woke).await {
+                Ok(n) if n > 0 => {
+                    self.end += n;
+                    Wait::Ready
+                }
+                Ok(_) => Wait::Ended,
+                Err(_) => Wait::TimedOut,
+            }
+        }
+    }
+
+    /// Give back what a parked connection does not need: its buffer (already given back
+    /// while waiting) and the scanner's field spans (a fresh scanner allocates nothing until
+    /// its first head).
+    pub(super) fn shrink(&mut self) {
+        if self.pending().is_empty() {
+            let buf = std::mem::take(&mut self.buf);
+            self.worker.h1.give(buf);
+            self.start = 0;
+            self.end = 0;
+            self.fed = 0;
+            self.scanner = Scanner::recording();
         }
     }
 
