@@ -408,8 +408,12 @@ pub struct Pool {
 /// Active health checks of every backend of a pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
-    /// HTTP GET this path (2xx/3xx healthy); `None`: a TCP connect check.
-    pub path: Option<String>,
+    /// What one check does: a TCP connect (the default, no `path` or `udp_*` key), an HTTP
+    /// `GET path`, or a UDP probe (`udp_send`/`udp_send_hex`, `udp_expect`/`udp_expect_hex`).
+    pub probe: Probe,
+    /// `port`: check this port of the backend's IP address instead of the backend's own port
+    /// (a TCP side of a UDP service, a sidecar health port); applies to every probe.
+    pub port: Option<u16>,
     /// Default 2s, > 0; each check is jittered by up to 10% of it.
     pub interval: Duration,
     /// Default 1s, > 0.
@@ -418,6 +422,28 @@ pub struct HealthCheck {
     pub healthy_threshold: u32,
     /// Consecutive failures to turn unhealthy (default 3, >= 1).
     pub unhealthy_threshold: u32,
+}
+
+/// What one active check of a backend does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Connect over TCP (healthy once connected), then close.
+    Tcp,
+    /// HTTP/1.1 `GET path`; a 2xx or 3xx answer is healthy. `path` starts with `/`.
+    Http { path: String },
+    /// Send `send` as one datagram from a fresh connected UDP socket; healthy if the one reply
+    /// starts with `expect` (any reply when `expect` is empty). An ICMP port unreachable fails
+    /// at once. `send` is 1..=[`Probe::MAX_UDP_SEND`] bytes, `expect` at most
+    /// [`Probe::MAX_UDP_EXPECT`].
+    Udp { send: Vec<u8>, expect: Vec<u8> },
+}
+
+impl Probe {
+    /// The largest probe datagram: what fits one Ethernet frame over IPv4 unfragmented
+    /// (1500 − 20 IP − 8 UDP).
+    pub const MAX_UDP_SEND: usize = 1472;
+    /// The longest expected reply prefix.
+    pub const MAX_UDP_EXPECT: usize = 512;
 }
 
 /// Passive health: eject a backend after consecutive failures seen on real traffic.

@@ -1,5 +1,6 @@
 //! `[pool.NAME]`: balance, backends (by IP or by DNS name), the pool's timeouts, and its
-//! `health`, `outlier`, `retry` and `tls` tables (the last is read in `tls.rs`).
+//! `health`, `outlier`, `retry` and `tls` tables (`health` is read in `health.rs`, `tls` in
+//! `tls.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use crate::decode::{self, one_of, Ctx, Table, Value, Where, Zero};
-use crate::model::{Backend, Balance, DnsBackend, HealthCheck, Outlier, Pool, ProxyVersion, Retry};
+use crate::model::{Backend, Balance, DnsBackend, Outlier, Pool, ProxyVersion, Retry};
 use crate::summary::duration as show;
 
 const POOL_KEYS: &[&str] = &[
@@ -26,13 +27,6 @@ const POOL_KEYS: &[&str] = &[
     "proxy_protocol",
 ];
 const BACKEND_KEYS: &[&str] = &["address", "weight"];
-const HEALTH_KEYS: &[&str] = &[
-    "path",
-    "interval",
-    "timeout",
-    "healthy_threshold",
-    "unhealthy_threshold",
-];
 const OUTLIER_KEYS: &[&str] = &[
     "consecutive_failures",
     "base_ejection_time",
@@ -41,8 +35,6 @@ const OUTLIER_KEYS: &[&str] = &[
 ];
 const RETRY_KEYS: &[&str] = &["attempts", "budget_percent"];
 
-/// Health check thresholds are `1..=MAX_THRESHOLD`.
-const MAX_THRESHOLD: u32 = 100;
 /// `outlier.consecutive_failures` is `0..=MAX_CONSECUTIVE_FAILURES`.
 const MAX_CONSECUTIVE_FAILURES: u32 = 1000;
 /// `retry.attempts` is `0..=MAX_RETRY_ATTEMPTS`.
@@ -146,7 +138,7 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
     let slow_start = t.or(ctx, "slow_start", Duration::ZERO, any);
     let dns_refresh = t.or(ctx, "dns_refresh", Duration::from_secs(5), positive);
     let health = t.or(ctx, "health", None, |ctx, v, at| {
-        health(ctx, v, at).map(Some)
+        crate::health::health(ctx, v, at).map(Some)
     });
     let outlier = t.or(ctx, "outlier", Outlier::default(), outlier);
     let retry = t.or(ctx, "retry", Retry::default(), retry);
@@ -182,71 +174,6 @@ fn pool(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where, name: &str) -> Option<Pool>
         tls: tls?,
         proxy_protocol: proxy_protocol?,
     })
-}
-
-/// `[pool.NAME.health]`: active checks.
-fn health(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<HealthCheck> {
-    let t = Table::open(ctx, v, at, HEALTH_KEYS)?;
-    let path = t.or(ctx, "path", None, |ctx, v, at| {
-        health_path(ctx, v, at).map(Some)
-    });
-    let positive =
-        |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Rejected);
-    let interval = t.or(ctx, "interval", Duration::from_secs(2), positive);
-    let timeout = t.or(ctx, "timeout", Duration::from_secs(1), positive);
-    let threshold =
-        |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::u32_in(ctx, v, at, 1, MAX_THRESHOLD);
-    let healthy_threshold = t.or(ctx, "healthy_threshold", 2, threshold);
-    let unhealthy_threshold = t.or(ctx, "unhealthy_threshold", 3, threshold);
-    let (interval, timeout) = (interval?, timeout?);
-    if timeout > interval {
-        // Blame the key the user wrote: `timeout` if present, else the too short `interval`.
-        match (t.get("timeout"), t.get("interval")) {
-            (Some(tv), _) => ctx.error(
-                &tv.span(),
-                &t.at("timeout"),
-                format!(
-                    "must not be longer than interval ({}), found {}",
-                    show(interval),
-                    show(timeout)
-                ),
-            ),
-            (None, Some(iv)) => ctx.error(
-                &iv.span(),
-                &t.at("interval"),
-                format!(
-                    "must not be shorter than timeout ({}, the default), found {}; \
-                     set a shorter timeout",
-                    show(timeout),
-                    show(interval)
-                ),
-            ),
-            // The defaults are consistent; nothing else can get here.
-            (None, None) => ctx.error(&t.span, &t.at, "timeout is longer than interval"),
-        }
-        return None;
-    }
-    Some(HealthCheck {
-        path: path?,
-        interval,
-        timeout,
-        healthy_threshold: healthy_threshold?,
-        unhealthy_threshold: unhealthy_threshold?,
-    })
-}
-
-/// `health.path`: what is sent as the request target of the check's `GET`.
-fn health_path(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<String> {
-    let p = decode::string(ctx, v, at.clone())?;
-    let why = if !p.starts_with('/') {
-        "must start with \"/\" (e.g. \"/healthz\"; remove the key for a TCP connect check)"
-    } else if p.contains('#') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        "must be a path, optionally with a query (no fragment, spaces or control characters)"
-    } else {
-        return Some(p);
-    };
-    ctx.error(&v.span(), &at, format!("invalid path {p:?}: {why}"));
-    None
 }
 
 /// `[pool.NAME.outlier]`: passive health.

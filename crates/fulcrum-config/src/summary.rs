@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::decode::human_size;
 use crate::listener::protocol_name;
 use crate::model::{
-    Action, CertKey, ClientAuthMode, Config, Listener, LogTarget, PoolTls, Protocol, Route,
+    Action, CertKey, ClientAuthMode, Config, Listener, LogTarget, PoolTls, Probe, Protocol, Route,
     TlsVersion,
 };
 use crate::route::show_host;
@@ -126,10 +126,18 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
         }
         match &p.health {
             Some(h) => {
-                let check = match &h.path {
-                    Some(path) => format!("GET {path}"),
-                    None => "tcp".to_owned(),
+                let mut check = match &h.probe {
+                    Probe::Tcp => "tcp".to_owned(),
+                    Probe::Http { path } => format!("GET {path}"),
+                    Probe::Udp { send, expect } => format!(
+                        "udp probe of {} bytes, reply starting with {} bytes",
+                        send.len(),
+                        expect.len()
+                    ),
                 };
+                if let Some(port) = h.port {
+                    check.push_str(&format!(" on port {port}"));
+                }
                 writeln!(
                     out,
                     "  health: {check} every {} (timeout {}, up {}, down {})",

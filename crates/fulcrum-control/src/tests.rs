@@ -1,5 +1,6 @@
 //! The control plane's timers with injected time: ejection return and doubling, slow start,
-//! drain completion. No sleeping: `tick(now)` is called with chosen instants.
+//! drain completion. No sleeping: `tick(now)` is called with chosen instants. And which
+//! changes restart a backend's health checker.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,13 +10,17 @@ use fulcrum_dataplane::{BackendInflight, BackendState, PoolState};
 use crate::Control;
 
 fn control(extra_pool: &str) -> Arc<Control> {
+    Control::start(config(extra_pool), None).unwrap()
+}
+
+/// Listener `web` → pool `app` (backends on ports 9101 and 9102), then `extra_pool`.
+fn config(extra_pool: &str) -> fulcrum_config::model::Config {
     let text = format!(
         "[runtime]\nworkers = 1\n[access_log]\ntarget = \"off\"\n[admin]\naudit_log = \"off\"\n\
          [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n[[listener.route]]\npool = \"app\"\n\
          [pool.app]\nbackends = [{{ address = \"127.0.0.1:9101\" }}, {{ address = \"127.0.0.1:9102\", weight = 10 }}]\n{extra_pool}"
     );
-    let cfg = fulcrum_config::parse_str(&text, "t.toml", &|_| None).unwrap();
-    Control::start(cfg, None).unwrap()
+    fulcrum_config::parse_str(&text, "t.toml", &|_| None).unwrap()
 }
 
 fn backend(c: &Control, port: u16) -> Arc<BackendState> {
@@ -165,4 +170,61 @@ fn retry_budget_decays() {
     c.tick(Instant::now(), true);
     assert_eq!(shared.retry_window(), (50, 10));
     c.shutdown();
+}
+
+/// The checker of backend 127.0.0.1:9101 of pool `app`: its spec and a view of its stop switch.
+fn checker(
+    c: &Control,
+) -> (
+    fulcrum_config::model::HealthCheck,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    let addr = "127.0.0.1:9101".parse().unwrap();
+    let checkers = crate::locked(&c.checkers);
+    let ((spec, _), stop) = &checkers[&("app".to_string(), addr)];
+    (spec.clone(), stop.subscribe())
+}
+
+/// The checker map compares whole specs: a change of a UDP probe's payload (as text or hex),
+/// of its expected reply, of the check port, or between probe kinds stops the running checker
+/// and starts one with the new spec; applying the same table again keeps it running.
+#[tokio::test]
+async fn a_change_of_the_udp_probe_or_the_check_port_restarts_the_checker() {
+    let health = |keys: &str| format!("[pool.app.health]\n{keys}");
+    let first = health("udp_send = \"ping\"\nudp_expect = \"pong\"\n");
+    let c = control(&first);
+    c.reconcile_checkers();
+    let (spec, mut stop) = checker(&c);
+    assert_eq!(Some(&spec), config(&first).pools[0].health.as_ref());
+
+    c.apply(config(&first)).unwrap();
+    c.reconcile_checkers();
+    assert!(
+        !*stop.borrow_and_update(),
+        "an unchanged spec restarted its checker"
+    );
+
+    for keys in [
+        "udp_send = \"ping!\"\nudp_expect = \"pong\"\n",
+        "udp_send = \"ping!\"\nudp_expect_hex = \"706f6e67 21\"\n",
+        "udp_send = \"ping!\"\n",
+        "udp_send_hex = \"00\"\n",
+        "udp_send_hex = \"00\"\nport = 5353\n",
+        "udp_send_hex = \"00\"\nport = 5354\n",
+        "port = 5354\n",
+        "path = \"/\"\nport = 5354\n",
+        "path = \"/\"\n",
+    ] {
+        let cfg = config(&health(keys));
+        let want = cfg.pools[0].health.clone().unwrap();
+        c.apply(cfg).unwrap();
+        c.reconcile_checkers();
+        assert!(
+            *stop.borrow_and_update(),
+            "{keys}: the old checker was not stopped"
+        );
+        let (spec, next) = checker(&c);
+        assert_eq!(spec, want, "{keys}");
+        stop = next;
+    }
 }

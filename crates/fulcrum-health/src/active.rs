@@ -216,7 +216,8 @@ mod tests {
     #[test]
     fn built_from_config() {
         let spec = HealthCheck {
-            path: None,
+            probe: fulcrum_config::model::Probe::Tcp,
+            port: None,
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             healthy_threshold: 1,

@@ -1,11 +1,12 @@
-//! The async shell: one check over a real socket, and the loop that runs checks on schedule.
+//! The async shell: one check over a real socket (TCP, HTTP, or UDP in `udp.rs`), and the
+//! loop that runs checks on schedule.
 //! All judgement (thresholds, verdicts) stays in [`crate::ActiveHealth`], owned by the caller.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use fulcrum_config::model::HealthCheck;
+use fulcrum_config::model::{HealthCheck, Probe};
 use http::header::{CONNECTION, HOST, USER_AGENT};
 use http::Request;
 use http_body_util::Empty;
@@ -24,8 +25,8 @@ pub async fn check_once(target: SocketAddr, spec: &HealthCheck, host: Option<&st
     check_once_with(target, spec, host, &[]).await
 }
 
-/// [`check_once`], sending `preface` first on the connection (a PROXY protocol header, for
-/// backends that expect one).
+/// [`check_once`], sending `preface` first on a TCP or HTTP check's connection (a PROXY
+/// protocol header, for backends that expect one; see [`probe_with`]).
 pub async fn check_once_with(
     target: SocketAddr,
     spec: &HealthCheck,
@@ -41,9 +42,11 @@ pub async fn check_once_with(
     }
 }
 
-/// One check of `target`, all within `spec.timeout`: without `spec.path`, a TCP connect; with
-/// it, an HTTP/1.1 `GET path` (`Host`: `host`, or the backend address) that must answer 2xx or
-/// 3xx. Only the status line and headers are read; the body is dropped unread.
+/// One check of `target`, all within `spec.timeout`, made to `spec.port` of its IP address
+/// when set. By `spec.probe`: a TCP connect; an HTTP/1.1 `GET path` (`Host`: `host`, or the
+/// address checked) that must answer 2xx or 3xx, of which only the status line and headers
+/// are read (the body is dropped unread); or a UDP probe, one datagram that must be answered by
+/// one starting with the expected bytes (an ICMP port unreachable fails it at once).
 pub async fn probe(
     target: SocketAddr,
     spec: &HealthCheck,
@@ -52,15 +55,25 @@ pub async fn probe(
     probe_with(target, spec, host, &[]).await
 }
 
-/// [`probe`], writing `preface` first once connected (a PROXY header: a TCP check then sends
-/// it and closes, an HTTP check sends its request after it).
+/// [`probe`], writing `preface` first once connected over TCP (a PROXY header: a TCP check
+/// then sends it and closes, an HTTP check sends its request after it). A UDP probe sends its
+/// payload bare, without `preface`.
 pub async fn probe_with(
     target: SocketAddr,
     spec: &HealthCheck,
     host: Option<&str>,
     preface: &[u8],
 ) -> Result<(), CheckError> {
+    let target = match spec.port {
+        Some(port) => SocketAddr::new(target.ip(), port),
+        None => target,
+    };
     let check = async {
+        let path = match &spec.probe {
+            Probe::Udp { send, expect } => return crate::udp::probe(target, send, expect).await,
+            Probe::Tcp => None,
+            Probe::Http { path } => Some(path),
+        };
         let mut stream = TcpStream::connect(target)
             .await
             .map_err(CheckError::Connect)?;
@@ -70,7 +83,7 @@ pub async fn probe_with(
                 .await
                 .map_err(CheckError::Connect)?;
         }
-        match &spec.path {
+        match path {
             None => Ok(()),
             Some(path) => http_get(stream, target, path, host).await,
         }

@@ -8,7 +8,8 @@
 //! - [`PoolOutlier`]: passive health (Envoy-style outlier ejection) from results on real
 //!   traffic, bounded by an [`EjectionBudget`];
 //! - [`ramp_weight`]: slow start for a backend that just became usable;
-//! - [`check_once`] and [`run_checks`]: the thin tokio shell that runs TCP or HTTP checks.
+//! - [`check_once`] and [`run_checks`]: the thin tokio shell that runs TCP, HTTP or UDP
+//!   checks.
 //!
 //! The state machines are socket-free and clock-free: time is passed in (`now: Instant`), so
 //! they are tested by simulation without sleeping. The control plane runs the active checks
@@ -21,6 +22,7 @@ mod checker;
 mod error;
 mod outlier;
 mod slow_start;
+mod udp;
 
 pub use active::{ActiveHealth, Schedule, Transition, Verdict};
 pub use checker::{

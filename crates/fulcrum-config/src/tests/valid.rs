@@ -231,7 +231,10 @@ fn spec_example_parses_into_the_model() {
                 drain_timeout: Duration::from_secs(30),
                 slow_start: Duration::ZERO,
                 health: Some(HealthCheck {
-                    path: Some("/healthz".into()),
+                    probe: Probe::Http {
+                        path: "/healthz".into(),
+                    },
+                    port: None,
                     interval: Duration::from_secs(2),
                     timeout: Duration::from_secs(1),
                     healthy_threshold: 2,
@@ -285,7 +288,8 @@ fn spec_example_parses_into_the_model() {
                 drain_timeout: Duration::from_secs(30),
                 slow_start: Duration::ZERO,
                 health: Some(HealthCheck {
-                    path: None,
+                    probe: Probe::Tcp,
+                    port: None,
                     interval: Duration::from_secs(2),
                     timeout: Duration::from_secs(1),
                     healthy_threshold: 2,
