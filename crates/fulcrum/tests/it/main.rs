@@ -40,4 +40,5 @@ mod tcp;
 mod testssl;
 mod tls;
 mod tls_reload;
+mod udp;
 mod upgrades;
