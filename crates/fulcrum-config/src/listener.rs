@@ -38,12 +38,15 @@ const LIMIT_KEYS: &[&str] = &[
     "max_connections",
     "h2_max_concurrent_streams",
     "h2_max_backend_connections",
+    "max_flows",
 ];
 pub(crate) const PROTOCOLS: &[&str] = &["http", "https", "tcp", "udp", "tls_passthrough"];
 
 pub(crate) const MIN_HEADER_BYTES: u64 = 8 * 1024;
 pub(crate) const MAX_HEADER_BYTES: u64 = 1024 * 1024;
 pub(crate) const MAX_CONNECTIONS: i64 = u32::MAX as i64;
+/// Upper bound of `max_flows`.
+pub(crate) const MAX_FLOWS: i64 = u32::MAX as i64;
 /// Upper bound of `h2_max_concurrent_streams` and `h2_max_backend_connections`.
 pub(crate) const MAX_H2_STREAMS: i64 = 10_000;
 /// `https_port` when `https_redirect = true` leaves it out.
@@ -56,20 +59,22 @@ pub(crate) fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Https => "https",
         Protocol::TlsPassthrough => "tls_passthrough",
         Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
     }
 }
 
-/// Addresses already bound by the admin API or an earlier listener.
+/// Addresses already bound by the admin API or an earlier listener, TCP and UDP apart (they
+/// are separate port spaces: DNS listens on port 53 of both).
 #[derive(Default)]
-pub(crate) struct Binds(HashMap<SocketAddr, String>);
+pub(crate) struct Binds(HashMap<(bool, SocketAddr), String>);
 
 impl Binds {
-    /// Claims `addr` for `owner`; reports it if someone already has it. Port 0 (an
-    /// ephemeral port picked at bind time) never conflicts.
+    /// Claims `addr` (a UDP port when `udp`) for `owner`; reports it if someone already has
+    /// it. Port 0 (an ephemeral port picked at bind time) never conflicts.
     pub(crate) fn claim(
         &mut self,
         ctx: &mut Ctx<'_>,
-        addr: SocketAddr,
+        (udp, addr): (bool, SocketAddr),
         span: &Range<usize>,
         at: &Where,
         owner: &str,
@@ -77,10 +82,10 @@ impl Binds {
         if addr.port() == 0 {
             return;
         }
-        match self.0.get(&addr) {
+        match self.0.get(&(udp, addr)) {
             Some(first) => ctx.error(span, at, format!("{addr} is already bound by {first}")),
             None => {
-                self.0.insert(addr, owner.to_owned());
+                self.0.insert((udp, addr), owner.to_owned());
             }
         }
     }
@@ -141,11 +146,6 @@ fn listener(
     let t = Table::open(ctx, v, at, LISTENER_KEYS)?;
     let name = t.required(ctx, "name", decode::non_empty);
     let addrs = t.required(ctx, "bind", bind_list);
-    if let Some(addrs) = &addrs {
-        for (addr, span, at) in addrs {
-            binds.claim(ctx, *addr, span, at, label);
-        }
-    }
     let protocol = t.or(ctx, "protocol", Protocol::Http, |ctx, v, at| {
         let s = decode::string(ctx, v, at)?;
         match s.as_str() {
@@ -153,14 +153,7 @@ fn listener(
             "https" => Some(Protocol::Https),
             "tls_passthrough" => Some(Protocol::TlsPassthrough),
             "tcp" => Some(Protocol::Tcp),
-            known if PROTOCOLS.contains(&known) => {
-                ctx.error(
-                    &v.span(),
-                    &t.at,
-                    format!("protocol {known:?} is not supported yet"),
-                );
-                None
-            }
+            "udp" => Some(Protocol::Udp),
             other => {
                 let expected = decode::one_of(PROTOCOLS);
                 let msg = format!("unknown protocol {other:?} (expected one of: {expected})");
@@ -169,13 +162,25 @@ fn listener(
             }
         }
     });
+    if let Some(addrs) = &addrs {
+        let udp = protocol == Some(Protocol::Udp);
+        for (addr, span, at) in addrs {
+            binds.claim(ctx, (udp, *addr), span, at, label);
+        }
+    }
     let pool = listener_pool(ctx, &t, protocol, pools);
-    if protocol == Some(Protocol::Tcp) {
+    let relayed = match protocol {
+        Some(Protocol::Tcp) => {
+            Some("a tcp listener has no routes: it relays every connection to its pool")
+        }
+        Some(Protocol::Udp) => {
+            Some("a udp listener has no routes: it relays every client's datagrams to its pool")
+        }
+        _ => None,
+    };
+    if let Some(no_routes) = relayed {
         for (key, why) in [
-            (
-                "route",
-                "a tcp listener has no routes: it relays every connection to its pool",
-            ),
+            ("route", no_routes),
             ("engine", "engine is for http and https listeners"),
         ] {
             if let Some(span) = t.key_span(key) {
@@ -188,7 +193,7 @@ fn listener(
     let hsts = match (t.get("hsts"), t.key_span("hsts"), protocol) {
         (Some(_), Some(span), Some(p)) if p != Protocol::Https => {
             let why = match p {
-                Protocol::TlsPassthrough | Protocol::Tcp => format!(
+                Protocol::TlsPassthrough | Protocol::Tcp | Protocol::Udp => format!(
                     "a {} listener does not see the HTTP inside; the backends send their own \
                      headers",
                     protocol_name(p)
@@ -220,7 +225,19 @@ fn listener(
             }
         }
     });
+    if let (Some(span), Some(Protocol::Udp)) = (t.key_span("proxy_protocol"), protocol) {
+        ctx.error(
+            &span,
+            &t.at("proxy_protocol"),
+            "[listener.proxy_protocol] is for tcp, tls_passthrough, http and https listeners: \
+             a udp listener does not read PROXY headers from front balancers (its pool may \
+             send them to its backends: proxy_protocol = \"v2\" in [pool.NAME])",
+        );
+    }
     let proxy_protocol = t.or(ctx, "proxy_protocol", None, |ctx, v, at| {
+        if protocol == Some(Protocol::Udp) {
+            return None;
+        }
         let pp = Table::open(ctx, v, at, PROXY_PROTOCOL_KEYS)?;
         let trusted = pp.required(ctx, "trusted", crate::cidr::list)?;
         if trusted.is_empty() {
@@ -269,8 +286,8 @@ fn listener(
     })
 }
 
-/// `pool`: required on tcp listeners (a defined pool), refused on the others, which name
-/// their pools in routes.
+/// `pool`: required on tcp and udp listeners (a defined pool), refused on the others, which
+/// name their pools in routes.
 fn listener_pool(
     ctx: &mut Ctx<'_>,
     t: &Table<'_, '_>,
@@ -278,23 +295,23 @@ fn listener_pool(
     pools: &PoolNames,
 ) -> Option<Option<String>> {
     match (t.get("pool"), protocol) {
-        (Some(v), Some(Protocol::Tcp)) => {
+        (Some(v), Some(p)) if p.has_pool() => {
             crate::action::pool_ref(ctx, v, t.at("pool"), pools).map(Some)
         }
-        (None, Some(Protocol::Tcp)) => {
+        (None, Some(p)) if p.has_pool() => {
             let span = t.get("protocol").map_or(t.span.clone(), Value::span);
-            ctx.error(
-                &span,
-                &t.at,
-                "a tcp listener needs pool = \"NAME\": the pool its connections are relayed to",
-            );
+            let what = match p {
+                Protocol::Udp => "a udp listener needs pool = \"NAME\": the pool its clients' datagrams are relayed to",
+                _ => "a tcp listener needs pool = \"NAME\": the pool its connections are relayed to",
+            };
+            ctx.error(&span, &t.at, what);
             None
         }
         (Some(_), Some(p)) => {
             let span = t.key_span("pool").unwrap_or_else(|| t.span.clone());
             let msg = format!(
-                "pool is for tcp listeners (this one is {}); {} listeners name their pools \
-                 in [[listener.route]]",
+                "pool is for tcp and udp listeners (this one is {}); {} listeners name their \
+                 pools in [[listener.route]]",
                 protocol_name(p),
                 protocol_name(p)
             );
@@ -306,13 +323,27 @@ fn listener_pool(
     }
 }
 
-/// Refuses `key` of `t` on a tcp listener, which does not use it.
+/// Refuses `key` of `t` on a tcp or udp listener, which does not use it.
 fn http_only(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str, protocol: Option<Protocol>) {
-    if protocol != Some(Protocol::Tcp) {
+    let Some(p @ (Protocol::Tcp | Protocol::Udp)) = protocol else {
+        return;
+    };
+    if let Some(span) = t.key_span(key) {
+        let msg = format!(
+            "{key} is for http listeners; a {} listener does not use it",
+            protocol_name(p)
+        );
+        ctx.error(&span, &t.at(key), msg);
+    }
+}
+
+/// Refuses `key` of `t` on a udp listener, which does not use it (`why` says what it is for).
+fn not_udp(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str, protocol: Option<Protocol>, why: &str) {
+    if protocol != Some(Protocol::Udp) {
         return;
     }
     if let Some(span) = t.key_span(key) {
-        let msg = format!("{key} is for http listeners; a tcp listener does not use it");
+        let msg = format!("{key} is {why}; a udp listener does not use it");
         ctx.error(&span, &t.at(key), msg);
     }
 }
@@ -324,7 +355,7 @@ fn trusted_proxies(
     t: &Table<'_, '_>,
     protocol: Option<Protocol>,
 ) -> Option<Vec<crate::model::Cidr>> {
-    if let (Some(span), Some(p @ (Protocol::TlsPassthrough | Protocol::Tcp))) =
+    if let (Some(span), Some(p @ (Protocol::TlsPassthrough | Protocol::Tcp | Protocol::Udp))) =
         (t.key_span("trusted_proxies"), protocol)
     {
         let msg = format!(
@@ -351,6 +382,10 @@ fn listener_tls(
                 Protocol::TlsPassthrough => {
                     "tls_passthrough listeners do not terminate TLS: the backends present \
                      their own certificates"
+                }
+                Protocol::Udp => {
+                    "a udp listener relays datagrams as they come (DTLS is not \
+                                  terminated)"
                 }
                 _ => "set protocol = \"https\" to terminate TLS here",
             };
@@ -459,6 +494,13 @@ fn timeouts(
     for key in ["request", "send"] {
         http_only(ctx, &t, key, protocol);
     }
+    not_udp(
+        ctx,
+        &t,
+        "header",
+        protocol,
+        "for request heads and PROXY headers, which datagrams do not have",
+    );
     let positive =
         |ctx: &mut Ctx<'_>, v: &Value<'_>, at| decode::duration(ctx, v, at, Zero::Rejected);
     let header = t.or(ctx, "header", d.header, positive);
@@ -488,6 +530,23 @@ fn limits(
     ] {
         http_only(ctx, &t, key, protocol);
     }
+    not_udp(
+        ctx,
+        &t,
+        "max_connections",
+        protocol,
+        "for connections (a udp listener is bounded by max_flows)",
+    );
+    if let (Some(span), Some(p)) = (t.key_span("max_flows"), protocol) {
+        if p != Protocol::Udp {
+            let msg = format!(
+                "max_flows is for udp listeners (this one is {}); connections are bounded by \
+                 max_connections",
+                protocol_name(p)
+            );
+            ctx.error(&span, &t.at("max_flows"), msg);
+        }
+    }
     let d = Limits::default();
     let header = t.or(
         ctx,
@@ -516,7 +575,11 @@ fn limits(
         d.h2_max_backend_connections as i64,
         |ctx, v, at| decode::integer(ctx, v, at, 1, MAX_H2_STREAMS),
     );
+    let flows = t.or(ctx, "max_flows", i64::from(d.max_flows), |ctx, v, at| {
+        decode::integer(ctx, v, at, 1, MAX_FLOWS)
+    });
     Some(Limits {
+        max_flows: u32::try_from(flows?).ok()?,
         max_header_bytes: usize::try_from(header?).ok()?,
         max_body_bytes: body?,
         max_connections: usize::try_from(connections?).ok()?,

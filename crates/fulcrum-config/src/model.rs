@@ -113,8 +113,8 @@ pub struct Listener {
     pub trusted_proxies: Vec<Cidr>,
     /// `engine` (http and https listeners): which HTTP/1.1 engine serves the connections.
     pub engine: Engine,
-    /// `pool` (tcp listeners, required there; refused elsewhere): every connection is relayed
-    /// to a backend of this pool.
+    /// `pool` (tcp and udp listeners, required there; refused elsewhere): every connection
+    /// (tcp) or client flow (udp) is relayed to a backend of this pool.
     pub pool: Option<String>,
     /// `[listener.proxy_protocol]`: read a PROXY protocol header (v1 or v2) from these front
     /// load balancers before anything else; `None`: PROXY headers are not read.
@@ -161,8 +161,7 @@ impl Engine {
     }
 }
 
-/// `udp` is rejected by validation with "protocol \"udp\" is not supported yet" until it
-/// lands.
+/// A listener's protocol: what its sockets are and what it does with what arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
@@ -172,12 +171,20 @@ pub enum Protocol {
     TlsPassthrough,
     /// Bytes relayed to a backend of the listener's `pool` (layer 4; no routes).
     Tcp,
+    /// Datagrams relayed to a backend of the listener's `pool`, per client flow (layer 4; no
+    /// routes). The only protocol whose sockets are UDP.
+    Udp,
 }
 
 impl Protocol {
     /// Whether the listener speaks HTTP (has routes, engines, HTTP timeouts).
     pub fn is_http(self) -> bool {
         matches!(self, Protocol::Http | Protocol::Https)
+    }
+
+    /// Whether the listener relays to one `pool` of its own (tcp, udp) instead of routing.
+    pub fn has_pool(self) -> bool {
+        matches!(self, Protocol::Tcp | Protocol::Udp)
     }
 }
 
@@ -278,12 +285,20 @@ impl Timeouts {
     /// A tcp listener's idle default: a connection that moves no byte either way for ten
     /// minutes is closed (NGINX stream's `proxy_timeout`; database pools idle for minutes).
     pub const TCP_IDLE: Duration = Duration::from_secs(600);
+    /// A udp listener's idle default: a flow with no datagram either way for 30 s expires
+    /// (NGINX stream's `proxy_timeout` is 10 min, but a UDP flow holds a backend socket and
+    /// request/reply protocols — DNS, syslog, game and VPN keep-alives — are done in seconds).
+    pub const UDP_IDLE: Duration = Duration::from_secs(30);
 
     /// The defaults for a listener of `protocol`.
     pub fn defaults_for(protocol: Option<Protocol>) -> Self {
         match protocol {
             Some(Protocol::Tcp) => Timeouts {
                 idle: Self::TCP_IDLE,
+                ..Timeouts::default()
+            },
+            Some(Protocol::Udp) => Timeouts {
+                idle: Self::UDP_IDLE,
                 ..Timeouts::default()
             },
             _ => Timeouts::default(),
@@ -305,6 +320,9 @@ pub struct Limits {
     /// Backend connections one HTTP/2 client connection may hold at once (default 32); its
     /// further streams wait for one, within `timeouts.request`.
     pub h2_max_backend_connections: usize,
+    /// udp listeners: flows (clients by address and port) each worker's flow table holds
+    /// (default 100000, 1..=u32::MAX); a new flow beyond it evicts the least recently active.
+    pub max_flows: u32,
 }
 
 impl Default for Limits {
@@ -315,6 +333,7 @@ impl Default for Limits {
             max_connections: 100_000,
             h2_max_concurrent_streams: 100,
             h2_max_backend_connections: 32,
+            max_flows: 100_000,
         }
     }
 }

@@ -47,7 +47,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<Config> {
             .map_or(v.span(), Value::span);
         binds.claim(
             ctx,
-            a.bind,
+            (false, a.bind),
             &span,
             &Where::root().key("admin").key("bind"),
             "admin",
@@ -74,9 +74,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<Config> {
     })
 }
 
-/// A pool that sends a PROXY header must serve only layer-4 listeners (tcp,
+/// A pool that sends a PROXY header must serve only layer-4 listeners (tcp, udp,
 /// tls_passthrough): HTTP listeners share backend connections between clients, and their
-/// backends learn the client from `X-Forwarded-For`.
+/// backends learn the client from `X-Forwarded-For`. A udp listener's pool sends v2 only: v1
+/// is text for streams and has no datagram form.
 fn proxy_protocol_users(
     ctx: &mut Ctx<'_>,
     pools: &[crate::model::Pool],
@@ -94,9 +95,6 @@ fn proxy_protocol_users(
                     _ => false,
                 })
         });
-        let Some(l) = http else {
-            continue;
-        };
         let span = Table::open_quiet(v)
             .and_then(|t| t.get(&p.name).and_then(Table::open_quiet))
             .and_then(|t| t.key_span("proxy_protocol"))
@@ -104,14 +102,28 @@ fn proxy_protocol_users(
         let at = Where::root()
             .entity(format!("pool {:?}", p.name))
             .key("proxy_protocol");
-        let msg = format!(
-            "a pool that sends a PROXY header serves only tcp and tls_passthrough listeners, \
-             and listener {:?} ({}) routes to it; HTTP backends learn the client from \
-             X-Forwarded-For",
-            l.name,
-            crate::listener::protocol_name(l.protocol)
-        );
-        ctx.error(&span, &at, msg);
+        if let Some(l) = http {
+            let msg = format!(
+                "a pool that sends a PROXY header serves only tcp, udp and tls_passthrough \
+                 listeners, and listener {:?} ({}) routes to it; HTTP backends learn the client \
+                 from X-Forwarded-For",
+                l.name,
+                crate::listener::protocol_name(l.protocol)
+            );
+            ctx.error(&span, &at, msg);
+            continue;
+        }
+        let udp = listeners.iter().find(|l| {
+            l.protocol == crate::model::Protocol::Udp && l.pool.as_deref() == Some(&p.name)
+        });
+        if let (Some(l), Some(crate::model::ProxyVersion::V1)) = (udp, p.proxy_protocol) {
+            let msg = format!(
+                "udp listener {:?} relays to this pool, and a udp pool sends \"v2\" only: v1 is \
+                 a text line for streams, with no form for datagrams",
+                l.name
+            );
+            ctx.error(&span, &at, msg);
+        }
     }
 }
 

@@ -65,11 +65,14 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
         write_listener_tls(out, l)?;
         let (t, lim) = (&l.timeouts, &l.limits);
         if let Some(pool) = &l.pool {
+            let limit = match l.protocol {
+                Protocol::Udp => format!("{} flows", lim.max_flows),
+                _ => format!("{} connections", lim.max_connections),
+            };
             writeln!(
                 out,
-                "  relays to pool {pool:?}; timeouts: idle {}; limits: {} connections",
+                "  relays to pool {pool:?}; timeouts: idle {}; limits: {limit}",
                 duration(t.idle),
-                lim.max_connections,
             )?;
             continue;
         }

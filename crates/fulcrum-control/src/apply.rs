@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use fulcrum_config::model::{self, Config};
-use fulcrum_dataplane::{BackendState, PoolShared, PoolState, WorkerCmd, WorkerListener};
+use fulcrum_dataplane::{
+    BackendState, ListenSocket, PoolShared, PoolState, WorkerCmd, WorkerListener,
+};
 use fulcrum_telemetry::FulcrumMetrics;
 use tokio::sync::Semaphore;
 
@@ -24,12 +26,21 @@ fn socket_set_name(listener: &str, generation: u64) -> String {
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The listening sockets of one bind address, one per worker, as the control plane keeps them
-/// (duplicates of the workers' descriptors).
+/// (duplicates of the workers' descriptors): TCP, or UDP for udp listeners.
 pub(crate) struct SocketSet {
     /// The address as configured (its port may be 0).
     requested: SocketAddr,
-    per_worker: Vec<std::net::TcpListener>,
+    per_worker: Vec<ListenSocket>,
     local: SocketAddr,
+    udp: bool,
+}
+
+/// The permits of a listener's `limit`: its `max_flows` (udp) or `max_connections`.
+pub(crate) fn limit_of(l: &model::Listener) -> usize {
+    match l.protocol {
+        model::Protocol::Udp => usize::try_from(l.limits.max_flows).unwrap_or(usize::MAX),
+        _ => l.limits.max_connections,
+    }
 }
 
 /// What [`bind_listener`] gives: each worker's sockets (by worker index), and the addresses
@@ -41,8 +52,9 @@ pub(crate) struct Bound {
 
 /// Give `rt` its sockets, one per worker for each bind address: those of `reuse` (the
 /// listener's previous socket set) for the addresses it already had (as configured, or as
-/// bound: `127.0.0.1:0` then `127.0.0.1:8080` keeps port 8080's sockets), new ones for the rest.
-/// Returns them per worker index, with the addresses whose sockets were reused.
+/// bound: `127.0.0.1:0` then `127.0.0.1:8080` keeps port 8080's sockets) when they are of the
+/// same kind (TCP or UDP), new ones for the rest. Returns them per worker index, with the
+/// addresses whose sockets were reused.
 pub(crate) fn bind_listener(
     rt: &mut ListenerRt,
     workers: usize,
@@ -55,10 +67,13 @@ pub(crate) fn bind_listener(
     rt.bound.clear();
     rt.sockets.clear();
     let err = |e: std::io::Error| format!("listener \"{}\": {e}", rt.spec.name);
+    let udp = rt.spec.protocol == model::Protocol::Udp;
     for addr in &rt.spec.binds {
         let old = reuse.and_then(|o| {
             o.sockets.iter().find(|s| {
-                (s.requested == *addr || s.local == *addr) && s.per_worker.len() == workers
+                (s.requested == *addr || s.local == *addr)
+                    && s.per_worker.len() == workers
+                    && s.udp == udp
             })
         });
         let (local, sockets) = match old {
@@ -68,9 +83,15 @@ pub(crate) fn bind_listener(
                 reused.push(old.local);
                 (old.local, dups.map_err(err)?)
             }
+            None if udp => {
+                let set = fulcrum_net::bind_udp_set(*addr, workers).map_err(err)?;
+                let sockets = set.sockets.into_iter().map(ListenSocket::Udp).collect();
+                (set.local_addr, sockets)
+            }
             None => {
                 let set = fulcrum_net::bind_set(*addr, workers).map_err(err)?;
-                (set.local_addr, set.sockets)
+                let sockets = set.sockets.into_iter().map(ListenSocket::Tcp).collect();
+                (set.local_addr, sockets)
             }
         };
         let kept: std::io::Result<Vec<_>> = sockets.iter().map(|s| s.try_clone()).collect();
@@ -78,6 +99,7 @@ pub(crate) fn bind_listener(
             requested: *addr,
             per_worker: kept.map_err(err)?,
             local,
+            udp,
         });
         rt.bound.push(local);
         for (w, socket) in sockets.into_iter().enumerate() {
@@ -99,19 +121,22 @@ pub(crate) fn bind_listener(
     })
 }
 
-/// Descriptors the listeners of `cfg` may need (see `fulcrum_net::fd_limit`).
+/// Descriptors the listeners of `cfg` may need (see `fulcrum_net::fd_limit`): a udp
+/// listener's sockets (one per worker and address) and one per flow up to `max_flows`.
 fn fds_needed(cfg: &Config) -> u64 {
-    use fulcrum_net::fd_limit::{needed, PER_CONNECTION, PER_SPLICED_CONNECTION};
-    needed(cfg.listeners.iter().map(|l| {
-        let per = match l.protocol {
-            fulcrum_config::model::Protocol::Tcp => PER_SPLICED_CONNECTION,
-            _ => PER_CONNECTION,
-        };
-        (l.limits.max_connections, per)
+    use fulcrum_net::fd_limit::{needed, PER_CONNECTION, PER_FLOW, PER_SPLICED_CONNECTION};
+    let workers = cfg.runtime.workers.max(1);
+    needed(cfg.listeners.iter().flat_map(|l| match l.protocol {
+        model::Protocol::Udp => [
+            (limit_of(l), PER_FLOW),
+            (workers.saturating_mul(l.binds.len()), 1),
+        ],
+        model::Protocol::Tcp => [(l.limits.max_connections, PER_SPLICED_CONNECTION), (0, 0)],
+        _ => [(l.limits.max_connections, PER_CONNECTION), (0, 0)],
     }))
 }
 
-/// Warn when the listeners' `max_connections` may need more descriptors than the open-file
+/// Warn when the listeners' `max_connections` (and `max_flows`) may need more descriptors than the open-file
 /// limit allows; on a change, only when what they need changed (an API call that adds a
 /// backend must not repeat the warning).
 pub(crate) fn check_fd_budget(cfg: &Config, previous: Option<&Config>) {
@@ -338,7 +363,7 @@ impl Control {
                     None,
                     None,
                 )))),
-                Arc::new(Semaphore::new(l.limits.max_connections)),
+                Arc::new(Semaphore::new(limit_of(l))),
             );
             let bound = bind_listener(&mut rt, workers, inner.listeners.get(&l.name))?;
             fresh.push((rt, bound));
@@ -368,8 +393,8 @@ impl Control {
                     resize_limit(
                         &rt.limit,
                         &mut rt.limit_deficit,
-                        rt.spec.limits.max_connections,
-                        l.limits.max_connections,
+                        limit_of(&rt.spec),
+                        limit_of(l),
                     );
                     rt.spec = l.clone();
                     continue;

@@ -56,7 +56,7 @@ struct ListenerRt {
     generation: u64,
     state: Arc<ArcSwap<ListenerState>>,
     limit: Arc<Semaphore>,
-    /// Permits still to take out of `limit` after `max_connections` was lowered while they
+    /// Permits still to take out of `limit` after `max_connections` (udp: `max_flows`) was lowered while they
     /// were in use (taken as connections close, by the timer).
     limit_deficit: usize,
     /// The control plane's copies of the listening sockets (duplicated descriptors), by bind
@@ -209,7 +209,7 @@ impl Control {
                 Some(&metrics),
                 inner.tls.acceptor(&l.name),
             ))));
-            let limit = Arc::new(Semaphore::new(l.limits.max_connections));
+            let limit = Arc::new(Semaphore::new(apply::limit_of(l)));
             let mut rt = ListenerRt::new(l, state, limit);
             let bound = apply::bind_listener(&mut rt, workers, None)?;
             for (w, socket) in bound.sockets {

@@ -1,7 +1,7 @@
 //! Metric series of things that are gone: a removed backend's `backend_up` and
 //! `backend_inflight` once its drain ended; the request series of routes, pools and listeners a
 //! reload removed; a removed listener's connection and byte series once its last connection
-//! closed. Left in place they would report a dead backend as down forever (an alert that never
+//! closed (and, for udp listeners, its last flow ended). Left in place they would report a dead backend as down forever (an alert that never
 //! clears) and grow without bound under autoscaling.
 
 use std::collections::{HashMap, HashSet};
@@ -44,7 +44,9 @@ pub(crate) fn prune(inner: &Inner, metrics: &FulcrumMetrics) {
         true
     });
     for l in gone {
-        if metrics.connections_active.value(&[&l]).unwrap_or(0) <= 0 {
+        let open = metrics.connections_active.value(&[&l]).unwrap_or(0)
+            + metrics.udp_flows_active.value(&[&l]).unwrap_or(0);
+        if open <= 0 {
             metrics.remove_listener(&l);
         }
     }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use fulcrum_balance::Algorithm;
 use fulcrum_config::model::{self, Action, Balance, HostMatch};
 use fulcrum_dataplane::{
-    ListenerMetrics, ListenerState, PoolSpec, PoolState, RouteAction, RouteRules,
+    ListenerMetrics, ListenerState, PoolSpec, PoolState, RouteAction, RouteRules, UdpMetrics,
 };
 use fulcrum_route::{HostPattern, RouteSpec, RouteTable, SniPattern, SniTable};
 use fulcrum_telemetry::FulcrumMetrics;
@@ -100,7 +100,11 @@ pub(crate) fn listener(
             .enumerate()
             .filter_map(|(i, n)| routes.get(i).map(|a| (n.clone(), a)))
             .collect();
-        ListenerMetrics::new(m, &l.name, &list)
+        let mut lm = ListenerMetrics::new(m, &l.name, &list);
+        if l.protocol == model::Protocol::Udp {
+            lm.udp = Some(UdpMetrics::new(m, &l.name));
+        }
+        lm
     });
     let client_auth = l.tls.as_ref().and_then(|t| t.client_auth.as_ref());
     ListenerState {
@@ -113,9 +117,10 @@ pub(crate) fn listener(
         route_rules: rules,
         trusted_proxies: l.trusted_proxies.clone().into_boxed_slice(),
         proto: HeaderValue::from_static(match l.protocol {
-            model::Protocol::Http | model::Protocol::TlsPassthrough | model::Protocol::Tcp => {
-                "http"
-            }
+            model::Protocol::Http
+            | model::Protocol::TlsPassthrough
+            | model::Protocol::Tcp
+            | model::Protocol::Udp => "http",
             model::Protocol::Https => "https",
         }),
         https_redirect: l.https_redirect,

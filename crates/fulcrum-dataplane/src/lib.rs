@@ -36,7 +36,7 @@ mod tests;
 
 pub use backend::{BackendInflight, BackendState, BackendStats, Health};
 pub use listener::{ListenerState, RouteAction, RouteRules};
-pub use metrics::{ListenerMetrics, Series};
+pub use metrics::{ListenerMetrics, Series, UdpMetrics};
 pub use pool::{PoolSpec, PoolState};
 pub use shared::PoolShared;
-pub use worker::{WorkerCmd, WorkerHandle, WorkerListener};
+pub use worker::{ListenSocket, WorkerCmd, WorkerHandle, WorkerListener};

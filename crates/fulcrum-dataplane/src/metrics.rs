@@ -15,12 +15,33 @@ pub struct Series {
     pub duration: Histogram,
 }
 
+/// A udp listener's handles, beside its byte counters.
+#[derive(Clone)]
+pub struct UdpMetrics {
+    pub flows_active: Gauge,
+    pub flows_evicted: Counter,
+    pub datagrams_dropped: Counter,
+}
+
+impl UdpMetrics {
+    pub fn new(m: &FulcrumMetrics, listener: &str) -> Self {
+        UdpMetrics {
+            flows_active: m.udp_flows_active.with(&[listener]),
+            flows_evicted: m.udp_flows_evicted_total.with(&[listener]),
+            datagrams_dropped: m.udp_datagrams_dropped_total.with(&[listener]),
+        }
+    }
+}
+
 /// A listener's handles.
 pub struct ListenerMetrics {
     pub connections_active: Gauge,
     pub connections_total: Counter,
     pub bytes_in: Counter,
     pub bytes_out: Counter,
+    /// udp listeners: their flow and dropped-datagram series (`None` on the others, which
+    /// export none).
+    pub udp: Option<UdpMetrics>,
     /// Index-aligned with the route table; one series per pool the route can choose.
     routes: Vec<Vec<Series>>,
     unrouted: Series,
@@ -68,6 +89,7 @@ impl ListenerMetrics {
             connections_total: m.connections_total.with(&[listener]),
             bytes_in: m.bytes_total.with(&[listener, Direction::In.as_str()]),
             bytes_out: m.bytes_total.with(&[listener, Direction::Out.as_str()]),
+            udp: None,
             routes,
             unrouted: series(m, listener, "", None),
         }

@@ -2,6 +2,7 @@
 //! and a listener's share of one worker ([`WorkerListener`]). The engines' workers receive
 //! these; the control plane sends them.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,13 +13,42 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::ListenerState;
 
+/// A listener's socket on one worker: TCP listening (accept loops) or UDP (flow loops).
+#[derive(Debug)]
+pub enum ListenSocket {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+impl ListenSocket {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            ListenSocket::Tcp(s) => s.local_addr(),
+            ListenSocket::Udp(s) => s.local_addr(),
+        }
+    }
+
+    /// A second descriptor for the same socket (not a new socket: one file description).
+    pub fn try_clone(&self) -> io::Result<ListenSocket> {
+        Ok(match self {
+            ListenSocket::Tcp(s) => ListenSocket::Tcp(s.try_clone()?),
+            ListenSocket::Udp(s) => ListenSocket::Udp(s.try_clone()?),
+        })
+    }
+
+    pub fn is_udp(&self) -> bool {
+        matches!(self, ListenSocket::Udp(_))
+    }
+}
+
 /// A listener's share of one worker: its socket and the listener's live state.
 pub struct WorkerListener {
     /// The listener's name (several sockets share it when it binds several addresses).
     pub name: String,
-    pub socket: std::net::TcpListener,
+    pub socket: ListenSocket,
     pub state: Arc<ArcSwap<ListenerState>>,
-    /// Shared by every worker: the listener's `max_connections`.
+    /// Shared by every worker: the listener's `max_connections` (tcp and HTTP listeners) or
+    /// `max_flows` (udp: one permit per flow, across every worker's flow tables).
     pub limit: Arc<Semaphore>,
     /// Shared by every worker: at most one accept-failure warning per interval.
     pub accept_log: Arc<LogLimit>,
@@ -31,7 +61,8 @@ pub enum WorkerCmd {
     /// Stop accepting on every socket of the named listener. Connections waiting in a
     /// socket's backlog are accepted and served first, except on sockets bound to an address
     /// in `live_on` (a newer socket set accepts on those very sockets). Open connections
-    /// finish by `deadline`.
+    /// finish by `deadline`. A udp listener's loops stop reading and close their flows at
+    /// once (a datagram socket has no backlog, a flow no end to wait for).
     RemoveListener {
         name: String,
         deadline: Instant,

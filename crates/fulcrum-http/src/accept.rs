@@ -205,7 +205,11 @@ pub(crate) async fn accept_loop(
     l: WorkerListener,
     mut stopped: watch::Receiver<Option<LoopStop>>,
 ) {
-    let listener = match tokio::net::TcpListener::from_std(l.socket) {
+    let fulcrum_dataplane::ListenSocket::Tcp(socket) = l.socket else {
+        tracing::error!(listener = %l.name, "a udp socket given to an accept loop");
+        return;
+    };
+    let listener = match tokio::net::TcpListener::from_std(socket) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot register listening socket");

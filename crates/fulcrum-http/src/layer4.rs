@@ -1,44 +1,63 @@
 //! Connections of `tcp` listeners: counted in the listener's connection and byte metrics,
 //! relayed by `fulcrum_l4::tcp`, and written to the access log (one line per connection).
-//! The layer-4 engine knows nothing of the worker; this is where its outcome meets the
-//! worker's metrics shard and log.
+//! And `udp` listeners' loops (`fulcrum_l4::udp::serve`, which counts its own datagrams): one
+//! line per flow and backend when it ends. The layer-4 engine knows nothing of the worker;
+//! this is where its outcome meets the worker's metrics shard and log.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use fulcrum_dataplane::ListenerState;
+use fulcrum_dataplane::{ListenSocket, ListenerState, WorkerListener};
 use serde::Serialize;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
+use crate::accept::LoopStop;
 use crate::access_log::{now_ts, AccessLog};
 use crate::proxy::Worker;
 use crate::server::ActiveGuard;
 
-/// One access-log line per relayed connection.
+/// One access-log line per relayed connection (tcp) or per flow and backend (udp).
 #[derive(Debug, Serialize)]
 pub struct ConnEntry<'a> {
     pub ts: f64,
     pub listener: &'a str,
-    /// `tcp`.
+    /// `tcp` or `udp`.
     pub protocol: &'static str,
     pub client: String,
     pub pool: Option<&'a str>,
     pub backend: Option<&'a str>,
-    /// Bytes sent to the backend (from the client) and to the client (from the backend).
+    /// Bytes from the client to the backend and from the backend to the client.
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub duration_ms: f64,
-    pub connect_ms: Option<f64>,
-    /// Backends tried.
-    pub attempts: usize,
-    /// How it ended: `closed`, `idle`, `stopped`, `drained`, `failed`, `no_backend`,
-    /// `connect_failed`.
+    /// What only one of the protocols has.
+    #[serde(flatten)]
+    pub detail: ConnDetail,
+    /// How it ended: tcp `closed`, `idle`, `stopped`, `drained`, `failed`, `no_backend`,
+    /// `connect_failed`; udp `expired`, `evicted`, `moved`, `refused`, `failed`, `stopped`.
     pub end: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
-    /// Relayed with splice(2).
-    pub zero_copy: bool,
+}
+
+/// The fields of a [`ConnEntry`] that depend on its protocol.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ConnDetail {
+    Tcp {
+        connect_ms: Option<f64>,
+        /// Backends tried.
+        attempts: usize,
+        /// Relayed with splice(2).
+        zero_copy: bool,
+    },
+    Udp {
+        /// Datagrams from the client (counted as they came) and passed to the client.
+        datagrams_in: u64,
+        datagrams_out: u64,
+    },
 }
 
 /// Serve one connection of a tcp listener; `stop` cuts it.
@@ -90,10 +109,76 @@ fn log(
         bytes_in: done.up,
         bytes_out: done.down,
         duration_ms: done.duration.as_secs_f64() * 1000.0,
-        connect_ms: done.connect.map(|d| d.as_secs_f64() * 1000.0),
-        attempts: done.attempts,
+        detail: ConnDetail::Tcp {
+            connect_ms: done.connect.map(|d| d.as_secs_f64() * 1000.0),
+            attempts: done.attempts,
+            zero_copy: done.zero_copy,
+        },
         end: done.end.as_str(),
         error: done.error.as_deref(),
-        zero_copy: done.zero_copy,
+    });
+}
+
+/// Run a udp listener's loop on `l`'s socket until told to stop (then its flows close).
+pub(crate) async fn serve_udp(
+    worker: Rc<Worker>,
+    l: WorkerListener,
+    mut stopped: watch::Receiver<Option<LoopStop>>,
+) {
+    let ListenSocket::Udp(socket) = l.socket else {
+        tracing::error!(listener = %l.name, "a tcp socket given to a udp loop");
+        return;
+    };
+    let log = worker.clone();
+    let on_end = Box::new(move |done: &fulcrum_l4::udp::FlowDone<'_>| {
+        tracing::debug!(
+            listener = done.listener,
+            client = %done.client,
+            backend = %done.backend.label,
+            end = done.end.as_str(),
+            datagrams_in = done.from_client.datagrams,
+            datagrams_out = done.to_client.datagrams,
+            "udp flow done"
+        );
+        if log.access_log.sampled() {
+            log_flow(&log.access_log, done);
+        }
+    });
+    let udp = fulcrum_l4::udp::UdpLoop {
+        worker: worker.id,
+        socket,
+        state: l.state,
+        limit: l.limit,
+        on_end,
+    };
+    // A datagram socket has no backlog to drain and a flow no end to wait for: told to stop
+    // (however), the loop closes its flows at once.
+    let stop = async move {
+        while stopped.borrow_and_update().is_none() {
+            if stopped.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    fulcrum_l4::udp::serve(udp, stop).await;
+}
+
+fn log_flow(log: &AccessLog, done: &fulcrum_l4::udp::FlowDone<'_>) {
+    log.record(&ConnEntry {
+        ts: now_ts(),
+        listener: done.listener,
+        protocol: "udp",
+        client: done.client.to_string(),
+        pool: Some(done.pool),
+        backend: Some(&done.backend.label),
+        bytes_in: done.from_client.bytes,
+        bytes_out: done.to_client.bytes,
+        duration_ms: done.duration.as_secs_f64() * 1000.0,
+        detail: ConnDetail::Udp {
+            datagrams_in: done.from_client.datagrams,
+            datagrams_out: done.to_client.datagrams,
+        },
+        end: done.end.as_str(),
+        error: done.error,
     });
 }

@@ -1,6 +1,8 @@
 //! Worker threads: each runs a single-threaded tokio runtime and accepts on its own
 //! `SO_REUSEPORT` socket of every listener, so a connection and all its requests stay on one
-//! thread from accept to the backend and back.
+//! thread from accept to the backend and back. A udp listener's socket gets a datagram loop
+//! instead of an accept loop (`crate::layer4::serve_udp`): the kernel keeps each client on
+//! one worker's socket, and that worker's flow table holds it.
 //!
 //! The control plane talks to a worker through [`WorkerHandle`]: listeners are added and
 //! removed while the worker runs, and idle connections to a drained backend are closed. When an
@@ -95,7 +97,11 @@ async fn run(
             .entry(l.name.clone())
             .or_default()
             .push(LoopHandle { addr, stop });
-        accepts.spawn_local(accept_loop(worker.clone(), l, stopped));
+        if l.socket.is_udp() {
+            accepts.spawn_local(crate::layer4::serve_udp(worker.clone(), l, stopped));
+        } else {
+            accepts.spawn_local(accept_loop(worker.clone(), l, stopped));
+        }
     };
     for l in listeners {
         add(&mut accepts, &mut loops, l);

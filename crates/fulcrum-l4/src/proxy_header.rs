@@ -134,6 +134,19 @@ pub fn encode(
     }
 }
 
+/// Append the v2 header a backend is sent before a datagram of a client at `source` that sent
+/// it to `destination` (protocol DGRAM). The PROXY protocol has no v1 form for datagrams.
+pub fn encode_datagram(source: SocketAddr, destination: SocketAddr, out: &mut Vec<u8>) {
+    // Addresses and no TLVs: it cannot fail.
+    let _ = pp::encode_v2(
+        Command::Proxy,
+        Transport::Datagram,
+        Some((source, destination)),
+        &[],
+        out,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +198,31 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(read(&s, Duration::from_millis(100)).await.is_err());
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn datagram_headers_say_dgram_and_name_both_ends_in_either_family() {
+        for (src, dst) in [
+            ("203.0.113.9:5353", "192.0.2.1:53"),
+            ("[2001:db8::9]:5353", "192.0.2.1:53"),
+        ] {
+            let (src, dst): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+            let mut bytes = Vec::new();
+            encode_datagram(src, dst, &mut bytes);
+            bytes.extend_from_slice(b"payload");
+            let Ok(Parse::Complete { header, len }) = pp::parse(&bytes) else {
+                panic!("{bytes:?}");
+            };
+            assert_eq!(header.transport, Transport::Datagram);
+            assert_eq!(header.command, Command::Proxy);
+            assert_eq!(header.source().map(|a| a.port()), Some(src.port()));
+            assert_eq!(
+                header.source().map(|a| a.ip().to_canonical()),
+                Some(src.ip())
+            );
+            assert_eq!(header.destination().map(|a| a.port()), Some(53));
+            assert_eq!(&bytes[len..], b"payload");
+        }
     }
 
     #[test]

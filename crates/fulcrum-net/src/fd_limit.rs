@@ -38,10 +38,13 @@ pub const PER_CONNECTION: u64 = 2;
 /// Descriptors a `tcp` listener's connection holds while spliced: the two sockets and the two
 /// ends of each direction's pipe. (Without pipes to spare it is copied instead, with two.)
 pub const PER_SPLICED_CONNECTION: u64 = 6;
+/// Descriptors a `udp` listener's flow holds: its connected backend socket (the clients share
+/// the listener's sockets, one per worker and address).
+pub const PER_FLOW: u64 = 1;
 
-/// Descriptors that listeners may use at once, given each one's `max_connections` and
-/// descriptors per connection ([`PER_CONNECTION`], [`PER_SPLICED_CONNECTION`]), plus
-/// [`HEADROOM`].
+/// Descriptors that listeners may use at once, given each one's `max_connections` (or
+/// `max_flows`) and descriptors per connection ([`PER_CONNECTION`],
+/// [`PER_SPLICED_CONNECTION`], [`PER_FLOW`]), plus [`HEADROOM`].
 pub fn needed(listeners: impl IntoIterator<Item = (usize, u64)>) -> u64 {
     listeners
         .into_iter()
@@ -53,12 +56,13 @@ pub fn needed(listeners: impl IntoIterator<Item = (usize, u64)>) -> u64 {
 pub fn shortfall(need: u64, limit: NoFile) -> Option<String> {
     (need > limit.soft).then(|| {
         format!(
-            "the listeners' max_connections may need {need} file descriptors (two per \
-             connection, client and backend, six per tcp connection relayed through pipes, \
-             plus {HEADROOM}) but the open-file limit is {} \
+            "the listeners' max_connections and max_flows may need {need} file descriptors \
+             (two per connection, client and backend, six per tcp connection relayed through \
+             pipes, one per udp flow and udp socket, plus {HEADROOM}) but the open-file limit \
+             is {} \
              (hard limit {}): past it new clients wait in the accept backlog; raise the hard \
              limit (systemd LimitNOFILE=, ulimit -Hn, docker --ulimit nofile=) or lower \
-             max_connections",
+             max_connections and max_flows (past max_flows, udp flows are evicted)",
             limit.soft, limit.hard
         )
     })
@@ -76,6 +80,7 @@ mod tests {
             300 + HEADROOM
         );
         assert_eq!(needed([(10, PER_SPLICED_CONNECTION)]), 60 + HEADROOM);
+        assert_eq!(needed([(100, PER_FLOW), (4, 1)]), 104 + HEADROOM);
         assert_eq!(needed([(usize::MAX, PER_CONNECTION)]), u64::MAX);
     }
 

@@ -25,9 +25,18 @@ pub mod names {
     pub const BYTES_TOTAL: &str = "fulcrum_bytes_total";
     /// Counter `{result}`: configuration reloads.
     pub const CONFIG_RELOADS_TOTAL: &str = "fulcrum_config_reloads_total";
+    /// Gauge `{listener}`: UDP flows (clients by address and port) in a udp listener's flow
+    /// tables.
+    pub const UDP_FLOWS_ACTIVE: &str = "fulcrum_udp_flows_active";
+    /// Counter `{listener}`: UDP flows pushed out, least recently active first, to make room
+    /// under `max_flows`.
+    pub const UDP_FLOWS_EVICTED_TOTAL: &str = "fulcrum_udp_flows_evicted_total";
+    /// Counter `{listener}`: datagrams a udp listener received or was sent and did not pass
+    /// on (no usable backend, a socket that could not take it at once, too large, refused).
+    pub const UDP_DATAGRAMS_DROPPED_TOTAL: &str = "fulcrum_udp_datagrams_dropped_total";
 
     /// Every name above.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 11] = [
         REQUESTS_TOTAL,
         REQUEST_DURATION_SECONDS,
         BACKEND_UP,
@@ -36,6 +45,9 @@ pub mod names {
         CONNECTIONS_TOTAL,
         BYTES_TOTAL,
         CONFIG_RELOADS_TOTAL,
+        UDP_FLOWS_ACTIVE,
+        UDP_FLOWS_EVICTED_TOTAL,
+        UDP_DATAGRAMS_DROPPED_TOTAL,
     ];
 }
 
@@ -97,6 +109,12 @@ pub struct FulcrumMetrics {
     pub bytes_total: CounterVec<2>,
     /// `fulcrum_config_reloads_total{result}`; see [`ReloadResult`].
     pub config_reloads_total: CounterVec<1>,
+    /// `fulcrum_udp_flows_active{listener}`.
+    pub udp_flows_active: GaugeVec<1>,
+    /// `fulcrum_udp_flows_evicted_total{listener}`.
+    pub udp_flows_evicted_total: CounterVec<1>,
+    /// `fulcrum_udp_datagrams_dropped_total{listener}`.
+    pub udp_datagrams_dropped_total: CounterVec<1>,
 }
 
 impl FulcrumMetrics {
@@ -152,6 +170,24 @@ impl FulcrumMetrics {
                 ["result"],
                 workers,
             )?,
+            udp_flows_active: r.gauge_vec(
+                UDP_FLOWS_ACTIVE,
+                "UDP flows (clients by address and port) currently in the listener's flow tables.",
+                ["listener"],
+            )?,
+            udp_flows_evicted_total: r.counter_vec(
+                UDP_FLOWS_EVICTED_TOTAL,
+                "UDP flows evicted, least recently active first, to stay within max_flows.",
+                ["listener"],
+                workers,
+            )?,
+            udp_datagrams_dropped_total: r.counter_vec(
+                UDP_DATAGRAMS_DROPPED_TOTAL,
+                "Datagrams not passed on: no usable backend, a socket that could not take them \
+                 at once, too large, or refused.",
+                ["listener"],
+                workers,
+            )?,
         })
     }
 
@@ -176,10 +212,13 @@ impl FulcrumMetrics {
                 .retain(|[l, r, p]| keep(l, r, p))
     }
 
-    /// Stops exporting a listener's connection and byte series once it is gone.
+    /// Stops exporting a listener's connection, flow and byte series once it is gone.
     pub fn remove_listener(&self, listener: &str) {
         self.connections_active.remove(&[listener]);
         self.connections_total.remove(&[listener]);
+        self.udp_flows_active.remove(&[listener]);
+        self.udp_flows_evicted_total.remove(&[listener]);
+        self.udp_datagrams_dropped_total.remove(&[listener]);
         for d in [Direction::In, Direction::Out] {
             self.bytes_total.remove(&[listener, d.as_str()]);
         }

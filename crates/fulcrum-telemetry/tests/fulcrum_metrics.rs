@@ -31,6 +31,15 @@ fn spec() -> BTreeMap<&'static str, (&'static str, Vec<&'static str>)> {
             ("counter", vec!["listener", "direction"]),
         ),
         ("fulcrum_config_reloads_total", ("counter", vec!["result"])),
+        ("fulcrum_udp_flows_active", ("gauge", vec!["listener"])),
+        (
+            "fulcrum_udp_flows_evicted_total",
+            ("counter", vec!["listener"]),
+        ),
+        (
+            "fulcrum_udp_datagrams_dropped_total",
+            ("counter", vec!["listener"]),
+        ),
     ])
 }
 
@@ -133,7 +142,7 @@ fn fulcrum_metrics_render_valid_text() {
     let registry = Arc::new(Registry::new());
     let m = FulcrumMetrics::register(&registry, 4).unwrap();
     assert_eq!(registry.names(), spec().keys().copied().collect::<Vec<_>>());
-    assert_eq!(names::ALL.len(), 8);
+    assert_eq!(names::ALL.len(), 11);
 
     let status = m.status_counters("web", "api", "api-pool");
     status.inc(0, 200);
@@ -166,10 +175,15 @@ fn fulcrum_metrics_render_valid_text() {
     m.config_reloads_total
         .with(&[ReloadResult::Failure.as_str()])
         .inc(0);
+    m.udp_flows_active.with(&["dns"]).add(3);
+    m.udp_flows_evicted_total.with(&["dns"]).inc(1);
+    m.udp_datagrams_dropped_total.with(&["dns"]).add(0, 2);
 
     let text = registry.render();
     let samples = validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    assert_eq!(samples.len(), 8, "every family rendered:\n{text}");
+    assert_eq!(samples.len(), 11, "every family rendered:\n{text}");
+    assert!(text.contains("fulcrum_udp_flows_active{listener=\"dns\"} 3\n"));
+    assert!(text.contains("fulcrum_udp_datagrams_dropped_total{listener=\"dns\"} 2\n"));
     assert_eq!(samples["fulcrum_requests_total"], 3);
     assert_eq!(samples["fulcrum_request_duration_seconds"], 17);
     assert!(text.contains(
@@ -221,6 +235,9 @@ fn series_of_removed_routes_and_listeners_can_be_dropped() {
     m.connections_active.with(&["gone"]).inc();
     m.bytes_total.with(&["gone", "in"]).add(0, 5);
     m.bytes_total.with(&["gone", "out"]).add(0, 5);
+    m.udp_flows_active.with(&["gone"]).set(0);
+    m.udp_flows_evicted_total.with(&["gone"]).inc(0);
+    m.udp_datagrams_dropped_total.with(&["gone"]).inc(0);
 
     let removed = m.retain_routes(|l, r, _| !(l == "web" && r == "old"));
     assert_eq!(removed, 2);

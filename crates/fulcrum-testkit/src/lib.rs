@@ -1,4 +1,4 @@
-//! Test helpers for Fulcrum: real HTTP backends on loopback, raw-socket and hyper clients,
+//! Test helpers for Fulcrum: real HTTP, TCP and UDP backends on loopback, raw-socket and hyper clients,
 //! polling helpers, and backends that fail below HTTP. Everything here uses real sockets on
 //! `127.0.0.1:0` or `[::1]:0`.
 //!
@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod client;
+pub mod datagram;
 pub mod raw;
 pub mod stream;
 pub mod tls;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub use backend::{Backend, Recorded};
 pub use client::{get, raw_exchange, read_until_close, Client, RawReply, Reply};
+pub use datagram::DatagramBackend;
 pub use raw::{free_dual_stack_port, Blackhole, ResetBackend};
 pub use stream::{StreamBackend, StreamMode, StreamSeen};
 

@@ -71,11 +71,7 @@ fn duplicate_binds_are_errors() {
 }
 
 #[test]
-fn udp_is_not_supported_yet() {
-    assert_eq!(
-        error(&web("protocol = \"udp\"\n")),
-        "4:12: listener \"web\": protocol \"udp\" is not supported yet"
-    );
+fn unknown_protocols_list_the_known_ones() {
     assert_eq!(
         error(&web("protocol = \"htp\"\n")),
         "4:12: listener \"web\": unknown protocol \"htp\" (expected one of: http, https, tcp, udp, tls_passthrough)"
@@ -83,7 +79,7 @@ fn udp_is_not_supported_yet() {
 }
 
 /// A tcp listener `db` relaying to pool `db`, with `extra` lines appended to the listener.
-fn tcp(extra: &str) -> String {
+pub(super) fn tcp(extra: &str) -> String {
     format!(
         "[[listener]]\nname = \"db\"\nbind = \"127.0.0.1:5432\"\nprotocol = \"tcp\"\npool = \"db\"\n{extra}\
          [pool.db]\nbackends = [{{ address = \"127.0.0.1:15432\" }}]\n"
@@ -126,10 +122,10 @@ fn a_tcp_listener_needs_a_defined_pool() {
 }
 
 #[test]
-fn pool_is_only_for_tcp_listeners() {
+fn pool_is_only_for_tcp_and_udp_listeners() {
     assert_eq!(
         error(&web("pool = \"db\"\n")),
-        "4:1: listener \"web\": pool is for tcp listeners (this one is http); http listeners name their pools in [[listener.route]]"
+        "4:1: listener \"web\": pool is for tcp and udp listeners (this one is http); http listeners name their pools in [[listener.route]]"
     );
 }
 
@@ -330,6 +326,6 @@ fn pools_send_proxy_headers_only_to_layer_4_listeners() {
                 [pool.app]\nproxy_protocol = \"v1\"\nbackends = [{ address = \"127.0.0.1:9000\" }]\n";
     assert_eq!(
         error(http),
-        "7:1: pool \"app\": proxy_protocol: a pool that sends a PROXY header serves only tcp and tls_passthrough listeners, and listener \"web\" (http) routes to it; HTTP backends learn the client from X-Forwarded-For"
+        "7:1: pool \"app\": proxy_protocol: a pool that sends a PROXY header serves only tcp, udp and tls_passthrough listeners, and listener \"web\" (http) routes to it; HTTP backends learn the client from X-Forwarded-For"
     );
 }

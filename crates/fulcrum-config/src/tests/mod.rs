@@ -8,6 +8,7 @@ mod pool;
 mod root;
 mod route;
 mod tls;
+mod udp;
 mod valid;
 
 use std::sync::OnceLock;

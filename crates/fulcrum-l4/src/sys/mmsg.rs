@@ -281,6 +281,12 @@ impl SendBatch {
         self.queue.is_full()
     }
 
+    /// Drops what is still queued (a caller that must not wait for `writable()`): how many
+    /// datagrams and payload bytes that was.
+    pub fn clear(&mut self) -> (usize, usize) {
+        self.queue.clear()
+    }
+
     /// Sends what is queued, in order, without blocking. What the socket cannot take now stays
     /// queued (await `writable()` and flush again); a datagram the kernel refuses (no route,
     /// too long, a bad address) is dropped, counted and reported, and the rest still go. An

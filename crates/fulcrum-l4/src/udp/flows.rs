@@ -305,6 +305,55 @@ impl<B: Copy + Eq> FlowTable<B> {
         entry.flow.last_active.checked_add(self.idle)
     }
 
+    /// Whether `client` has a flow that is alive at `now`: its next datagram would be
+    /// [`Verdict::Kept`] or [`Verdict::Moved`], not a new flow. Changes nothing.
+    pub fn is_live(&self, client: SocketAddr, now: Instant) -> bool {
+        let now = match self.latest {
+            Some(latest) if latest > now => latest,
+            _ => now,
+        };
+        let client = key(client);
+        self.find(client, self.hash(client))
+            .is_some_and(|(_, flow)| self.alive(flow, now))
+    }
+
+    /// Takes the least recently active flow out to make room — evicted, or expired if it is
+    /// past its deadline at `now` — as a full table would for a new flow. For a shell whose
+    /// bound is shared with other tables (one per worker): when the listener as a whole is at
+    /// its limit, a new flow here pushes out this table's oldest.
+    pub fn evict_oldest(&mut self, now: Instant) -> Option<Removed<B>> {
+        let now = self.observe(now);
+        let (slot, entry) = self.flows.front()?;
+        let reason = if self.alive(&entry.flow, now) {
+            Reason::Evicted
+        } else {
+            Reason::Expired
+        };
+        self.take(slot, reason)
+    }
+
+    /// A new idle time, from now on: flows expire `idle` after their last datagram, whenever
+    /// that was (a shorter one may expire flows at once, at the next [`expire`](Self::expire)).
+    /// Recency order does not depend on it, so nothing moves.
+    pub fn set_idle(&mut self, idle: Duration) {
+        self.idle = idle;
+    }
+
+    /// A new bound. Raising it lets the slab grow further; lowering it takes the least
+    /// recently active flows out (evicted, or expired when past their deadline at `now`) until
+    /// at most `max_flows` are left — the iterator removes each as it yields it, so run it to
+    /// the end. Slots already allocated are kept (capacity may stay above the new bound).
+    pub fn set_max_flows(&mut self, max_flows: NonZeroU32, now: Instant) -> Shrunk<'_, B> {
+        self.flows.set_max(max_flows.get());
+        let now = self.observe(now);
+        Shrunk { table: self, now }
+    }
+
+    /// The most flows the table holds.
+    pub fn max_flows(&self) -> u32 {
+        self.flows.max()
+    }
+
     /// Takes `client`'s flow out (counted as removed), e.g. to close flows of a removed backend.
     pub fn remove(&mut self, client: SocketAddr) -> Option<Removed<B>> {
         let client = key(client);
@@ -439,6 +488,25 @@ impl<B: Copy + Eq> Iterator for Expired<'_, B> {
             return None;
         }
         self.table.take(slot, Reason::Expired)
+    }
+}
+
+/// The flows [`FlowTable::set_max_flows`] takes out to fit a lower bound, least recently
+/// active first.
+#[must_use = "the table is over its bound until the iterator is run"]
+pub struct Shrunk<'a, B> {
+    table: &'a mut FlowTable<B>,
+    now: Instant,
+}
+
+impl<B: Copy + Eq> Iterator for Shrunk<'_, B> {
+    type Item = Removed<B>;
+
+    fn next(&mut self) -> Option<Removed<B>> {
+        if self.table.flows.len() <= self.table.flows.max() as usize {
+            return None;
+        }
+        self.table.evict_oldest(self.now)
     }
 }
 

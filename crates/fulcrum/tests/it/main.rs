@@ -40,5 +40,6 @@ mod tcp;
 mod testssl;
 mod tls;
 mod tls_reload;
+mod udp;
 mod udp_health;
 mod upgrades;

@@ -114,6 +114,10 @@ impl SendBatch {
         self.queue.is_full()
     }
 
+    pub fn clear(&mut self) -> (usize, usize) {
+        self.queue.clear()
+    }
+
     pub fn flush(&mut self, socket: &UdpSocket) -> Flushed {
         let mut flushed = Flushed::default();
         let mut done = 0;

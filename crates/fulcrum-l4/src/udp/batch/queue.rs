@@ -68,6 +68,14 @@ impl Queue {
         })
     }
 
+    /// Drops everything queued: how many datagrams and payload bytes that was.
+    pub(crate) fn clear(&mut self) -> (usize, usize) {
+        let dropped = (self.entries.len(), self.bytes.len());
+        self.entries.clear();
+        self.bytes.clear();
+        dropped
+    }
+
     /// Drops the first `n` datagrams (sent or refused); the rest move to the front.
     pub(crate) fn consume(&mut self, n: usize) {
         if n >= self.entries.len() {
@@ -119,6 +127,10 @@ mod tests {
             [(4, b"four".to_vec()), (6, b"six".to_vec())]
         );
         queue.consume(9);
+        assert!(queue.is_empty());
+        assert!(queue.push(dest(7), b"seven"));
+        assert!(queue.push(dest(8), b"8"));
+        assert_eq!(queue.clear(), (2, 6));
         assert!(queue.is_empty());
         assert_eq!(contents(&queue), []);
     }

@@ -48,7 +48,17 @@ impl<T> Slab<T> {
     }
 
     pub(super) fn is_full(&self) -> bool {
-        self.len == self.max
+        self.len >= self.max
+    }
+
+    pub(super) fn max(&self) -> u32 {
+        self.max
+    }
+
+    /// A new bound. Lowering it below `len` leaves the slab over it (full) until values are
+    /// removed: the caller takes them out. Slots already allocated beyond it are kept.
+    pub(super) fn set_max(&mut self, max: u32) {
+        self.max = max;
     }
 
     /// The slots allocated: at most `max`.

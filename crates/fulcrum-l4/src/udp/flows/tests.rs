@@ -2,6 +2,8 @@
 //! one, a million flows through a bounded table, and random operation sequences checked against
 //! a naive model (a `Vec` in recency order, searched linearly).
 
+mod limits;
+
 use super::*;
 use std::cell::Cell;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
