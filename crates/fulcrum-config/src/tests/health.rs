@@ -315,9 +315,16 @@ fn health_udp_keys_conflicts_name_both_keys() {
 #[test]
 fn health_docs_dns_example_is_the_query_it_describes() {
     let docs = include_str!("../../../../docs/configuration.md");
-    let start = docs.find("[pool.dns]\n").expect("the DNS example");
-    let end = start + docs[start..].find("```").unwrap();
-    let p = pool(&docs[start..end]);
+    // The example whose pool is probed (the udp listener section has a `[pool.dns]` too).
+    let block = docs
+        .match_indices("[pool.dns]\n")
+        .map(|(start, _)| {
+            let end = start + docs[start..].find("```").unwrap();
+            &docs[start..end]
+        })
+        .find(|b| b.contains("udp_send_hex"))
+        .expect("the DNS health example");
+    let p = pool(block);
     let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
     query.extend_from_slice(b"\x06health\x07example\x00\x00\x01\x00\x01");
     assert_eq!(
