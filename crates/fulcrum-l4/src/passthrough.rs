@@ -137,13 +137,7 @@ pub async fn serve(
     };
     fulcrum_net::tune_stream(&upstream);
     let mut initial = Vec::new();
-    if let Some(version) = pool.proxy_protocol {
-        let destination = who
-            .destination
-            .or_else(|| client.local_addr().ok())
-            .unwrap_or(peer);
-        crate::proxy_header::encode(version, peer, destination, &mut initial);
-    }
+    who.proxy_header(pool.proxy_protocol, &client, &mut initial);
     initial.extend_from_slice(&hello);
     let idle = Some(listener.timeouts.idle);
     let r = crate::relay(client, &initial, upstream, idle, stop).await;

@@ -97,6 +97,27 @@ pub struct Client {
     pub refuse_proxy_header: bool,
 }
 
+impl Client {
+    /// Append the PROXY header a backend of a pool with `proxy_protocol = version` is sent
+    /// first (nothing without one): the client, and the address it connected to — the one a
+    /// front balancer's header named, else `socket`'s own.
+    pub fn proxy_header(
+        &self,
+        version: Option<fulcrum_config::model::ProxyVersion>,
+        socket: &TcpStream,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(version) = version else {
+            return;
+        };
+        let destination = self
+            .destination
+            .or_else(|| socket.local_addr().ok())
+            .unwrap_or(self.addr);
+        crate::proxy_header::encode(version, self.addr, destination, out);
+    }
+}
+
 /// Serve one connection of a tcp `listener` on worker `worker` (its balancer state). `stop`
 /// resolves when the connection must be cut.
 pub async fn serve(
@@ -132,13 +153,7 @@ pub async fn serve(
     fulcrum_net::tune_stream(&upstream);
     // The pool's backends are told who the client is before its first byte.
     let mut initial = Vec::new();
-    if let Some(version) = pool.proxy_protocol {
-        let destination = who
-            .destination
-            .or_else(|| client.local_addr().ok())
-            .unwrap_or(peer);
-        crate::proxy_header::encode(version, peer, destination, &mut initial);
-    }
+    who.proxy_header(pool.proxy_protocol, &client, &mut initial);
     let refuse = who
         .refuse_proxy_header
         .then_some(crate::proxy_header::looks_like_header as fn(&[u8]) -> bool);
