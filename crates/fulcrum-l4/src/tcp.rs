@@ -6,8 +6,9 @@
 //! listener's idle timeout, the stop signal (shutdown's grace deadline, the listener's
 //! removal) or the backend's drain running out.
 //!
-//! On Linux the relay splices through two pipes (`crate::zero_copy`); where that cannot be
-//! had (no pipes left, other platforms) it copies (`crate::relay`). What happened is returned
+//! On Linux the relay splices through pipes leased per burst from the worker's pool
+//! (`crate::zero_copy`); where that cannot be had (no pipes left, other platforms) it copies
+//! (`crate::relay`). What happened is returned
 //! for the access log and metrics, which the caller owns.
 
 use std::cell::Cell;
@@ -270,10 +271,9 @@ async fn relay(
 ) -> Relayed {
     #[cfg(target_os = "linux")]
     {
-        if let Ok(pipes) = crate::zero_copy::Pipes::new() {
+        if crate::zero_copy::available() {
             *zero_copy = true;
-            return crate::zero_copy::relay(pipes, &client, initial, &backend, idle, stop, refuse)
-                .await;
+            return crate::zero_copy::relay(&client, initial, &backend, idle, stop, refuse).await;
         }
     }
     *zero_copy = false;

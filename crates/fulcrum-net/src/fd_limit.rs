@@ -35,8 +35,10 @@ pub fn raise_to_hard() -> io::Result<NoFile> {
 
 /// Descriptors an HTTP connection holds: the client's and one backend's.
 pub const PER_CONNECTION: u64 = 2;
-/// Descriptors a `tcp` listener's connection holds while spliced: the two sockets and the two
-/// ends of each direction's pipe. (Without pipes to spare it is copied instead, with two.)
+/// Descriptors a `tcp` listener's connection holds at worst while spliced: the two sockets and the
+/// two ends of a pipe per direction, both moving bytes at once. Pipes are leased per burst from
+/// the worker's pool, so an idle connection holds two; the budget counts the worst case. (Without
+/// a pipe to spare a burst is copied instead.)
 pub const PER_SPLICED_CONNECTION: u64 = 6;
 /// Descriptors a `udp` listener's flow holds: its connected backend socket (the clients share
 /// the listener's sockets, one per worker and address).
