@@ -7,15 +7,20 @@ holding pass 2's, after closing those; then how many connections were still open
 read, the backend connections at that moment, and the seconds each pass took to open).
 
     python3 bench/summarize_memory.py bench/results/memory-20250101-120000
+    python3 bench/summarize_memory.py bench/results/memory-tcp-20250101-120000 tcp
+
+The second argument is the bench's MODE (http when omitted): with tcp the proxies are layer-4
+relays (HAProxy mode tcp, NGINX stream, a Fulcrum tcp listener) and the target is issue 9's.
 """
 import csv
 import statistics
 import sys
 from pathlib import Path
 
-ORDER = ["nginx", "fulcrum"]
-LABEL = {"nginx": "NGINX", "fulcrum": "Fulcrum"}
-# Issue 8's target: at most 2 KiB of RSS per idle keep-alive connection.
+ORDER = ["haproxy", "nginx", "fulcrum"]
+LABEL = {"haproxy": "HAProxy", "nginx": "NGINX", "fulcrum": "Fulcrum"}
+# Issue 8's target (http): at most 2 KiB of RSS per idle keep-alive connection; issue 9's (tcp):
+# at most 2 KiB per idle relayed TCP connection plus pipe buffers (kernel memory, not in RSS).
 TARGET_KIB = 2.0
 
 
@@ -43,6 +48,9 @@ def ratio(a, b):
 
 def main():
     results = Path(sys.argv[1])
+    mode = sys.argv[2] if len(sys.argv) > 2 else "http"
+    if mode == "tcp":
+        LABEL.update(haproxy="HAProxy mode tcp", nginx="NGINX stream", fulcrum="Fulcrum tcp")
     runs = load(results)
     n = int(runs[0]["n"]) if runs else 0
 
@@ -70,7 +78,10 @@ def main():
     print("| target | runs | RSS idle MiB | RSS +N MiB | 1st pass KiB/conn | 2nd pass KiB/conn "
           "| kept after close KiB/conn | 1st / NGINX | 2nd / NGINX | lost |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for t, m in med.items():
+    for t in ORDER:
+        m = med.get(t)
+        if not m:
+            continue
         r1 = ratio(m["first"], ngx["first"]) if ngx else "-"
         r2 = ratio(m["second"], ngx["second"]) if ngx else "-"
         print(f"| {LABEL[t]} | {m['n']} | {mib(m['rss_idle'])} | {mib(m['rss_held1'])} "
@@ -84,7 +95,8 @@ def main():
     f = med.get("fulcrum")
     if f:
         verdict = "met" if f["first"] <= TARGET_KIB else "NOT met"
-        print(f"\ntarget: Fulcrum <= {TARGET_KIB:.0f} KiB RSS per idle keep-alive connection "
+        what = "relayed TCP connection" if mode == "tcp" else "keep-alive connection"
+        print(f"\ntarget: Fulcrum <= {TARGET_KIB:.0f} KiB RSS per idle {what} "
               f"(1st pass): {f['first']:.2f} KiB ({verdict})"
               + (f"; NGINX {ngx['first']:.2f} KiB" if ngx else ""))
 
