@@ -167,11 +167,7 @@ impl LoopCtx {
             if snapshot.l4_pool.is_some() {
                 // Boxed like the other branches (see below).
                 Box::pin(crate::layer4::serve_tcp(
-                    worker,
-                    snapshot,
-                    stream,
-                    who,
-                    stop.cut(),
+                    worker, snapshot, stream, who, stop,
                 ))
                 .await;
                 drop(permit);

@@ -60,14 +60,17 @@ pub enum ConnDetail {
     },
 }
 
-/// Serve one connection of a tcp listener; `stop` cuts it.
+/// Serve one connection of a tcp listener; `stop` cuts it at its deadline.
 pub(crate) async fn serve_tcp(
     worker: Rc<Worker>,
     listener: Arc<ListenerState>,
     stream: TcpStream,
     who: fulcrum_l4::tcp::Client,
-    stop: impl std::future::Future<Output = ()>,
+    stop: crate::stop::Stop,
 ) {
+    // Made here, pinned once and lent down: an idle relay holds one cut future, not a copy
+    // per layer.
+    let cut = std::pin::pin!(stop.cut());
     let peer = who.addr;
     let _active = listener.metrics.as_ref().map(|m| {
         m.connections_total.inc(worker.id);
@@ -75,7 +78,7 @@ pub(crate) async fn serve_tcp(
         ActiveGuard(Some(m.connections_active.clone()))
     });
     let sampled = worker.access_log.sampled();
-    let done = fulcrum_l4::tcp::serve(worker.id, listener.clone(), stream, who, stop).await;
+    let done = fulcrum_l4::tcp::serve(worker.id, listener.clone(), stream, who, cut).await;
     if let Some(m) = &listener.metrics {
         m.bytes_in.add(worker.id, done.up);
         m.bytes_out.add(worker.id, done.down);

@@ -120,7 +120,9 @@ impl Client {
 }
 
 /// Serve one connection of a tcp `listener` on worker `worker` (its balancer state). `stop`
-/// resolves when the connection must be cut.
+/// resolves when the connection must be cut. It is moved into the connection's state: a large
+/// future is best passed pinned by reference (`std::pin::pin!(f)`, a `Pin<&mut F>`), so that an
+/// idle connection holds it once.
 pub async fn serve(
     worker: usize,
     listener: Arc<ListenerState>,
@@ -159,12 +161,13 @@ pub async fn serve(
         .refuse_proxy_header
         .then_some(crate::proxy_header::looks_like_header as fn(&[u8]) -> bool);
     let drained = Cell::new(false);
-    let cut = async {
+    // Pinned in place and lent to the relay, not moved into it (see `serve`).
+    let cut = std::pin::pin!(async {
         tokio::select! {
             _ = stop => {}
             _ = backend.drain_expired() => drained.set(true),
         }
-    };
+    });
     let idle = Some(listener.timeouts.idle);
     let r = relay(
         client,
@@ -278,7 +281,8 @@ async fn relay(
     }
     *zero_copy = false;
     let client = FirstBytesChecked { io: client, refuse };
-    crate::relay(client, initial, backend, idle, stop).await
+    // Boxed: the fallback's state does not enlarge every spliced connection's.
+    Box::pin(crate::relay(client, initial, backend, idle, stop)).await
 }
 
 /// A client stream whose first bytes read are tested (the copying relay's twin of the

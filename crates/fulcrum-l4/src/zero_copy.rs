@@ -15,13 +15,15 @@
 //! through user space instead.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 
-use tokio::io::Interest;
+use tokio::io::{Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::relay::{idle_expired, Activity};
@@ -118,7 +120,11 @@ pub async fn relay(
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let one_ended = AtomicBool::new(false);
     let end = {
-        let both = async {
+        // Every future is made in place, pinned where it is polled and never moved: a relay is
+        // mostly waiting, and its state is what an idle connection costs.
+        let mut stop = pin!(stop);
+        let mut idle_expired = pin!(idle_expired(&activity, idle));
+        let mut both = pin!(async {
             write_all(backend, initial, &activity).await?;
             up.fetch_add(initial.len() as u64, Ordering::Relaxed);
             // The first failure ends both directions (a reset on one side ends the relay).
@@ -126,15 +132,23 @@ pub async fn relay(
                 pump(client, backend, &activity, &up, &one_ended, refuse),
                 pump(backend, client, &activity, &down, &one_ended, None),
             )
-        };
-        tokio::select! {
-            r = both => match r {
-                Ok(_) => RelayEnd::Closed,
-                Err(e) => RelayEnd::Failed(e),
-            },
-            _ = idle_expired(&activity, idle) => RelayEnd::Idle,
-            _ = stop => RelayEnd::Stopped,
-        }
+        });
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = both.as_mut().poll(cx) {
+                return Poll::Ready(match r {
+                    Ok(_) => RelayEnd::Closed,
+                    Err(e) => RelayEnd::Failed(e),
+                });
+            }
+            if idle_expired.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(RelayEnd::Idle);
+            }
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(RelayEnd::Stopped);
+            }
+            Poll::Pending
+        })
+        .await
     };
     Relayed {
         up: up.into_inner(),
@@ -155,10 +169,10 @@ async fn pump(
     mut refuse: Option<FirstBytes>,
 ) -> io::Result<()> {
     loop {
-        from.readable().await?;
+        poll_fn(|cx| from.poll_read_ready(cx)).await?;
         if let Some(test) = refuse.take() {
             let mut first = [0u8; 16];
-            let n = from.peek(&mut first).await?;
+            let n = poll_fn(|cx| from.poll_peek(cx, &mut ReadBuf::new(&mut first))).await?;
             if test(first.get(..n).unwrap_or_default()) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -167,8 +181,9 @@ async fn pump(
             }
         }
         let Ok(pipe) = lease() else {
-            // No pipe to be had: this burst goes through user space.
-            match copy_burst(from, to, activity, moved).await? {
+            // No pipe to be had: this burst goes through user space (boxed: the rare path's
+            // state does not enlarge every relay's).
+            match Box::pin(copy_burst(from, to, activity, moved)).await? {
                 true => break,
                 false => continue,
             }
@@ -190,7 +205,7 @@ async fn pump(
         activity.touch();
         let mut left = n;
         while left > 0 {
-            to.writable().await?;
+            poll_fn(|cx| to.poll_write_ready(cx)).await?;
             match to.try_io(Interest::WRITABLE, || {
                 splice(pipe.read.as_fd(), to.as_fd(), left)
             }) {
@@ -244,7 +259,7 @@ async fn copy_burst(
 /// Write all of `data` to `to` (the bytes read before relaying began).
 async fn write_all(to: &TcpStream, mut data: &[u8], activity: &Activity) -> io::Result<()> {
     while !data.is_empty() {
-        to.writable().await?;
+        poll_fn(|cx| to.poll_write_ready(cx)).await?;
         match to.try_write(data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {

@@ -162,3 +162,18 @@ fn nix_read(p: &Pipe, buf: &mut [u8]) -> io::Result<usize> {
     let mut f = std::fs::File::from(fd);
     f.read(buf)
 }
+
+/// What an idle spliced connection costs is mostly this state: its futures are pinned in place
+/// (not moved into a select), readiness is polled without stored futures and the copying
+/// fallback is boxed. 744 bytes on x86-64 with rustc 1.95; the bound leaves room for
+/// compilers, not for a future moved by value.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_relay_state_stays_small() {
+    let (_client, client_relay) = pair().await;
+    let (backend_relay, _backend) = pair().await;
+    let idle = Some(Duration::from_secs(1));
+    let never = std::future::pending::<()>();
+    let f = relay(&client_relay, b"", &backend_relay, idle, never, None);
+    let size = std::mem::size_of_val(&f);
+    assert!(size <= 1024, "the relay's state grew to {size} bytes");
+}
