@@ -17,6 +17,7 @@ mod action;
 mod cidr;
 mod decode;
 mod env;
+mod guard;
 mod error;
 mod health;
 mod listener;
