@@ -63,7 +63,9 @@ pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place) -> Opti
     let rate_limit = t.or(ctx, "rate_limit", None, |ctx, v, at| {
         rate_limit(ctx, v, at).map(Some)
     });
-    let access = t.or(ctx, "access", None, |ctx, v, at| access(ctx, v, at).map(Some));
+    let access = t.or(ctx, "access", None, |ctx, v, at| {
+        access(ctx, v, at).map(Some)
+    });
     Some(Guards {
         rate_limit: rate_limit?,
         access: access?,

@@ -566,7 +566,8 @@ fn limits(
     }
     let d = Limits::default();
     let per_ip = t.or(ctx, "max_connections_per_ip", None, |ctx, v, at| {
-        decode::integer(ctx, v, at, 1, i64::from(u32::MAX)).and_then(|n| u32::try_from(n).ok().map(Some))
+        decode::integer(ctx, v, at, 1, i64::from(u32::MAX))
+            .and_then(|n| u32::try_from(n).ok().map(Some))
     });
     let new_per_ip = t.or(ctx, "new_connections_per_ip", None, |ctx, v, at| {
         crate::guard::per_second(ctx, v, at).map(Some)

@@ -27,7 +27,7 @@ fn lookups(c: &mut Criterion) {
         .map(|_| IpAddr::V4(Ipv4Addr::from(rng.u32(..))))
         .collect();
     for n in [10, 100_000] {
-        let list = AccessList::new([("10.0.0.0".parse().unwrap(), 8)], entries(n));
+        let list = AccessList::new([(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8)], entries(n));
         let mut i = 0;
         c.bench_function(&format!("access_check_{n}_entries"), |b| {
             b.iter(|| {

@@ -59,8 +59,7 @@ impl<K: std::hash::Hash + Eq + Copy> Family<K> {
                 i
             }
             None => {
-                self.lengths
-                    .push((prefix, HashMap::with_hasher(BuildFold)));
+                self.lengths.push((prefix, HashMap::with_hasher(BuildFold)));
                 self.lengths.len() - 1
             }
         };
@@ -185,10 +184,7 @@ mod tests {
     }
 
     fn list(allow: &[&str], deny: &[&str]) -> AccessList {
-        AccessList::new(
-            allow.iter().map(|s| net(s)),
-            deny.iter().map(|s| net(s)),
-        )
+        AccessList::new(allow.iter().map(|s| net(s)), deny.iter().map(|s| net(s)))
     }
 
     fn check(l: &AccessList, ip: &str) -> Verdict {
@@ -197,10 +193,21 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_both_ways() {
-        let l = list(&["10.0.0.0/8", "10.6.6.7/32"], &["10.6.6.0/24", "192.168.0.0/16"]);
+        let l = list(
+            &["10.0.0.0/8", "10.6.6.7/32"],
+            &["10.6.6.0/24", "192.168.0.0/16"],
+        );
         assert_eq!(check(&l, "10.1.2.3"), Verdict::Allow);
-        assert_eq!(check(&l, "10.6.6.1"), Verdict::Denied, "deny /24 inside allow /8");
-        assert_eq!(check(&l, "10.6.6.7"), Verdict::Allow, "allow /32 inside deny /24");
+        assert_eq!(
+            check(&l, "10.6.6.1"),
+            Verdict::Denied,
+            "deny /24 inside allow /8"
+        );
+        assert_eq!(
+            check(&l, "10.6.6.7"),
+            Verdict::Allow,
+            "allow /32 inside deny /24"
+        );
         assert_eq!(check(&l, "192.168.1.1"), Verdict::Denied);
         assert_eq!(check(&l, "11.0.0.1"), Verdict::NotAllowed);
         let deny_only = list(&[], &["10.0.0.0/8"]);
@@ -213,12 +220,19 @@ mod tests {
 
     #[test]
     fn ipv6_and_mapped_addresses() {
-        let l = list(&["2001:db8::/32", "::1/128"], &["2001:db8:6::/48", "10.0.0.0/8"]);
+        let l = list(
+            &["2001:db8::/32", "::1/128"],
+            &["2001:db8:6::/48", "10.0.0.0/8"],
+        );
         assert_eq!(check(&l, "2001:db8:1::1"), Verdict::Allow);
         assert_eq!(check(&l, "2001:db8:6::1"), Verdict::Denied);
         assert_eq!(check(&l, "::1"), Verdict::Allow);
         assert_eq!(check(&l, "2001:db9::1"), Verdict::NotAllowed);
-        assert_eq!(check(&l, "::ffff:10.1.2.3"), Verdict::Denied, "mapped is IPv4");
+        assert_eq!(
+            check(&l, "::ffff:10.1.2.3"),
+            Verdict::Denied,
+            "mapped is IPv4"
+        );
         let mapped_net = list(&["::ffff:192.0.2.0/120"], &[]);
         assert_eq!(check(&mapped_net, "192.0.2.9"), Verdict::Allow);
         assert_eq!(check(&mapped_net, "192.0.3.9"), Verdict::NotAllowed);

@@ -138,6 +138,16 @@ impl ConnLimits {
         })
     }
 
+    /// Whether `max_connections_per_ip` is set.
+    pub fn limits_open(&self) -> bool {
+        self.max_per_ip.is_some()
+    }
+
+    /// Whether `new_connections_per_ip` is set.
+    pub fn limits_new(&self) -> bool {
+        self.new_per_second.is_some()
+    }
+
     /// Addresses with an open connection.
     pub fn addresses(&self) -> usize {
         self.counts.table.len()

@@ -96,7 +96,10 @@ impl<V> Table<V> {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|m| m.lock().map_or_else(|e| e.into_inner().map.len(), |s| s.map.len()))
+            .map(|m| {
+                m.lock()
+                    .map_or_else(|e| e.into_inner().map.len(), |s| s.map.len())
+            })
             .sum()
     }
 

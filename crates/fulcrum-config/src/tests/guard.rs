@@ -38,8 +38,15 @@ fn listener_and_route_protections_parse() {
     assert_eq!(l.limits.new_connections_per_ip, Some(50));
     let r = &l.routes[0].guards;
     let rl = r.rate_limit.as_ref().unwrap();
-    assert_eq!((rl.requests_per_second, rl.burst), (5, 5), "burst defaults to the rate");
-    assert_eq!(rl.key, RateKey::Header(http::HeaderName::from_static("x-api-key")));
+    assert_eq!(
+        (rl.requests_per_second, rl.burst),
+        (5, 5),
+        "burst defaults to the rate"
+    );
+    assert_eq!(
+        rl.key,
+        RateKey::Header(http::HeaderName::from_static("x-api-key"))
+    );
     assert!(r.access.is_some());
 }
 
@@ -47,7 +54,9 @@ fn listener_and_route_protections_parse() {
 #[test]
 fn what_is_not_built_yet_is_a_clear_error() {
     assert_eq!(
-        error(&with("[listener.rate_limit]\nrequests_per_second = 1\nkey = \"jwt:sub\"")),
+        error(&with(
+            "[listener.rate_limit]\nrequests_per_second = 1\nkey = \"jwt:sub\""
+        )),
         "8:7: listener \"web\": rate_limit.key: key \"jwt:sub\" needs authentication on the \
          route ([listener.route.auth]), which is not supported yet (use \"client_ip\" or \
          \"header:NAME\")"
@@ -56,10 +65,20 @@ fn what_is_not_built_yet_is_a_clear_error() {
         "[listener.route.rate_limit]\nrequests_per_second = 1\nkey = \"api_key\"",
     ));
     assert!(e.starts_with("8:7: listener \"web\": route \"#1\": rate_limit.key: key \"api_key\" needs authentication"), "{e}");
-    let e = error(&with("[listener.rate_limit]\nrequests_per_second = 1\nscope = \"cluster\""));
-    assert!(e.starts_with("8:9: listener \"web\": rate_limit.scope: scope = \"cluster\" needs [cluster].redis"), "{e}");
+    let e = error(&with(
+        "[listener.rate_limit]\nrequests_per_second = 1\nscope = \"cluster\"",
+    ));
+    assert!(
+        e.starts_with(
+            "8:9: listener \"web\": rate_limit.scope: scope = \"cluster\" needs [cluster].redis"
+        ),
+        "{e}"
+    );
     let e = error(&with("[listener.route.auth]\nkind = \"jwt\""));
-    assert!(e.contains("[listener.route.auth] (authentication) is not supported yet"), "{e}");
+    assert!(
+        e.contains("[listener.route.auth] (authentication) is not supported yet"),
+        "{e}"
+    );
     let e = error(&with("[listener.waf]\nmode = \"block\""));
     assert!(e.starts_with("6:11: listener \"web\": waf: [listener.waf] (the web application firewall) is not supported yet"), "{e}");
 }
@@ -72,14 +91,31 @@ fn bad_values_are_refused_where_they_are() {
          [listener.limits]\nnew_connections_per_ip = \"50/m\"\nmax_connections_per_ip = 0",
     ));
     assert_eq!(all.len(), 6, "{all:#?}");
-    assert!(all[0].starts_with("7:23: listener \"web\": rate_limit.requests_per_second:"), "{all:#?}");
-    assert!(all.iter().any(|e| e.contains("\"bad name\" is not a valid header name")), "{all:#?}");
-    assert!(all.iter().any(|e| e.contains("invalid CIDR \"10.0.0.1/8\"")), "{all:#?}");
-    assert!(all.iter().any(|e| e.contains("invalid rate \"50/m\"")), "{all:#?}");
+    assert!(
+        all[0].starts_with("7:23: listener \"web\": rate_limit.requests_per_second:"),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.contains("\"bad name\" is not a valid header name")),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.contains("invalid CIDR \"10.0.0.1/8\"")),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter().any(|e| e.contains("invalid rate \"50/m\"")),
+        "{all:#?}"
+    );
     let e = error(&with("[listener.access]\nallow = []"));
     assert!(e.contains("lists no network"), "{e}");
     let e = error(&with("[listener.rate_limit]\nburst = 3"));
-    assert!(e.contains("missing required key \"requests_per_second\""), "{e}");
+    assert!(
+        e.contains("missing required key \"requests_per_second\""),
+        "{e}"
+    );
 }
 
 #[test]

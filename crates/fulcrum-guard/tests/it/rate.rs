@@ -14,7 +14,10 @@ fn a_million_distinct_keys_stay_within_the_bound() {
     let mut peak_bytes = 0;
     for i in 0u32..1_000_000 {
         // All at once (no key expires): the worst case, only eviction makes room.
-        assert!(l.check(&i.to_le_bytes(), t0).allowed(), "a fresh key is allowed");
+        assert!(
+            l.check(&i.to_le_bytes(), t0).allowed(),
+            "a fresh key is allowed"
+        );
         if i % 50_000 == 0 {
             peak_len = peak_len.max(l.len());
             peak_bytes = peak_bytes.max(crate::alloc::held() - before);
@@ -25,9 +28,16 @@ fn a_million_distinct_keys_stay_within_the_bound() {
     peak_bytes = peak_bytes.max(bytes);
     assert!(peak_len <= l.max_keys(), "{peak_len} > {}", l.max_keys());
     assert!(l.max_keys() < 100_100);
-    assert_eq!(l.evictions() as usize, 1_000_000 - l.max_keys(), "each key past the bound evicts one");
+    assert_eq!(
+        l.evictions() as usize,
+        1_000_000 - l.max_keys(),
+        "each key past the bound evicts one"
+    );
     // 16 bytes per entry, a control byte, at most half empty: under 5 MiB for 100k keys.
-    assert!(peak_bytes < 5 << 20, "{peak_bytes} bytes for {peak_len} keys");
+    assert!(
+        peak_bytes < 5 << 20,
+        "{peak_bytes} bytes for {peak_len} keys"
+    );
     println!(
         "1M keys: {} held (max {}), {} evicted, {:.2} MiB",
         l.len(),
