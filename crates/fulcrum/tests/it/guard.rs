@@ -60,10 +60,15 @@ fn decisions(lb: &Lb, route: &str, guard: &str, decision: &str) -> f64 {
 
 /// A connection from `src` (any 127.0.0.0/8 address on Linux loopback).
 fn raw_from(src: IpAddr, to: SocketAddr) -> TcpStream {
-    let s = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)
-        .unwrap();
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
     s.bind(&SocketAddr::new(src, 0).into()).unwrap();
-    s.connect_timeout(&to.into(), Duration::from_secs(5)).unwrap();
+    s.connect_timeout(&to.into(), Duration::from_secs(5))
+        .unwrap();
     let s: TcpStream = s.into();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s
@@ -76,7 +81,9 @@ fn closed_without_answer(mut s: TcpStream) -> bool {
     match s.read(&mut buf) {
         Ok(0) => true,
         Ok(_) => false,
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut,
+        Err(e) => {
+            e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut
+        }
     }
 }
 
@@ -86,7 +93,9 @@ fn past_the_burst_requests_get_429_with_the_ratelimit_headers_then_recover() {
         let be = Backend::start("be");
         let lb = Lb::start(&config(
             "\"127.0.0.1:0\"",
-            &format!("engine = \"{engine}\"\n[listener.rate_limit]\nrequests_per_second = 1\nburst = 3"),
+            &format!(
+                "engine = \"{engine}\"\n[listener.rate_limit]\nrequests_per_second = 1\nburst = 3"
+            ),
             ALL,
             &be,
             "off",
@@ -110,7 +119,11 @@ fn past_the_burst_requests_get_429_with_the_ratelimit_headers_then_recover() {
             Some("\"default\";r=0;t=1"),
             "{engine}"
         );
-        assert!(r.text().contains("too many requests"), "{engine}: {}", r.text());
+        assert!(
+            r.text().contains("too many requests"),
+            "{engine}: {}",
+            r.text()
+        );
         assert!(r.header("x-request-id").is_some());
         // The connection stays usable, and once time passes the client is served again.
         assert!(
@@ -121,15 +134,27 @@ fn past_the_burst_requests_get_429_with_the_ratelimit_headers_then_recover() {
                 == 200),
             "{engine}: no recovery"
         );
-        assert_eq!(be.request_count(), 4, "{engine}: refused requests never reach the backend");
+        assert_eq!(
+            be.request_count(),
+            4,
+            "{engine}: refused requests never reach the backend"
+        );
         // HTTP/2 (hyper) meets the same table.
         let mut h2 = Client::http2(lb.addr());
         let statuses: Vec<u16> = (0..6)
             .map(|_| h2.get("shop.example", "/", &[]).unwrap().status.as_u16())
             .collect();
         assert!(statuses.contains(&429), "{engine}: h2 {statuses:?}");
-        assert!(decisions(&lb, "all", "rate_limit", "deny") >= 2.0, "{}", metrics(&lb));
-        assert!(decisions(&lb, "all", "rate_limit", "allow") >= 4.0, "{}", metrics(&lb));
+        assert!(
+            decisions(&lb, "all", "rate_limit", "deny") >= 2.0,
+            "{}",
+            metrics(&lb)
+        );
+        assert!(
+            decisions(&lb, "all", "rate_limit", "allow") >= 4.0,
+            "{}",
+            metrics(&lb)
+        );
     }
 }
 
@@ -144,14 +169,19 @@ fn a_route_replaces_the_listeners_limit_and_a_header_keys_it() {
         let be = Backend::start("be");
         let lb = Lb::start(&config(
             "\"127.0.0.1:0\"",
-            &format!("engine = \"{engine}\"\n[listener.rate_limit]\nrequests_per_second = 1\nburst = 1"),
+            &format!(
+                "engine = \"{engine}\"\n[listener.rate_limit]\nrequests_per_second = 1\nburst = 1"
+            ),
             routes,
             &be,
             "off",
         ));
         let mut cl = Client::http1(lb.addr());
         let mut status = |path: &str, headers: &[(&str, &str)]| {
-            cl.get("shop.example", path, headers).unwrap().status.as_u16()
+            cl.get("shop.example", path, headers)
+                .unwrap()
+                .status
+                .as_u16()
         };
         // The listener's limit: one request.
         assert_eq!(status("/", &[]), 200);
@@ -165,9 +195,14 @@ fn a_route_replaces_the_listeners_limit_and_a_header_keys_it() {
         let b = [("x-api-key", "beta")];
         assert_eq!(status("/keyed", &a), 200);
         assert_eq!(status("/keyed", &a), 200);
-        let r = Client::http1(lb.addr()).get("shop.example", "/keyed", &a).unwrap();
+        let r = Client::http1(lb.addr())
+            .get("shop.example", "/keyed", &a)
+            .unwrap();
         assert_eq!(r.status, 429, "{engine}");
-        assert_eq!(r.header("ratelimit-policy").as_deref(), Some("\"keyed\";q=1;w=1"));
+        assert_eq!(
+            r.header("ratelimit-policy").as_deref(),
+            Some("\"keyed\";q=1;w=1")
+        );
         assert_eq!(status("/keyed", &b), 200, "{engine}: another key");
         assert_eq!(status("/keyed", &b), 200);
         assert_eq!(status("/keyed", &b), 429);
@@ -201,16 +236,36 @@ fn access_lists_allow_and_deny_by_longest_prefix_on_ipv4_and_ipv6() {
         // deny /24 inside allow /8 denies; allow /32 inside the deny /24 allows.
         let denied = get_from(Some(ip("127.0.0.2")), v4, "/", &[]);
         assert_eq!(denied.status, 403, "{engine}");
-        assert!(denied.text().contains("denied by the access list"), "{}", denied.text());
-        assert_eq!(get_from(Some(ip("127.0.0.3")), v4, "/", &[]).status, 200, "{engine}");
-        assert_eq!(get_from(Some(ip("127.0.1.9")), v4, "/", &[]).status, 200, "{engine}");
+        assert!(
+            denied.text().contains("denied by the access list"),
+            "{}",
+            denied.text()
+        );
+        assert_eq!(
+            get_from(Some(ip("127.0.0.3")), v4, "/", &[]).status,
+            200,
+            "{engine}"
+        );
+        assert_eq!(
+            get_from(Some(ip("127.0.1.9")), v4, "/", &[]).status,
+            200,
+            "{engine}"
+        );
         // [::1] is in none of the listener's entries, which allow only what they name...
         let r = get_from(Some(ip("::1")), v6, "/", &[]);
         assert_eq!(r.status, 403, "{engine}");
         assert!(r.text().contains("not in the access list"), "{}", r.text());
         // ...and the route's own list replaces the listener's.
-        assert_eq!(get_from(Some(ip("::1")), v6, "/v6/x", &[]).status, 200, "{engine}");
-        assert_eq!(get_from(Some(ip("127.0.0.3")), v4, "/v6/x", &[]).status, 403, "{engine}");
+        assert_eq!(
+            get_from(Some(ip("::1")), v6, "/v6/x", &[]).status,
+            200,
+            "{engine}"
+        );
+        assert_eq!(
+            get_from(Some(ip("127.0.0.3")), v4, "/v6/x", &[]).status,
+            403,
+            "{engine}"
+        );
         assert_eq!(be.request_count(), 3);
         assert_eq!(decisions(&lb, "all", "access", "deny"), 2.0);
         assert_eq!(decisions(&lb, "v6", "access", "deny"), 1.0);
@@ -230,10 +285,7 @@ fn access_lists_allow_and_deny_by_longest_prefix_on_ipv4_and_ipv6() {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         let text = std::fs::read_to_string(&log).unwrap();
-        let ok = text
-            .lines()
-            .find(|l| l.contains("\"status\":200"))
-            .unwrap();
+        let ok = text.lines().find(|l| l.contains("\"status\":200")).unwrap();
         assert!(!ok.contains("\"guard\""), "no guard acted: {ok}");
     }
 }
@@ -253,9 +305,15 @@ fn connections_per_address_are_limited_at_accept() {
     let mut second = Client::http1_from(Some(a), lb.addr());
     assert_eq!(first.get("s", "/", &[]).unwrap().status, 200);
     assert_eq!(second.get("s", "/", &[]).unwrap().status, 200);
-    assert!(closed_without_answer(raw_from(a, lb.addr())), "a third connection");
+    assert!(
+        closed_without_answer(raw_from(a, lb.addr())),
+        "a third connection"
+    );
     // Another address is not affected.
-    assert_eq!(get_from(Some(ip("127.0.0.5")), lb.addr(), "/", &[]).status, 200);
+    assert_eq!(
+        get_from(Some(ip("127.0.0.5")), lb.addr(), "/", &[]).status,
+        200
+    );
     // The open ones go on; once one closes, the address may connect again.
     assert_eq!(first.get("s", "/", &[]).unwrap().status, 200);
     drop(second);
@@ -283,7 +341,10 @@ fn new_connections_per_second_per_address_are_limited_at_accept() {
         assert_eq!(get_from(Some(a), lb.addr(), "/", &[]).status, 200);
     }
     assert!(closed_without_answer(raw_from(a, lb.addr())));
-    assert_eq!(get_from(Some(ip("127.0.0.7")), lb.addr(), "/", &[]).status, 200);
+    assert_eq!(
+        get_from(Some(ip("127.0.0.7")), lb.addr(), "/", &[]).status,
+        200
+    );
     // Half a second later there is room for one more.
     assert!(wait_until(Duration::from_secs(3), || {
         Client::http1_from(Some(a), lb.addr())
@@ -352,11 +413,99 @@ fn a_reload_changes_a_limit_without_dropping_connections() {
     assert_eq!(cl.get("s", "/", &[]).unwrap().status, 200);
     let r = cl.get("s", "/", &[]).unwrap();
     assert_eq!(r.status, 429);
-    assert_eq!(r.header("ratelimit-policy").as_deref(), Some("\"default\";q=1;w=1"));
+    assert_eq!(
+        r.header("ratelimit-policy").as_deref(),
+        Some("\"default\";q=1;w=1")
+    );
     // A reload that keeps the setting keeps the table: still refused.
     lb.reload().unwrap();
     assert_eq!(cl.get("s", "/", &[]).unwrap().status, 429);
     let text = metrics(&lb);
-    assert!(text.contains("# TYPE fulcrum_guard_decisions_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE fulcrum_guard_decisions_total counter"),
+        "{text}"
+    );
     assert!(decisions(&lb, "all", "rate_limit", "deny") >= 2.0, "{text}");
+}
+
+/// Requests a single keep-alive client completes in `window` (the best of `runs`, to see
+/// through the noise of a shared machine).
+fn rate(addr: SocketAddr, window: Duration, runs: usize) -> f64 {
+    let mut cl = Client::http1(addr);
+    (0..runs)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let mut n = 0u32;
+            while start.elapsed() < window {
+                assert_eq!(cl.get("shop.example", "/", &[]).unwrap().status, 200);
+                n += 1;
+            }
+            f64::from(n) / start.elapsed().as_secs_f64()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Issue 10 item 2: while 5,000 slow-header connections are held open, a normal client
+/// keeps at least 90% of its unloaded request rate; the header timeout then closes them all.
+///
+/// A measurement, not run by default: on a shared two-core machine (other test processes
+/// included) a busy neighbour halves either rate at random. Run it on a quiet machine:
+/// `cargo nextest run -p fulcrum --run-ignored only --no-capture -E 'test(/5000_slow/)'`.
+#[test]
+#[ignore = "measurement: needs the machine to itself (see the doc comment)"]
+fn a_normal_client_keeps_its_rate_while_5000_slow_header_connections_are_held() {
+    const SLOW: usize = 5_000;
+    let limit = fulcrum_net::fd_limit::raise_to_hard().unwrap();
+    // Both ends of every slow connection live in this process, plus the client and backend.
+    assert!(
+        limit.soft as usize > 2 * SLOW + 512,
+        "open-file limit too low: {limit:?}"
+    );
+    let be = Backend::start("be");
+    let lb = Lb::start(&config(
+        "\"127.0.0.1:0\"",
+        "[listener.timeouts]\nheader = \"8s\"",
+        ALL,
+        &be,
+        "off",
+    ));
+    let addr = lb.addr();
+    let window = Duration::from_millis(400);
+    let unloaded = rate(addr, window, 3);
+    let mut held = Vec::with_capacity(SLOW);
+    for _ in 0..SLOW {
+        let mut s = raw_from(ip("127.0.0.20"), addr);
+        // A head that never ends: each connection sits in the header phase.
+        s.write_all(b"GET / HTTP/1.1\r\nhost: a\r\nx-slow: ")
+            .unwrap();
+        held.push(s);
+    }
+    // Trickle one more byte on each, as a slowloris client does.
+    for s in &mut held {
+        let _ = s.write_all(b"x");
+    }
+    let active = "fulcrum_connections_active{listener=\"web\"}";
+    assert!(
+        wait_until(Duration::from_secs(20), || sample(&metrics(&lb), active)
+            .is_some_and(|n| n >= SLOW as f64)),
+        "the slow connections are not all open: {:?}",
+        sample(&metrics(&lb), active)
+    );
+    let loaded = rate(addr, window, 3);
+    let served = loaded / unloaded;
+    println!(
+        "slow-header: unloaded {unloaded:.0} req/s, with {SLOW} held {loaded:.0} req/s ({:.1}%)",
+        served * 100.0
+    );
+    assert!(
+        served >= 0.9,
+        "served fraction {served:.3} ({loaded:.0} vs {unloaded:.0} req/s)"
+    );
+    // Bounded in time: the header timeout closes every one of them.
+    assert!(
+        wait_until(Duration::from_secs(10), || sample(&metrics(&lb), active)
+            .is_some_and(|n| n < 10.0)),
+        "slow connections outlived the header timeout: {:?}",
+        sample(&metrics(&lb), active)
+    );
 }
