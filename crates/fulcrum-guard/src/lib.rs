@@ -11,6 +11,9 @@
 //! configuration files or know HTTP framing. Engines hand it the facts (a client address, a
 //! header's bytes) and act on the answer (`fulcrum-http/admission.rs`, the accept loops).
 //! Authentication and the WAF will live here too, behind the same kind of seam.
+//!
+//! Not tower layers (as the house style suggests for middleware): the HTTP/1.1 fast path has
+//! no tower stack, so both engines call these decisions from one admission step instead.
 
 mod access;
 mod conn;
