@@ -74,11 +74,12 @@ impl RateLimiter {
         }
     }
 
-    /// Whether `other` limits exactly as this one does (a reload may keep this one's table).
+    /// Whether this limiter limits as one made with these settings would (a reload may then
+    /// keep it, and its table).
     pub fn same_policy(&self, per_second: u32, burst: u32, max_keys: usize) -> bool {
         self.per_second == per_second.max(1)
             && self.burst == burst.max(1)
-            && self.table.capacity() == Table::<u64>::new(max_keys).capacity()
+            && self.table.capacity() == Table::<u64>::capacity_for(max_keys)
     }
 
     pub fn per_second(&self) -> u32 {

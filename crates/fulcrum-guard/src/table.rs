@@ -28,7 +28,13 @@ pub(crate) struct Table<V> {
 }
 
 impl<V> Table<V> {
-    /// A table of at most `max_keys` entries (rounded up to a multiple of the shard count).
+    /// What a table made for `max_keys` holds at most: rounded up to a multiple of the shard
+    /// count.
+    pub(crate) fn capacity_for(max_keys: usize) -> usize {
+        max_keys.div_ceil(SHARDS).max(1) * SHARDS
+    }
+
+    /// A table of at most [`Table::capacity_for`] `max_keys` entries.
     pub(crate) fn new(max_keys: usize) -> Self {
         let per_shard = max_keys.div_ceil(SHARDS).max(1);
         Table {
