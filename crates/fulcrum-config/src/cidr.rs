@@ -21,6 +21,16 @@ impl Cidr {
         (prefix <= c.max_prefix() && c.mask(addr) == Some(addr)).then_some(c)
     }
 
+    /// The network's address (host bits zero).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     fn max_prefix(&self) -> u8 {
         if self.addr.is_ipv4() {
             32

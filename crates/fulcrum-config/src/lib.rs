@@ -18,6 +18,7 @@ mod cidr;
 mod decode;
 mod env;
 mod error;
+mod guard;
 mod health;
 mod listener;
 mod pool;

@@ -29,6 +29,10 @@ const LISTENER_KEYS: &[&str] = &[
     "trusted_proxies",
     "engine",
     "proxy_protocol",
+    "rate_limit",
+    "access",
+    "auth",
+    "waf",
 ];
 const PROXY_PROTOCOL_KEYS: &[&str] = &["trusted"];
 const TIMEOUT_KEYS: &[&str] = &["header", "idle", "request", "send"];
@@ -39,6 +43,8 @@ const LIMIT_KEYS: &[&str] = &[
     "h2_max_concurrent_streams",
     "h2_max_backend_connections",
     "max_flows",
+    "max_connections_per_ip",
+    "new_connections_per_ip",
 ];
 pub(crate) const PROTOCOLS: &[&str] = &["http", "https", "tcp", "udp", "tls_passthrough"];
 
@@ -269,6 +275,7 @@ fn listener(
     let routes = t.or(ctx, "route", Vec::new(), |ctx, v, key_at| {
         route::routes(ctx, v, key_at, &t.at, pools, &rules)
     });
+    let guards = crate::guard::guards(ctx, &t, crate::guard::Place::Listener(protocol));
     Some(Listener {
         name: name?,
         binds: addrs?.into_iter().map(|(a, _, _)| a).collect(),
@@ -283,6 +290,7 @@ fn listener(
         engine: engine?,
         pool: pool?,
         proxy_protocol: proxy_protocol?,
+        guards: guards?,
     })
 }
 
@@ -547,7 +555,23 @@ fn limits(
             ctx.error(&span, &t.at("max_flows"), msg);
         }
     }
+    for key in ["max_connections_per_ip", "new_connections_per_ip"] {
+        not_udp(
+            ctx,
+            &t,
+            key,
+            protocol,
+            "for connections (a udp listener is bounded by max_flows)",
+        );
+    }
     let d = Limits::default();
+    let per_ip = t.or(ctx, "max_connections_per_ip", None, |ctx, v, at| {
+        decode::integer(ctx, v, at, 1, i64::from(u32::MAX))
+            .and_then(|n| u32::try_from(n).ok().map(Some))
+    });
+    let new_per_ip = t.or(ctx, "new_connections_per_ip", None, |ctx, v, at| {
+        crate::guard::per_second(ctx, v, at).map(Some)
+    });
     let header = t.or(
         ctx,
         "max_header_bytes",
@@ -585,5 +609,7 @@ fn limits(
         max_connections: usize::try_from(connections?).ok()?,
         h2_max_concurrent_streams: u32::try_from(streams?).ok()?,
         h2_max_backend_connections: usize::try_from(backend_conns?).ok()?,
+        max_connections_per_ip: per_ip?,
+        new_connections_per_ip: new_per_ip?,
     })
 }

@@ -119,6 +119,56 @@ pub struct Listener {
     /// `[listener.proxy_protocol]`: read a PROXY protocol header (v1 or v2) from these front
     /// load balancers before anything else; `None`: PROXY headers are not read.
     pub proxy_protocol: Option<ProxyProtocolIn>,
+    /// `[listener.rate_limit]` and `[listener.access]`: for every route that has none of its
+    /// own (tcp and tls_passthrough listeners: `access`, checked at accept).
+    pub guards: Guards,
+}
+
+/// The protections of a listener or a route. A route's replace the listener's, each kind on
+/// its own (a route with only `access` keeps the listener's `rate_limit`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Guards {
+    pub rate_limit: Option<RateLimit>,
+    pub access: Option<Access>,
+}
+
+/// `[listener.rate_limit]`: GCRA per key; a request over the limit gets 429.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// `requests_per_second` (1..=10^9): the steady rate per key.
+    pub requests_per_second: u32,
+    /// `burst` (default: `requests_per_second`): requests a key may send at once, after
+    /// which it gets one every `1/requests_per_second` seconds.
+    pub burst: u32,
+    /// `key` (default `client_ip`).
+    pub key: RateKey,
+    /// `max_keys` (default 100000): keys the table holds; past it, idle keys are dropped and
+    /// then the oldest entries are evicted (evicted keys start afresh).
+    pub max_keys: usize,
+}
+
+impl RateLimit {
+    pub const DEFAULT_MAX_KEYS: usize = 100_000;
+}
+
+/// What a rate limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    /// The client address: the PROXY header's source from a trusted front balancer, else
+    /// (behind `trusted_proxies`) the right-most untrusted `X-Forwarded-For` address, else
+    /// the peer.
+    ClientIp,
+    /// `header:NAME`: the first value of this field; a request without it is counted by its
+    /// client address.
+    Header(HeaderName),
+}
+
+/// `[listener.access]`: CIDR allow/deny; the longest matching prefix decides, an address no
+/// entry contains is allowed only when `allow` is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub allow: Vec<Cidr>,
+    pub deny: Vec<Cidr>,
 }
 
 /// `[listener.proxy_protocol]`.
@@ -323,6 +373,12 @@ pub struct Limits {
     /// udp listeners: flows (clients by address and port) each worker's flow table holds
     /// (default 100000, 1..=u32::MAX); a new flow beyond it evicts the least recently active.
     pub max_flows: u32,
+    /// `max_connections_per_ip` (not udp): open connections one client address may hold;
+    /// a further one is closed at accept. `None`: no limit.
+    pub max_connections_per_ip: Option<u32>,
+    /// `new_connections_per_ip = "N/s"` (not udp): connections one client address may open
+    /// per second (N at once, then one every 1/N s); a further one is closed at accept.
+    pub new_connections_per_ip: Option<u32>,
 }
 
 impl Default for Limits {
@@ -334,6 +390,8 @@ impl Default for Limits {
             h2_max_concurrent_streams: 100,
             h2_max_backend_connections: 32,
             max_flows: 100_000,
+            max_connections_per_ip: None,
+            new_connections_per_ip: None,
         }
     }
 }
@@ -360,6 +418,8 @@ pub struct Route {
     /// this route (forwarded with them still encoded); by default they are refused with 400.
     pub allow_encoded_slashes: bool,
     pub action: Action,
+    /// `[listener.route.rate_limit]`, `[listener.route.access]`: replace the listener's.
+    pub guards: Guards,
 }
 
 /// The `Upgrade` protocols a route tunnels when it does not say.

@@ -25,6 +25,10 @@ const ROUTE_KEYS: &[&str] = &[
     "split",
     "redirect",
     "respond",
+    "rate_limit",
+    "access",
+    "auth",
+    "waf",
 ];
 /// The keys of a route on a `tls_passthrough` listener.
 const PASSTHROUGH_ROUTE_KEYS: &[&str] = &["name", "sni", "pool"];
@@ -161,6 +165,7 @@ fn route(
         }
     }
     let action = action::action(ctx, &t, pools);
+    let guards = crate::guard::guards(ctx, &t, crate::guard::Place::Route);
     Some(Route {
         name: name?,
         host: host?,
@@ -171,6 +176,7 @@ fn route(
         upgrades: upgrades?,
         allow_encoded_slashes: encoded_slashes?,
         action: action?,
+        guards: guards?,
     })
 }
 
@@ -214,6 +220,7 @@ fn passthrough_route(
         upgrades: Vec::new(),
         allow_encoded_slashes: false,
         action: Action::Pool(pool?),
+        guards: crate::model::Guards::default(),
     })
 }
 

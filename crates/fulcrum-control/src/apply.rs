@@ -362,6 +362,7 @@ impl Control {
                     &PoolIndex::default(),
                     None,
                     None,
+                    None,
                 )))),
                 Arc::new(Semaphore::new(limit_of(l))),
             );
@@ -381,11 +382,13 @@ impl Control {
         //    the ones that went away (their open connections finish).
         let pools = PoolIndex::new(&inner.pools);
         for l in &cfg.listeners {
+            let previous = inner.listeners.get(&l.name).map(|rt| rt.state.load_full());
             let state = Arc::new(crate::snapshot::listener(
                 l,
                 &pools,
                 Some(&self.metrics),
                 inner.tls.acceptor(&l.name),
+                previous.as_deref(),
             ));
             if let Some(rt) = inner.listeners.get_mut(&l.name) {
                 if rt.spec.binds == l.binds && rt.spec.protocol == l.protocol {

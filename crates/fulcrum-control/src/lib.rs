@@ -21,6 +21,7 @@ mod apply;
 mod audit;
 mod checks;
 mod dns;
+mod guards;
 mod ops;
 mod series;
 mod snapshot;
@@ -208,6 +209,7 @@ impl Control {
                 &pools,
                 Some(&metrics),
                 inner.tls.acceptor(&l.name),
+                None,
             ))));
             let limit = Arc::new(Semaphore::new(apply::limit_of(l)));
             let mut rt = ListenerRt::new(l, state, limit);

@@ -35,6 +35,15 @@ pub(crate) fn prune(inner: &Inner, metrics: &FulcrumMetrics) {
     if removed > 0 {
         tracing::debug!(removed, "dropped the request series of removed routes");
     }
+    let guarded: HashSet<(&str, &str)> = cfg
+        .listeners
+        .iter()
+        .flat_map(|l| {
+            std::iter::once((l.name.as_str(), ""))
+                .chain(l.routes.iter().map(|r| (l.name.as_str(), r.name.as_str())))
+        })
+        .collect();
+    metrics.retain_guards(|l, r| guarded.contains(&(l, r)));
     let listeners: HashSet<&str> = cfg.listeners.iter().map(|l| l.name.as_str()).collect();
     let mut gone = Vec::new();
     metrics.connections_total.retain(|[l]| {

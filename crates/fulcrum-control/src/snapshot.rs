@@ -62,14 +62,18 @@ impl<'a> PoolIndex<'a> {
 
 /// Listener `l`'s snapshot over `pools` (routes to a pool not among them are left out: the
 /// validation guarantees they exist, so only the placeholder built before binding has none),
-/// with its metric handles when `metrics` collects them and `tls` on https listeners.
+/// with its metric handles when `metrics` collects them and `tls` on https listeners; its
+/// guards keep the tables of `previous` (the snapshot it replaces) whose settings stayed.
 pub(crate) fn listener(
     l: &model::Listener,
     pools: &PoolIndex<'_>,
     metrics: Option<&FulcrumMetrics>,
     tls: Option<Arc<TlsAcceptor>>,
+    previous: Option<&ListenerState>,
 ) -> ListenerState {
     let find = |name: &str| pools.get(name);
+    let own = crate::guards::listener_guards(l, previous, metrics);
+    let conn_guards = crate::guards::conn_guards(l, &own, previous, metrics);
     let mut specs = Vec::with_capacity(l.routes.len());
     let mut names = Vec::with_capacity(l.routes.len());
     let mut rules = Vec::with_capacity(l.routes.len());
@@ -91,6 +95,7 @@ pub(crate) fn listener(
             upgrades: r.upgrades.clone().into_boxed_slice(),
             allow_encoded_slashes: r.allow_encoded_slashes,
             needs_client_cert: r.client_cert,
+            guards: crate::guards::route_guards(l, r, &own, previous, metrics),
         });
     }
     let routes = RouteTable::new(specs);
@@ -146,6 +151,8 @@ pub(crate) fn listener(
             .map(|p| p.trusted.clone().into_boxed_slice()),
         tls,
         engine: l.engine,
+        conn_guards,
+        guards: own,
     }
 }
 

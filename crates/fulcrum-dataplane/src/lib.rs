@@ -21,10 +21,12 @@
 //! the configuration's listener, pool or route tables (only the validated values snapshots
 //! hold: timeouts, limits, CIDRs, outlier and retry settings), take a lock shared between
 //! workers on a request's way unless it failed (a failure report takes its pool's lock; each
-//! worker's balancer lock is its own), hold a lock across an `.await`, or panic on anything a
+//! worker's balancer lock is its own) or it is rate limited (one of the limiter's 64 shard
+//! locks, for one update), hold a lock across an `.await`, or panic on anything a
 //! client or backend sends.
 
 mod backend;
+mod guards;
 mod listener;
 mod metrics;
 mod pool;
@@ -35,6 +37,7 @@ mod worker;
 mod tests;
 
 pub use backend::{BackendInflight, BackendState, BackendStats, Health};
+pub use guards::{ConnGuards, GuardCounters, RateLimit, RequestGuards};
 pub use listener::{ListenerState, RouteAction, RouteRules};
 pub use metrics::{ListenerMetrics, Series, UdpMetrics};
 pub use pool::{PoolSpec, PoolState};

@@ -60,6 +60,8 @@ pub struct RouteRules {
     pub allow_encoded_slashes: bool,
     /// Only connections with a verified client certificate match (`client_cert = true`).
     pub needs_client_cert: bool,
+    /// The route's rate limit and access list (its own, else the listener's).
+    pub guards: crate::RequestGuards,
 }
 
 impl RouteRules {
@@ -120,6 +122,12 @@ pub struct ListenerState {
     pub tls: Option<Arc<fulcrum_tls::TlsAcceptor>>,
     /// Which engine serves HTTP/1.1 (`engine`).
     pub engine: fulcrum_config::model::Engine,
+    /// The listener's own request guards (what routes without their own hold; kept here so a
+    /// reload can carry its tables over).
+    pub guards: crate::RequestGuards,
+    /// Checked at accept: per-address connection limits, and on tcp and tls_passthrough
+    /// listeners the access list.
+    pub conn_guards: crate::ConnGuards,
 }
 
 #[cfg(test)]
@@ -139,6 +147,7 @@ mod tests {
             upgrades: vec!["websocket".to_owned()].into_boxed_slice(),
             allow_encoded_slashes: false,
             needs_client_cert: false,
+            guards: Default::default(),
         };
         assert!(allows(&rules, &["WebSocket"]));
         assert!(allows(&rules, &["websocket, ", ", websocket"]));

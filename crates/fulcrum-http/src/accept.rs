@@ -106,10 +106,20 @@ impl LoopCtx {
         if let Some(permit) = permit {
             let plain = {
                 let l = self.state.load();
-                l.proxy_trusted.is_none() && l.l4_pool.is_none() && l.passthrough.is_none()
+                let plain =
+                    l.proxy_trusted.is_none() && l.l4_pool.is_none() && l.passthrough.is_none();
+                match plain {
+                    // The connection guards, before anything is read (a TLS handshake
+                    // included); a refused connection is closed here.
+                    true => match crate::conn_guard::admit(&l, peer.ip(), self.worker.id) {
+                        Ok(slot) => Some(slot),
+                        Err(()) => return,
+                    },
+                    false => None,
+                }
             };
-            if plain {
-                conns.spawn_local(server::serve(
+            if let Some(slot) = plain {
+                let conn = server::serve(
                     self.worker.clone(),
                     self.state.clone(),
                     stream,
@@ -117,7 +127,14 @@ impl LoopCtx {
                     self.local_port.clone(),
                     self.stop.clone(),
                     permit,
-                ));
+                );
+                match slot {
+                    None => conns.spawn_local(conn),
+                    Some(slot) => conns.spawn_local(async move {
+                        let _slot = slot;
+                        conn.await
+                    }),
+                };
                 return;
             }
             return self.spawn_general(conns, stream, peer, Some(permit));
@@ -163,6 +180,10 @@ impl LoopCtx {
                     Some(who) => who,
                     None => return,
                 },
+            };
+            // The connection guards on the client (a PROXY header's source when trusted).
+            let Ok(_slot) = crate::conn_guard::admit(&snapshot, who.addr.ip(), worker.id) else {
+                return;
             };
             if snapshot.l4_pool.is_some() {
                 // Boxed like the other branches (see below).

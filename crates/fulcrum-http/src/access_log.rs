@@ -42,6 +42,9 @@ pub struct Entry<'a> {
     pub request_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The guard that refused the request (`rate_limit`, `access`), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<&'static str>,
     pub complete: bool,
     /// Which engine served the request: `h1` (the fast path) or `hyper`.
     pub engine: &'static str,

@@ -4,14 +4,42 @@
 //! decide the route and what it does, before any backend is involved. The hyper path
 //! (`proxy.rs`) and the HTTP/1.1 fast path (`h1/exchange.rs`) each read those facts from
 //! their own parse and act on the answer in their own way (a `Response`, or bytes).
+//!
+//! The route's guards run here too (`fulcrum-guard`, through the snapshot's
+//! [`RequestGuards`]): the access list on the client address, then the rate limit on its
+//! key (the address, or a header's first value read through [`Fields`], never a header map
+//! built for it). A refusal is a [`ProxyError`] like the others (403, 429).
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use fulcrum_config::model::RateKey;
+use fulcrum_dataplane::RequestGuards;
+use fulcrum_guard::Decision;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use crate::error::ProxyError;
+use crate::error::{ProxyError, Throttled};
 use crate::state::{ListenerState, PoolState, RouteAction};
+
+/// Header lookup for admission: route matching ([`fulcrum_route::Headers`]) and the first
+/// value of a field (a rate limit's `header:NAME` key).
+pub trait Fields: fulcrum_route::Headers {
+    fn first_value(&self, name: &HeaderName) -> Option<&[u8]>;
+}
+
+impl Fields for HeaderMap {
+    fn first_value(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.get(name).map(HeaderValue::as_bytes)
+    }
+}
+
+impl Fields for crate::h1::request::View<'_> {
+    fn first_value(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.head.get_all(self.buf, name.as_str().as_bytes()).next()
+    }
+}
 
 /// What a request says about itself, as either engine parsed it.
 pub struct Request<'a, H: ?Sized> {
@@ -21,6 +49,11 @@ pub struct Request<'a, H: ?Sized> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a H,
+    /// The client's address: the PROXY header's source from a trusted front balancer, else
+    /// the `trusted_proxies`-derived address, else the peer.
+    pub client: IpAddr,
+    /// When the request's head was complete (the guards' clock).
+    pub now: Instant,
 }
 
 /// What the connection says: the server name its TLS handshake settled, and whether the
@@ -29,6 +62,9 @@ pub struct Request<'a, H: ?Sized> {
 pub struct Connection<'a> {
     pub sni: Option<&'a str>,
     pub client_cert: bool,
+    /// The engine hands requests for pools with backend TLS to another engine (the fast
+    /// path, to hyper): their guards are left to that one.
+    pub hands_over_tls_pools: bool,
 }
 
 /// What the matched route does.
@@ -72,10 +108,11 @@ pub struct Admitted<'l> {
 /// certificate than the handshake's), the path in normal form (400 for ambiguous ones), the
 /// first route that matches (and whose client-certificate rule the connection meets), the
 /// route's encoded-slash rule, and the action with its pool drawn.
-pub fn admit<'l, H: fulcrum_route::Headers + ?Sized>(
+pub fn admit<'l, H: Fields + ?Sized>(
     listener: &'l ListenerState,
     conn: Connection<'_>,
     req: &Request<'_, H>,
+    worker: usize,
 ) -> Result<Admitted<'l>, Refused> {
     if let (Some(sni), Some(host), Some(tls)) = (conn.sni, req.authority, &listener.tls) {
         if crate::authority::misdirected(tls, sni, host) {
@@ -129,9 +166,54 @@ pub fn admit<'l, H: fulcrum_route::Headers + ?Sized>(
             None => return Err(refused(ProxyError::NoBackend)),
         },
     };
+    // A request the engine hands to another (the fast path gives TLS pools to hyper) meets
+    // its guards there, once.
+    let handed_over = conn.hands_over_tls_pools && matches!(&act, Act::Pool(p) if p.tls.is_some());
+    if let Some(r) = rules.filter(|r| !r.guards.is_empty() && !handed_over) {
+        guard(&r.guards, req, worker).map_err(refused)?;
+    }
     Ok(Admitted {
         route,
         act,
         rewritten,
     })
+}
+
+/// The route's access list, then its rate limit; each decision counted on `worker`'s shard.
+fn guard<H: Fields + ?Sized>(
+    g: &RequestGuards,
+    req: &Request<'_, H>,
+    worker: usize,
+) -> Result<(), ProxyError> {
+    if let Some(list) = &g.access {
+        let verdict = list.check(req.client);
+        if let Some(c) = &g.access_counters {
+            c.record(worker, verdict.allowed());
+        }
+        if !verdict.allowed() {
+            return Err(ProxyError::Forbidden(verdict.reason()));
+        }
+    }
+    if let Some(rl) = &g.rate_limit {
+        let decision = match &rl.key {
+            RateKey::Header(name) => match req.headers.first_value(name) {
+                Some(v) => rl.limiter.check(v, req.now),
+                None => rl.limiter.check_ip(req.client, req.now),
+            },
+            RateKey::ClientIp => rl.limiter.check_ip(req.client, req.now),
+        };
+        if let Some(c) = &g.rate_counters {
+            c.record(worker, decision.allowed());
+        }
+        if let Decision::Deny { retry_after } = decision {
+            let ratelimit = fulcrum_guard::ratelimit_header(&rl.name, &decision);
+            return Err(ProxyError::RateLimited(Box::new(Throttled {
+                retry_after: fulcrum_guard::ceil_secs(retry_after),
+                policy: rl.policy.clone(),
+                ratelimit: HeaderValue::from_str(&ratelimit)
+                    .unwrap_or_else(|_| HeaderValue::from_static("\"default\";r=0;t=1")),
+            })));
+        }
+    }
+    Ok(())
 }

@@ -3,6 +3,10 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers).
+pub const RATELIMIT_POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
+
 /// Which side of the proxy an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorSource {
@@ -49,6 +53,23 @@ pub enum ProxyError {
     Misdirected,
     #[error("this HTTP/2 connection is closing: it reset too many streams early")]
     ConnectionClosing,
+    /// An access list refused the client (`[listener.access]`); says why.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A rate limit refused the request (`[listener.rate_limit]`).
+    #[error("too many requests: the rate limit was reached; retry after {} s", .0.retry_after)]
+    RateLimited(Box<Throttled>),
+}
+
+/// What a 429 tells the client (draft-ietf-httpapi-ratelimit-headers).
+#[derive(Debug)]
+pub struct Throttled {
+    /// Whole seconds, at least 1 (`Retry-After`).
+    pub retry_after: u64,
+    /// `RateLimit-Policy`.
+    pub policy: HeaderValue,
+    /// `RateLimit`: `"NAME";r=0;t=SECONDS`.
+    pub ratelimit: HeaderValue,
 }
 
 impl ProxyError {
@@ -69,6 +90,8 @@ impl ProxyError {
             ProxyError::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             ProxyError::ConnectionClosing => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -80,7 +103,9 @@ impl ProxyError {
             | ProxyError::InvalidHost
             | ProxyError::AmbiguousPath(_)
             | ProxyError::Misdirected
-            | ProxyError::ConnectionClosing => ErrorSource::Downstream,
+            | ProxyError::ConnectionClosing
+            | ProxyError::Forbidden(_)
+            | ProxyError::RateLimited(_) => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
             | ProxyError::UnexpectedUpgrade
             | ProxyError::ConnectTimeout
@@ -89,6 +114,15 @@ impl ProxyError {
             | ProxyError::BackendClosed(_)
             | ProxyError::BadResponse(_)
             | ProxyError::UpstreamTimeout => ErrorSource::Upstream,
+        }
+    }
+
+    /// The guard that refused the request, for the access log's `guard` field.
+    pub fn guard(&self) -> Option<fulcrum_guard::GuardKind> {
+        match self {
+            ProxyError::Forbidden(_) => Some(fulcrum_guard::GuardKind::Access),
+            ProxyError::RateLimited(_) => Some(fulcrum_guard::GuardKind::RateLimit),
+            _ => None,
         }
     }
 
@@ -121,7 +155,13 @@ impl ProxyError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         h.insert(crate::headers::X_REQUEST_ID, request_id.clone());
-        if self.source_side() == ErrorSource::Downstream {
+        if let ProxyError::RateLimited(t) = self {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after));
+            h.insert(RATELIMIT_POLICY, t.policy.clone());
+            h.insert(RATELIMIT, t.ratelimit.clone());
+        }
+        // A refusal by a guard is an answer like any other: the connection stays usable.
+        if self.source_side() == ErrorSource::Downstream && self.guard().is_none() {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp

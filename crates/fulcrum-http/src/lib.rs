@@ -18,6 +18,7 @@ pub mod admission;
 pub mod authority;
 pub mod backend;
 pub mod body;
+mod conn_guard;
 mod connect;
 pub mod error;
 pub mod forwarded;

@@ -125,6 +125,7 @@ pub async fn handle(
         pool: None,
         client: None,
         error: None,
+        guard: None,
         log,
         stream: h2.as_ref().map(|h| h.stream_started(start)),
         slot: None,
@@ -136,6 +137,7 @@ pub async fn handle(
                 tracing::debug!(error = %e, request_id = ?request_id, "request failed");
             }
             fin.error = Some(e.to_string());
+            fin.guard = e.guard();
             e.to_response(&request_id)
         }
     };
@@ -172,18 +174,30 @@ async fn route_and_forward(
     if let Some(port) = listener.https_redirect {
         return local::https_redirect(&req, host, port);
     }
+    let peer = cx.peer.ip();
+    let trusted = !listener.trusted_proxies.is_empty()
+        && forwarded::is_trusted(&listener.trusted_proxies, peer);
+    let client = match trusted {
+        true => forwarded::client_ip(&listener.trusted_proxies, peer, req.headers()),
+        false => peer,
+    };
+    fin.client = Some(client);
     let admitted = admission::admit(
         listener,
         admission::Connection {
             sni: cx.sni.as_deref(),
             client_cert: cx.client_cert.is_some(),
+            hands_over_tls_pools: false,
         },
         &admission::Request {
             authority: host,
             path: req.uri().path(),
             query: req.uri().query(),
             headers: req.headers(),
+            client,
+            now: fin.start,
         },
+        cx.worker.id,
     )
     .map_err(|r| {
         fin.route = r.route;
@@ -197,14 +211,6 @@ async fn route_and_forward(
         .map(|t| http::uri::PathAndQuery::from_maybe_shared(Bytes::from(t)))
         .transpose()
         .map_err(|_| ProxyError::AmbiguousPath("the normalised path is not a valid target"))?;
-    let peer = cx.peer.ip();
-    let trusted = !listener.trusted_proxies.is_empty()
-        && forwarded::is_trusted(&listener.trusted_proxies, peer);
-    let client = match trusted {
-        true => forwarded::client_ip(&listener.trusted_proxies, peer, req.headers()),
-        false => peer,
-    };
-    fin.client = Some(client);
     let pool = match admitted.act {
         Act::Respond { status, body } => return Ok(local::local(status, body.clone())),
         Act::Redirect { status, location } => {

@@ -35,8 +35,12 @@ pub mod names {
     /// on (no usable backend, a socket that could not take it at once, too large, refused).
     pub const UDP_DATAGRAMS_DROPPED_TOTAL: &str = "fulcrum_udp_datagrams_dropped_total";
 
+    /// Counter `{listener,route,guard,decision}`: what the guards decided (`decision` is
+    /// `allow` or `deny`; `route` is empty for connection guards, decided at accept).
+    pub const GUARD_DECISIONS_TOTAL: &str = "fulcrum_guard_decisions_total";
+
     /// Every name above.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         REQUESTS_TOTAL,
         REQUEST_DURATION_SECONDS,
         BACKEND_UP,
@@ -48,6 +52,7 @@ pub mod names {
         UDP_FLOWS_ACTIVE,
         UDP_FLOWS_EVICTED_TOTAL,
         UDP_DATAGRAMS_DROPPED_TOTAL,
+        GUARD_DECISIONS_TOTAL,
     ];
 }
 
@@ -115,6 +120,8 @@ pub struct FulcrumMetrics {
     pub udp_flows_evicted_total: CounterVec<1>,
     /// `fulcrum_udp_datagrams_dropped_total{listener}`.
     pub udp_datagrams_dropped_total: CounterVec<1>,
+    /// `fulcrum_guard_decisions_total{listener,route,guard,decision}`.
+    pub guard_decisions_total: CounterVec<4>,
 }
 
 impl FulcrumMetrics {
@@ -188,6 +195,13 @@ impl FulcrumMetrics {
                 ["listener"],
                 workers,
             )?,
+            guard_decisions_total: r.counter_vec(
+                GUARD_DECISIONS_TOTAL,
+                "Guard decisions (rate limits, access lists, connection limits), by listener, \
+                 route, guard and decision (allow or deny).",
+                ["listener", "route", "guard", "decision"],
+                workers,
+            )?,
         })
     }
 
@@ -210,6 +224,11 @@ impl FulcrumMetrics {
             + self
                 .request_duration_seconds
                 .retain(|[l, r, p]| keep(l, r, p))
+    }
+
+    /// Stops exporting the guard series of every (listener, route) that `keep` refuses.
+    pub fn retain_guards(&self, mut keep: impl FnMut(&str, &str) -> bool) -> usize {
+        self.guard_decisions_total.retain(|[l, r, _, _]| keep(l, r))
     }
 
     /// Stops exporting a listener's connection, flow and byte series once it is gone.

@@ -40,6 +40,10 @@ fn spec() -> BTreeMap<&'static str, (&'static str, Vec<&'static str>)> {
             "fulcrum_udp_datagrams_dropped_total",
             ("counter", vec!["listener"]),
         ),
+        (
+            "fulcrum_guard_decisions_total",
+            ("counter", vec!["listener", "route", "guard", "decision"]),
+        ),
     ])
 }
 
@@ -142,7 +146,7 @@ fn fulcrum_metrics_render_valid_text() {
     let registry = Arc::new(Registry::new());
     let m = FulcrumMetrics::register(&registry, 4).unwrap();
     assert_eq!(registry.names(), spec().keys().copied().collect::<Vec<_>>());
-    assert_eq!(names::ALL.len(), 11);
+    assert_eq!(names::ALL.len(), 12);
 
     let status = m.status_counters("web", "api", "api-pool");
     status.inc(0, 200);

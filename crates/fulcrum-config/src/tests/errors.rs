@@ -26,7 +26,7 @@ backends = [{ address = "127.0.0.1:9001" }, { address = "db_1.internal:5432" }]
             "2:11: runtime.workers: must be between 0 and 1024, found 5000",
             "7:1: listener \"web\": unknown key \"protocl\" (expected one of: name, bind, \
              protocol, pool, timeouts, limits, tls, https_redirect, https_port, hsts, route, trusted_proxies, \
-             engine, proxy_protocol)",
+             engine, proxy_protocol, rate_limit, access, auth, waf)",
             "11:10: listener \"web\": route \"api\": pool: unknown pool \"apii\" (defined pools: api)",
             "14:11: pool \"api\": unknown balance \"round-robbin\" (expected one of: round_robin, \
              least_request, random, ip_hash, ring_hash)",

@@ -1,6 +1,7 @@
 //! Whole-file tests: parse text, compare the model or the exact errors.
 
 mod errors;
+mod guard;
 mod health;
 mod hygiene;
 mod listener;

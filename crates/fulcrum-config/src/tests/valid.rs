@@ -148,6 +148,7 @@ fn spec_example_parses_into_the_model() {
                     client_cert: false,
                     upgrades: vec!["websocket".into()],
                     allow_encoded_slashes: false,
+                    guards: Default::default(),
                     action: Action::Pool("api".into()),
                 },
                 Route {
@@ -159,6 +160,7 @@ fn spec_example_parses_into_the_model() {
                     client_cert: false,
                     upgrades: vec!["websocket".into()],
                     allow_encoded_slashes: false,
+                    guards: Default::default(),
                     action: Action::Split(vec![
                         SplitTarget {
                             pool: "api-v1".into(),
@@ -179,6 +181,7 @@ fn spec_example_parses_into_the_model() {
                     client_cert: false,
                     upgrades: vec!["websocket".into()],
                     allow_encoded_slashes: false,
+                    guards: Default::default(),
                     action: Action::Redirect {
                         to: "https://example.com/".into(),
                         status: StatusCode::MOVED_PERMANENTLY,
@@ -193,6 +196,7 @@ fn spec_example_parses_into_the_model() {
                     client_cert: false,
                     upgrades: vec!["websocket".into()],
                     allow_encoded_slashes: false,
+                    guards: Default::default(),
                     action: Action::Respond {
                         status: StatusCode::SERVICE_UNAVAILABLE,
                         body: "maintenance".into(),
@@ -206,6 +210,7 @@ fn spec_example_parses_into_the_model() {
             engine: Engine::Auto,
             pool: None,
             proxy_protocol: None,
+            guards: Default::default(),
         }],
         pools: vec![
             Pool {

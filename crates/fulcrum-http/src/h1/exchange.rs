@@ -111,7 +111,7 @@ pub(super) async fn exchange<IO: ClientIo>(
                 },
             }),
         };
-        let d = admit(conn, listener, v, &mut facts, peer_ip, &mut out);
+        let d = admit(conn, listener, v, &mut facts, peer_ip, &mut out, start);
         (d, facts)
     };
     if matches!(decision, Decision::HandOver) {
@@ -197,6 +197,7 @@ fn admit(
     facts: &mut Facts,
     peer_ip: &HeaderValue,
     out: &mut Vec<u8>,
+    start: Instant,
 ) -> Decision {
     // HTTP/1.1 has exactly one Host (the guard saw to it); an empty one is no authority.
     let host = match v.first(Kind::Host) {
@@ -215,13 +216,19 @@ fn admit(
         crate::admission::Connection {
             sni: conn.facts.sni.as_deref(),
             client_cert: conn.facts.client_cert.is_some(),
+            hands_over_tls_pools: true,
         },
         &crate::admission::Request {
             authority: host,
             path,
             query,
             headers: &v,
+            // The fast path never serves a trusted front proxy's connection (it goes to
+            // hyper), so the client is the peer (a PROXY header's source already).
+            client: conn.peer.ip(),
+            now: start,
         },
+        conn.worker.id,
     );
     let admitted = match admitted {
         Ok(a) => a,
@@ -773,7 +780,9 @@ async fn fail<IO: ClientIo>(
     if !downstream {
         tracing::debug!(error = %e, request_id = facts.id.as_str(), "request failed");
     }
-    let close = downstream || !consumed || facts.client_close || stopping(conn);
+    // A guard's refusal (403, 429) keeps the connection, as any answer of ours does.
+    let close =
+        (downstream && e.guard().is_none()) || !consumed || facts.client_close || stopping(conn);
     out.clear();
     let hsts = listener.hsts.as_ref().map(HeaderValue::as_bytes);
     let status = local::error(out, &e, &facts.id, &Tail { close, hsts });
@@ -789,7 +798,7 @@ async fn fail<IO: ClientIo>(
         None,
         n,
         ok,
-        Some(e.to_string()),
+        Some((e.to_string(), e.guard())),
     );
     (keep(ok && !close), at)
 }
@@ -824,9 +833,13 @@ fn log(
     backend: Option<&BackendState>,
     bytes: u64,
     complete: bool,
-    error: Option<String>,
+    error: Option<(String, Option<fulcrum_guard::GuardKind>)>,
 ) {
     let Some(l) = &facts.log else { return };
+    let (error, guard) = match error {
+        Some((e, g)) => (Some(e), g.map(fulcrum_guard::GuardKind::as_str)),
+        None => (None, None),
+    };
     let entry = Entry {
         ts: access_log::now_ts(),
         listener: &listener.name,
@@ -845,6 +858,7 @@ fn log(
         duration_ms: start.elapsed().as_secs_f64() * 1000.0,
         request_id: facts.id.as_str(),
         error,
+        guard,
         complete,
         engine: "h1",
     };

@@ -59,6 +59,8 @@ pub(super) struct Finisher {
     pub(super) stream: Option<crate::h2conn::StreamGuard>,
     /// HTTP/2: the stream's backend slot (`h2_max_backend_connections`).
     pub(super) slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The guard that refused the request, for the log line.
+    pub(super) guard: Option<fulcrum_guard::GuardKind>,
 }
 
 impl OnEnd for Finisher {
@@ -102,6 +104,7 @@ impl OnEnd for Finisher {
                 duration_ms: self.start.elapsed().as_secs_f64() * 1000.0,
                 request_id: self.request_id.to_str().unwrap_or(""),
                 error: self.error.take(),
+                guard: self.guard.map(fulcrum_guard::GuardKind::as_str),
                 complete,
                 engine: "hyper",
             };

@@ -18,6 +18,7 @@ mod corpus;
 mod dns;
 mod engines;
 mod forwarding;
+mod guard;
 mod h2_conformance;
 mod h2_frames;
 mod h2_hardening;

@@ -65,6 +65,8 @@ fn state(backends: &[SocketAddr], max_flows: u32) -> Arc<ArcSwap<ListenerState>>
         l4_pool: Some(pool),
         tls: None,
         engine: Engine::Auto,
+        guards: Default::default(),
+        conn_guards: Default::default(),
     }))
 }
 

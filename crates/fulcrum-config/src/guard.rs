@@ -1,0 +1,179 @@
+//! The protections of a listener or a route (SPEC "Protections"): `[listener.rate_limit]`,
+//! `[listener.access]` and their route forms, which replace the listener's for that route;
+//! `auth` and `waf` are known keys that are refused until they are built. The connection
+//! limits (`max_connections_per_ip`, `new_connections_per_ip`) are in `[listener.limits]`
+//! (`listener.rs`, read by [`per_second`] here).
+
+use crate::decode::{self, Ctx, Table, Value, Where};
+use crate::model::{Access, Guards, Protocol, RateKey, RateLimit};
+
+const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second", "burst", "key", "scope", "max_keys"];
+const ACCESS_KEYS: &[&str] = &["allow", "deny"];
+
+/// Upper bound of `requests_per_second` and of `new_connections_per_ip`.
+pub(crate) const MAX_RATE: i64 = 1_000_000_000;
+/// Upper bound of `max_keys`.
+const MAX_KEYS: i64 = 10_000_000;
+
+/// Where the protections are written: a listener of `protocol`, or one of its routes.
+#[derive(Clone, Copy)]
+pub(crate) enum Place {
+    Listener(Option<Protocol>),
+    Route,
+}
+
+/// The protections among `t`'s keys.
+pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place) -> Option<Guards> {
+    let section = match place {
+        Place::Listener(_) => "listener",
+        Place::Route => "listener.route",
+    };
+    for key in ["auth", "waf"] {
+        if let Some(span) = t.key_span(key) {
+            let what = match key {
+                "auth" => "authentication",
+                _ => "the web application firewall",
+            };
+            let msg = format!("[{section}.{key}] ({what}) is not supported yet");
+            ctx.error(&span, &t.at(key), msg);
+        }
+    }
+    let protocol = match place {
+        Place::Listener(p) => p,
+        Place::Route => None,
+    };
+    if let (Some(span), Some(p)) = (t.key_span("rate_limit"), protocol) {
+        if !p.is_http() {
+            let msg = format!(
+                "[listener.rate_limit] limits HTTP requests; a {} listener has none (limit its \
+                 connections with new_connections_per_ip in [listener.limits])",
+                crate::listener::protocol_name(p)
+            );
+            ctx.error(&span, &t.at("rate_limit"), msg);
+        }
+    }
+    if let (Some(span), Some(Protocol::Udp)) = (t.key_span("access"), protocol) {
+        ctx.error(
+            &span,
+            &t.at("access"),
+            "[listener.access] is for tcp, tls_passthrough, http and https listeners; udp \
+             listeners do not support it yet",
+        );
+    }
+    let rate_limit = t.or(ctx, "rate_limit", None, |ctx, v, at| {
+        rate_limit(ctx, v, at).map(Some)
+    });
+    let access = t.or(ctx, "access", None, |ctx, v, at| {
+        access(ctx, v, at).map(Some)
+    });
+    Some(Guards {
+        rate_limit: rate_limit?,
+        access: access?,
+    })
+}
+
+fn rate_limit(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<RateLimit> {
+    let t = Table::open(ctx, v, at, RATE_LIMIT_KEYS)?;
+    let rate = t.required(ctx, "requests_per_second", |ctx, v, at| {
+        decode::integer(ctx, v, at, 1, MAX_RATE)
+    });
+    let burst = t.or(ctx, "burst", None, |ctx, v, at| {
+        decode::integer(ctx, v, at, 1, MAX_RATE).map(Some)
+    });
+    let key = t.or(ctx, "key", RateKey::ClientIp, rate_key);
+    let scope = t.or(ctx, "scope", (), |ctx, v, at| {
+        let s = decode::string(ctx, v, at.clone())?;
+        match s.as_str() {
+            "local" => Some(()),
+            "cluster" => {
+                ctx.error(
+                    &v.span(),
+                    &at,
+                    "scope = \"cluster\" needs [cluster].redis, and cluster mode is not \
+                     supported yet (use scope = \"local\": each instance limits on its own)",
+                );
+                None
+            }
+            other => {
+                let msg = format!("unknown scope {other:?} (expected one of: local, cluster)");
+                ctx.error(&v.span(), &at, msg);
+                None
+            }
+        }
+    });
+    let max_keys = t.or(
+        ctx,
+        "max_keys",
+        RateLimit::DEFAULT_MAX_KEYS as i64,
+        |ctx, v, at| decode::integer(ctx, v, at, 1, MAX_KEYS),
+    );
+    scope?;
+    let rate = u32::try_from(rate?).ok()?;
+    Some(RateLimit {
+        requests_per_second: rate,
+        burst: match burst? {
+            Some(b) => u32::try_from(b).ok()?,
+            None => rate,
+        },
+        key: key?,
+        max_keys: usize::try_from(max_keys?).ok()?,
+    })
+}
+
+/// `key`: `client_ip`, `header:NAME`; `api_key` and `jwt:CLAIM` need authentication.
+fn rate_key(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<RateKey> {
+    let s = decode::string(ctx, v, at.clone())?;
+    let why = if s == "client_ip" {
+        return Some(RateKey::ClientIp);
+    } else if let Some(name) = s.strip_prefix("header:") {
+        match http::HeaderName::from_bytes(name.trim().as_bytes()) {
+            Ok(n) => return Some(RateKey::Header(n)),
+            Err(_) => format!("{name:?} is not a valid header name"),
+        }
+    } else if s == "api_key" || s.starts_with("jwt:") {
+        format!(
+            "key {s:?} needs authentication on the route ([listener.route.auth]), which is not \
+             supported yet (use \"client_ip\" or \"header:NAME\")"
+        )
+    } else {
+        format!(
+            "unknown key {s:?} (expected one of: client_ip, \"header:NAME\", api_key, \
+             \"jwt:CLAIM\")"
+        )
+    };
+    ctx.error(&v.span(), &at, why);
+    None
+}
+
+fn access(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Access> {
+    let t = Table::open(ctx, v, at, ACCESS_KEYS)?;
+    let allow = t.or(ctx, "allow", Vec::new(), crate::cidr::list);
+    let deny = t.or(ctx, "deny", Vec::new(), crate::cidr::list);
+    let (allow, deny) = (allow?, deny?);
+    if allow.is_empty() && deny.is_empty() {
+        ctx.error(
+            &t.span,
+            &t.at,
+            "lists no network: give allow = [...] (only these may come), deny = [...], or both",
+        );
+        return None;
+    }
+    Some(Access { allow, deny })
+}
+
+/// `new_connections_per_ip`: `"50/s"` (or a bare integer, per second).
+pub(crate) fn per_second(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<u32> {
+    if let toml::de::DeValue::Integer(_) = v.get_ref() {
+        return decode::integer(ctx, v, at, 1, MAX_RATE).and_then(|n| u32::try_from(n).ok());
+    }
+    let s = decode::string(ctx, v, at.clone())?;
+    let parsed = s
+        .strip_suffix("/s")
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .filter(|n| *n >= 1 && i64::from(*n) <= MAX_RATE);
+    if parsed.is_none() {
+        let msg = format!("invalid rate {s:?} (expected connections per second, e.g. \"50/s\")");
+        ctx.error(&v.span(), &at, msg);
+    }
+    parsed
+}

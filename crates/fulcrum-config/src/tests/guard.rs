@@ -1,0 +1,138 @@
+//! Protections: `[listener.rate_limit]`, `[listener.access]`, their route forms, and the
+//! connection limits in `[listener.limits]`.
+
+use super::{error, errors, ok, POOL_API};
+use crate::model::{RateKey, RateLimit};
+
+/// A listener `web` whose route is `route` and whose own extra tables are `extra` (TOML after
+/// the route; lines 1-5 are the listener and the route).
+fn with(extra: &str) -> String {
+    format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:8080\"\n[[listener.route]]\npool = \"api\"\n{extra}\n{POOL_API}"
+    )
+}
+
+#[test]
+fn listener_and_route_protections_parse() {
+    let cfg = ok(&with(
+        "[listener.route.rate_limit]\nrequests_per_second = 5\nkey = \"header:X-Api-Key\"\n\
+         [listener.route.access]\ndeny = [\"10.6.6.0/24\"]\n\
+         [listener.rate_limit]\nrequests_per_second = 100\nburst = 50\nscope = \"local\"\n\
+         [listener.limits]\nmax_connections_per_ip = 256\nnew_connections_per_ip = \"50/s\"\n\
+         [listener.access]\nallow = [\"10.0.0.0/8\", \"2001:db8::/32\"]\ndeny = [\"10.6.6.0/24\"]",
+    ));
+    let l = &cfg.listeners[0];
+    assert_eq!(
+        l.guards.rate_limit,
+        Some(RateLimit {
+            requests_per_second: 100,
+            burst: 50,
+            key: RateKey::ClientIp,
+            max_keys: RateLimit::DEFAULT_MAX_KEYS,
+        })
+    );
+    let access = l.guards.access.as_ref().unwrap();
+    assert_eq!(access.allow.len(), 2);
+    assert_eq!(access.deny[0].to_string(), "10.6.6.0/24");
+    assert_eq!(l.limits.max_connections_per_ip, Some(256));
+    assert_eq!(l.limits.new_connections_per_ip, Some(50));
+    let r = &l.routes[0].guards;
+    let rl = r.rate_limit.as_ref().unwrap();
+    assert_eq!(
+        (rl.requests_per_second, rl.burst),
+        (5, 5),
+        "burst defaults to the rate"
+    );
+    assert_eq!(
+        rl.key,
+        RateKey::Header(http::HeaderName::from_static("x-api-key"))
+    );
+    assert!(r.access.is_some());
+}
+
+/// Keys that need authentication, cluster scope, and `auth`/`waf`: clear errors until built.
+#[test]
+fn what_is_not_built_yet_is_a_clear_error() {
+    assert_eq!(
+        error(&with(
+            "[listener.rate_limit]\nrequests_per_second = 1\nkey = \"jwt:sub\""
+        )),
+        "8:7: listener \"web\": rate_limit.key: key \"jwt:sub\" needs authentication on the \
+         route ([listener.route.auth]), which is not supported yet (use \"client_ip\" or \
+         \"header:NAME\")"
+    );
+    let e = error(&with(
+        "[listener.route.rate_limit]\nrequests_per_second = 1\nkey = \"api_key\"",
+    ));
+    assert!(e.starts_with("8:7: listener \"web\": route \"#1\": rate_limit.key: key \"api_key\" needs authentication"), "{e}");
+    let e = error(&with(
+        "[listener.rate_limit]\nrequests_per_second = 1\nscope = \"cluster\"",
+    ));
+    assert!(
+        e.starts_with(
+            "8:9: listener \"web\": rate_limit.scope: scope = \"cluster\" needs [cluster].redis"
+        ),
+        "{e}"
+    );
+    let e = error(&with("[listener.route.auth]\nkind = \"jwt\""));
+    assert!(
+        e.contains("[listener.route.auth] (authentication) is not supported yet"),
+        "{e}"
+    );
+    let e = error(&with("[listener.waf]\nmode = \"block\""));
+    assert!(e.starts_with("6:11: listener \"web\": waf: [listener.waf] (the web application firewall) is not supported yet"), "{e}");
+}
+
+#[test]
+fn bad_values_are_refused_where_they_are() {
+    let all = errors(&with(
+        "[listener.rate_limit]\nrequests_per_second = 0\nburst = -1\nkey = \"header:bad name\"\n\
+         [listener.access]\nallow = [\"10.0.0.1/8\"]\n\
+         [listener.limits]\nnew_connections_per_ip = \"50/m\"\nmax_connections_per_ip = 0",
+    ));
+    assert_eq!(all.len(), 6, "{all:#?}");
+    assert!(
+        all[0].starts_with("7:23: listener \"web\": rate_limit.requests_per_second:"),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.contains("\"bad name\" is not a valid header name")),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.contains("invalid CIDR \"10.0.0.1/8\"")),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter().any(|e| e.contains("invalid rate \"50/m\"")),
+        "{all:#?}"
+    );
+    let e = error(&with("[listener.access]\nallow = []"));
+    assert!(e.contains("lists no network"), "{e}");
+    let e = error(&with("[listener.rate_limit]\nburst = 3"));
+    assert!(
+        e.contains("missing required key \"requests_per_second\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn protections_that_do_not_fit_the_protocol_are_refused() {
+    let tcp = |extra: &str| {
+        format!(
+            "[[listener]]\nname = \"db\"\nbind = \"127.0.0.1:5432\"\nprotocol = \"tcp\"\npool = \"api\"\n{extra}\n{POOL_API}"
+        )
+    };
+    let e = error(&tcp("[listener.rate_limit]\nrequests_per_second = 5"));
+    assert!(e.contains("a tcp listener has none"), "{e}");
+    let cfg = ok(&tcp(
+        "[listener.access]\ndeny = [\"::1\"]\n[listener.limits]\nmax_connections_per_ip = 2",
+    ));
+    assert!(cfg.listeners[0].guards.access.is_some());
+    let udp = "[[listener]]\nname = \"dns\"\nbind = \"127.0.0.1:5353\"\nprotocol = \"udp\"\npool = \"api\"\n\
+               [listener.access]\ndeny = [\"::1\"]\n[listener.limits]\nnew_connections_per_ip = 5\n";
+    let all = errors(&format!("{udp}{POOL_API}"));
+    assert_eq!(all.len(), 2, "{all:#?}");
+}

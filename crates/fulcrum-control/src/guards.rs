@@ -1,0 +1,171 @@
+//! The protections of the configuration turned into the guards snapshots carry, reusing the
+//! previous snapshot's tables where the settings did not change: a reload (or a DNS answer,
+//! or an API backend change, which rebuild every snapshot) keeps each rate limit's key table
+//! and each listener's connection counts while their settings stay the same; a changed
+//! limit starts with an empty table. The open-connection counts always carry over.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fulcrum_config::model::{self, Cidr};
+use fulcrum_dataplane::{ConnGuards, GuardCounters, ListenerState, RateLimit, RequestGuards};
+use fulcrum_guard::{AccessList, ConnLimits, GuardKind, RateLimiter};
+use fulcrum_telemetry::FulcrumMetrics;
+
+/// The policy name of a listener's own rate limit in the RateLimit headers.
+const LISTENER_POLICY: &str = "default";
+
+fn nets(list: &[Cidr]) -> impl Iterator<Item = (std::net::IpAddr, u8)> + '_ {
+    list.iter().map(|c| (c.addr(), c.prefix()))
+}
+
+fn access_list(a: &model::Access) -> Arc<AccessList> {
+    Arc::new(AccessList::new(nets(&a.allow), nets(&a.deny)))
+}
+
+/// `cfg` as a limiter named `name`, or `previous` itself when it limits the same way.
+fn rate_limit(
+    cfg: &model::RateLimit,
+    name: &str,
+    previous: Option<&Arc<RateLimit>>,
+) -> Arc<RateLimit> {
+    if let Some(p) = previous {
+        if p.key == cfg.key
+            && &*p.name == name
+            && p.limiter
+                .same_policy(cfg.requests_per_second, cfg.burst, cfg.max_keys)
+        {
+            return p.clone();
+        }
+    }
+    let limiter = RateLimiter::new(
+        cfg.requests_per_second,
+        cfg.burst,
+        cfg.max_keys,
+        Instant::now(),
+    );
+    Arc::new(RateLimit::new(limiter, cfg.key.clone(), name))
+}
+
+/// The listener's own request guards.
+pub(crate) fn listener_guards(
+    l: &model::Listener,
+    previous: Option<&ListenerState>,
+    metrics: Option<&FulcrumMetrics>,
+) -> RequestGuards {
+    let g = &l.guards;
+    RequestGuards {
+        access: g.access.as_ref().map(access_list),
+        rate_limit: g.rate_limit.as_ref().map(|r| {
+            rate_limit(
+                r,
+                LISTENER_POLICY,
+                previous.and_then(|p| p.guards.rate_limit.as_ref()),
+            )
+        }),
+        access_counters: None,
+        rate_counters: None,
+    }
+    .with_counters(metrics, &l.name, "")
+}
+
+/// Route `r`'s guards: its own kinds, the listener's (`own`) for the others.
+pub(crate) fn route_guards(
+    l: &model::Listener,
+    r: &model::Route,
+    own: &RequestGuards,
+    previous: Option<&ListenerState>,
+    metrics: Option<&FulcrumMetrics>,
+) -> RequestGuards {
+    let prev_route = previous.and_then(|p| {
+        let i = p.route_names.iter().position(|n| *n == r.name)?;
+        p.route_rules.get(i)
+    });
+    let g = &r.guards;
+    RequestGuards {
+        access: match &g.access {
+            Some(a) => Some(access_list(a)),
+            None => own.access.clone(),
+        },
+        rate_limit: match &g.rate_limit {
+            Some(cfg) => Some(rate_limit(
+                cfg,
+                &r.name,
+                prev_route.and_then(|p| p.guards.rate_limit.as_ref()),
+            )),
+            None => own.rate_limit.clone(),
+        },
+        access_counters: None,
+        rate_counters: None,
+    }
+    .with_counters(metrics, &l.name, &r.name)
+}
+
+trait WithCounters {
+    fn with_counters(self, m: Option<&FulcrumMetrics>, listener: &str, route: &str) -> Self;
+}
+
+impl WithCounters for RequestGuards {
+    fn with_counters(mut self, m: Option<&FulcrumMetrics>, listener: &str, route: &str) -> Self {
+        if let Some(m) = m {
+            if self.access.is_some() {
+                self.access_counters =
+                    Some(GuardCounters::new(m, listener, route, GuardKind::Access));
+            }
+            if self.rate_limit.is_some() {
+                self.rate_counters =
+                    Some(GuardCounters::new(m, listener, route, GuardKind::RateLimit));
+            }
+        }
+        self
+    }
+}
+
+/// The guards checked at accept: connection limits, and the access list of listeners
+/// without requests (tcp, tls_passthrough).
+pub(crate) fn conn_guards(
+    l: &model::Listener,
+    own: &RequestGuards,
+    previous: Option<&ListenerState>,
+    metrics: Option<&FulcrumMetrics>,
+) -> ConnGuards {
+    let access = match l.protocol {
+        model::Protocol::Tcp | model::Protocol::TlsPassthrough => own.access.clone(),
+        _ => None,
+    };
+    let (per_ip, per_second) = (
+        l.limits.max_connections_per_ip,
+        l.limits.new_connections_per_ip,
+    );
+    let prev = previous.and_then(|p| p.conn_guards.limits.as_ref());
+    let limits = match prev {
+        Some(p) if p.same(per_ip, per_second) => Some(p.clone()),
+        _ if per_ip.is_none() && per_second.is_none() => None,
+        _ => Some(Arc::new(ConnLimits::new(
+            per_ip,
+            per_second,
+            l.limits.max_connections,
+            prev.map(|p| &**p),
+            Instant::now(),
+        ))),
+    };
+    let guards = ConnGuards {
+        access,
+        limits,
+        counters: None,
+    };
+    if guards.is_empty() {
+        return guards;
+    }
+    ConnGuards {
+        counters: metrics.map(|m| {
+            [
+                GuardKind::Access,
+                GuardKind::MaxConnectionsPerIp,
+                GuardKind::NewConnectionsPerIp,
+            ]
+            .map(|k| GuardCounters::new(m, &l.name, "", k))
+        }),
+        ..guards
+    }
+}

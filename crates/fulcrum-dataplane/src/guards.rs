@@ -1,0 +1,106 @@
+//! The guards a snapshot carries (`fulcrum-guard`'s tables with what the engines need beside
+//! them: the rate limit's key and header values, the metric handles), per route and per
+//! listener. The tables are shared (`Arc`): a route without protections of its own holds the
+//! listener's, so a listener's limit counts the requests of all those routes together.
+
+use std::sync::Arc;
+
+use fulcrum_config::model::RateKey;
+use fulcrum_guard::{AccessList, ConnLimits, GuardKind, RateLimiter};
+use fulcrum_telemetry::{Counter, FulcrumMetrics};
+use http::HeaderValue;
+
+/// `fulcrum_guard_decisions_total` for one (listener, route, guard): allow and deny.
+#[derive(Clone)]
+pub struct GuardCounters {
+    allow: Counter,
+    deny: Counter,
+}
+
+impl std::fmt::Debug for GuardCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuardCounters")
+    }
+}
+
+impl GuardCounters {
+    pub fn new(m: &FulcrumMetrics, listener: &str, route: &str, kind: GuardKind) -> Self {
+        let g = kind.as_str();
+        GuardCounters {
+            allow: m.guard_decisions_total.with(&[listener, route, g, "allow"]),
+            deny: m.guard_decisions_total.with(&[listener, route, g, "deny"]),
+        }
+    }
+
+    #[inline]
+    pub fn record(&self, worker: usize, allowed: bool) {
+        match allowed {
+            true => self.allow.inc(worker),
+            false => self.deny.inc(worker),
+        }
+    }
+}
+
+/// A rate limit as a request meets it.
+#[derive(Debug)]
+pub struct RateLimit {
+    pub limiter: RateLimiter,
+    pub key: RateKey,
+    /// The policy's name in the RateLimit headers (`default` for a listener's, else the
+    /// route's name, reduced to characters a structured-field string may hold).
+    pub name: Box<str>,
+    /// `RateLimit-Policy`: `"NAME";q=RATE;w=1`.
+    pub policy: HeaderValue,
+}
+
+impl RateLimit {
+    pub fn new(limiter: RateLimiter, key: RateKey, name: &str) -> Self {
+        let name: Box<str> = name
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' | '/' | ':' => c,
+                _ => '_',
+            })
+            .collect();
+        let policy = HeaderValue::from_str(&limiter.policy_header(&name))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"default\""));
+        RateLimit {
+            limiter,
+            key,
+            name,
+            policy,
+        }
+    }
+}
+
+/// The request guards of a route (or of a listener, for the routes without their own).
+#[derive(Debug, Clone, Default)]
+pub struct RequestGuards {
+    pub access: Option<Arc<AccessList>>,
+    pub rate_limit: Option<Arc<RateLimit>>,
+    /// `None` when nothing collects metrics.
+    pub access_counters: Option<GuardCounters>,
+    pub rate_counters: Option<GuardCounters>,
+}
+
+impl RequestGuards {
+    pub fn is_empty(&self) -> bool {
+        self.access.is_none() && self.rate_limit.is_none()
+    }
+}
+
+/// A listener's connection guards, checked at accept: its access list (tcp and
+/// tls_passthrough listeners) and its per-address connection limits.
+#[derive(Debug, Default)]
+pub struct ConnGuards {
+    pub access: Option<Arc<AccessList>>,
+    pub limits: Option<Arc<ConnLimits>>,
+    /// Access, `max_connections_per_ip`, `new_connections_per_ip` (route label empty).
+    pub counters: Option<[GuardCounters; 3]>,
+}
+
+impl ConnGuards {
+    pub fn is_empty(&self) -> bool {
+        self.access.is_none() && self.limits.is_none()
+    }
+}
