@@ -482,6 +482,18 @@ impl Scanner {
                         return Scan::Violation(i, v);
                     }
                 }
+                // A whole plain field line in one pass (see `field_line`); anything else is
+                // stepped byte by byte, as before.
+                State::FieldStart if is_tchar(buf[i]) => {
+                    if let Some(next) = self.field_line(buf, i, base) {
+                        i = next;
+                        continue;
+                    }
+                    self.at = base + i;
+                    if let Err(v) = self.step(buf[i]) {
+                        return Scan::Violation(i, v);
+                    }
+                }
                 State::Preface(n) => {
                     self.at = base + i;
                     if let Err(v) = self.preface(n, buf[i]) {
@@ -826,20 +838,91 @@ impl Scanner {
         Ok(State::ChunkSize { digits: digits + 1 })
     }
 
-    fn classify_name(&self) -> Field {
-        let name = &self.name[..self.name_len.min(NAME_BUF)];
-        if self.name_len > NAME_BUF {
-            return Field::Other;
+    /// One whole field line starting at `buf[i]` (a tchar, in state `FieldStart`), when it
+    /// is all in `buf` and plainly valid: a token name, a colon, optional spaces or tabs, a
+    /// value of field-value bytes, CRLF. Returns the index after its LF, having changed the
+    /// scanner exactly as stepping each of its bytes would. Lines the scanner reads byte by
+    /// byte (Content-Length and Transfer-Encoding values, a second Host) and every line that
+    /// is incomplete or breaks a rule get `None` with nothing changed: the steps then judge
+    /// them and report any violation at the byte they always did.
+    fn field_line(&mut self, buf: &[u8], i: usize, base: usize) -> Option<usize> {
+        let line = buf.get(i..)?;
+        let name_len = run_of(line, TCHAR);
+        if name_len == 0 || line.get(name_len) != Some(&b':') {
+            return None;
         }
-        match name {
-            b"content-length" => Field::ContentLength,
-            b"transfer-encoding" => Field::TransferEncoding,
-            b"host" => Field::Host,
-            b"upgrade" => Field::Upgrade,
-            _ => Field::Other,
+        let mut name = [0u8; NAME_BUF];
+        let keep = name_len.min(NAME_BUF);
+        for (d, &b) in name[..keep].iter_mut().zip(line) {
+            *d = b.to_ascii_lowercase();
         }
+        let field = classify(&name[..keep], name_len);
+        match field {
+            Field::ContentLength | Field::TransferEncoding => return None,
+            Field::Host if self.msg.hosts > 0 => return None,
+            _ => {}
+        }
+        let mut start = name_len + 1;
+        while matches!(line.get(start), Some(b' ' | b'\t')) {
+            start += 1;
+        }
+        let end = start + run_of(line.get(start..)?, VALUE);
+        if line.get(end) != Some(&b'\r') || line.get(end + 1) != Some(&b'\n') {
+            return None;
+        }
+        self.name = name;
+        self.name_len = name_len;
+        self.field = field;
+        self.value_len = 0;
+        self.value_overflow = false;
+        if self.field_done().is_err() {
+            // Unreachable: only Host can fail here, and a second Host was left to the steps.
+            debug_assert!(false, "field_done failed on a line field_line accepted");
+            return None;
+        }
+        if let Some(r) = self.rec.as_deref_mut() {
+            let at = base + i;
+            r.cur.name = Span {
+                start: span_at(at),
+                end: span_at(at + name_len),
+            };
+            r.cur.kind = match name_len <= NAME_BUF {
+                true => FieldKind::of_lowercase(&name[..name_len]),
+                false => FieldKind::Other,
+            };
+            // An empty value is an empty span at the CR, as the steps record it.
+            let value_start = if start == end { end } else { start };
+            r.cur.value = Span {
+                start: span_at(at + value_start),
+                end: span_at(at + end),
+            };
+            r.push_field();
+        }
+        self.state = State::FieldStart;
+        Some(i + end + 2)
     }
 
+    fn classify_name(&self) -> Field {
+        classify(&self.name[..self.name_len.min(NAME_BUF)], self.name_len)
+    }
+}
+
+/// What the scanner makes of a field whose name is `len` bytes long and starts with `lower`
+/// (its first [`NAME_BUF`] bytes, lowercased).
+fn classify(lower: &[u8], len: usize) -> Field {
+    if len > NAME_BUF {
+        return Field::Other;
+    }
+    match lower {
+        b"content-length" => Field::ContentLength,
+        b"transfer-encoding" => Field::TransferEncoding,
+        b"host" => Field::Host,
+        b"upgrade" => Field::Upgrade,
+        _ => Field::Other,
+    }
+}
+
+impl Scanner {
     /// A tab in a Content-Length or Transfer-Encoding value, even as the whitespace around
     /// it, makes the value unacceptable: `chunked\t` and `\tchunked` are read as `chunked` by
     /// some parsers and not by others (RFC 9110 §5.5 calls it OWS; framing is too important

@@ -319,3 +319,91 @@ fn accepted_heads_parse_identically_in_httparse() {
         "too few accepted inputs to mean anything: {accepted}"
     );
 }
+
+/// What a recording scanner reports for `input` fed in the pieces `cuts` makes (the offsets
+/// rebased to the whole input), with the spans of every head it completed.
+fn record_in_pieces(input: &[u8], cuts: &[usize]) -> (Vec<Scan>, Vec<String>) {
+    let mut s = Scanner::recording();
+    let (mut verdicts, mut heads) = (Vec::new(), Vec::new());
+    let mut from = 0;
+    for &to in cuts.iter().chain(std::iter::once(&input.len())) {
+        while from < to {
+            match s.feed(&input[from..to]) {
+                Scan::Head(n) => {
+                    from += n;
+                    verdicts.push(Scan::Head(from));
+                    heads.push(format!("{:?}", s.head()));
+                    // The body, if any, as the fast path reads it.
+                    loop {
+                        match s.body(&input[from..to]) {
+                            Ok(b) => {
+                                from += b.used;
+                                if b.done || b.used == 0 {
+                                    break;
+                                }
+                            }
+                            Err((at, v)) => {
+                                verdicts.push(Scan::Violation(from + at, v));
+                                return (verdicts, heads);
+                            }
+                        }
+                    }
+                }
+                Scan::Violation(at, v) => {
+                    verdicts.push(Scan::Violation(from + at, v));
+                    return (verdicts, heads);
+                }
+                Scan::Ok => from = to,
+                other => {
+                    verdicts.push(other);
+                    from = to;
+                }
+            }
+        }
+    }
+    (verdicts, heads)
+}
+
+/// The whole-line fast path for field lines must change nothing: a head split at every byte
+/// offset (which cuts lines, so the byte-by-byte steps read them) and fed byte by byte gives
+/// the same verdicts, at the same offsets, and the same recorded spans as fed at once.
+#[test]
+fn heads_split_at_every_offset_give_the_same_result() {
+    let cases: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n",
+        b"POST /a?b=c HTTP/1.1\r\nHost:a\r\nX-Empty:\r\nX-Ws: \t \r\nX:\tv \t\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: b\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: a\r\nUpgrade-Insecure-Requests: 1\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nA-Very-Long-Header-Name-Beyond-The-Buffer: x\r\nContent-Length\t: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nY: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: \xff\xfe\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX(: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ];
+    for input in cases {
+        let whole = record_in_pieces(input, &[]);
+        let bytewise: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(
+            whole,
+            record_in_pieces(input, &bytewise),
+            "bytewise differs for {:?}",
+            String::from_utf8_lossy(input)
+        );
+        for cut in 1..input.len() {
+            assert_eq!(
+                whole,
+                record_in_pieces(input, &[cut]),
+                "split at {cut} differs for {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+}
