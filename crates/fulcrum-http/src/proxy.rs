@@ -98,6 +98,9 @@ pub async fn handle(
     cx: Rc<ConnCtx>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    if let Some(status) = crate::guard::io::refusal(&cx.activity, req.headers()) {
+        return Ok(local::refusal(status));
+    }
     let start = Instant::now();
     let listener = cx.listener.load_full();
     let conn = ConnInflight::new(&cx.activity);

@@ -9,15 +9,20 @@
 //!
 //! Each rule names the RFC 9112 / RFC 9110 section it enforces.
 
-/// Why a request stream was refused. Every variant is answered 400 and the connection closed.
+/// Why a request stream was refused. Every variant is answered 400 (but see
+/// [`Violation::status`]) and the connection closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Violation {
     /// RFC 9112 §3: method is a token.
     InvalidMethod,
     /// RFC 9112 §3.2: request-target has no whitespace or control bytes.
     InvalidTarget,
-    /// RFC 9112 §2.3: only HTTP/1.0 and HTTP/1.1 are spoken here (HTTP/2 is detected earlier).
+    /// RFC 9112 §2.3: `HTTP-version = "HTTP/" DIGIT "." DIGIT`; of major version 1, only
+    /// HTTP/1.0 and HTTP/1.1 are spoken here (HTTP/2 by prior knowledge is detected earlier).
     InvalidVersion,
+    /// A well-formed version of another major number (`HTTP/2.0`, `HTTP/3.0`, `HTTP/0.9`):
+    /// answered `505 HTTP Version Not Supported` (RFC 9110 §15.6.6), not 400.
+    VersionNotSupported,
     /// RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF, single spaces.
     MalformedRequestLine,
     /// Request lines longer than [`MAX_REQUEST_LINE`] (RFC 9112 §3: servers must be prepared
@@ -55,11 +60,20 @@ pub enum Violation {
 }
 
 impl Violation {
+    /// The status a refusal answers with: 505 for a version not spoken, else 400.
+    pub fn status(self) -> u16 {
+        match self {
+            Violation::VersionNotSupported => 505,
+            _ => 400,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Violation::InvalidMethod => "invalid method",
             Violation::InvalidTarget => "invalid request target",
-            Violation::InvalidVersion => "unsupported HTTP version",
+            Violation::InvalidVersion => "invalid HTTP version",
+            Violation::VersionNotSupported => "HTTP version not supported",
             Violation::MalformedRequestLine => "malformed request line",
             Violation::RequestLineTooLong => "request line too long",
             Violation::BareLineBreak => "bare CR or LF",
@@ -141,12 +155,14 @@ enum Field {
 }
 
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const HTTP_PREFIX: &[u8; 7] = b"HTTP/1.";
+const HTTP_PREFIX: &[u8; 5] = b"HTTP/";
 
 /// Per-message facts gathered from the head.
 #[derive(Debug, Default, Clone, Copy)]
 struct Message {
     http10: bool,
+    /// The version's major number is not 1 (so far well-formed: 505 at its end).
+    other_major: bool,
     content_length: Option<u64>,
     transfer_encoding: bool,
     te_invalid: bool,
@@ -173,6 +189,8 @@ pub struct Scanner {
     /// Where the byte being stepped is, as an index into the caller's buffer (see
     /// [`Scanner::rebase`]); only kept up to date while recording.
     at: usize,
+    /// Where (as `at` counts) the request line of the message being read began.
+    msg_start: usize,
     /// What the fast path learns from a head as it is scanned (`None`: the guard only judges).
     rec: Option<Box<HeadSpans>>,
 }
@@ -269,6 +287,7 @@ impl Scanner {
             msg: Message::default(),
             awaiting_upgrade: false,
             at: 0,
+            msg_start: 0,
             rec: None,
         }
     }
@@ -297,6 +316,18 @@ impl Scanner {
     /// The next byte fed will be at index `at` of the caller's buffer.
     pub fn rebase(&mut self, at: usize) {
         self.at = at;
+    }
+
+    /// Where the next byte fed is, as this scanner counts (from 0, or from
+    /// [`Scanner::rebase`]).
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Where the request line of the message being read began, as [`Scanner::position`]
+    /// counts.
+    pub fn message_start(&self) -> usize {
+        self.msg_start
     }
 
     /// The head recorded last (recording scanners only).
@@ -554,6 +585,7 @@ impl Scanner {
                 b'\n' => return Err(Violation::BareLineBreak),
                 _ if is_tchar(b) => {
                     self.start_message();
+                    self.msg_start = self.at;
                     self.line_len = 1;
                     self.state = State::Method;
                     if let Some(r) = self.rec.as_deref_mut() {
@@ -602,29 +634,39 @@ impl Scanner {
             State::Version(n) => {
                 self.request_line_byte()?;
                 let n = usize::from(n);
-                if n < HTTP_PREFIX.len() {
-                    if b != HTTP_PREFIX[n] {
-                        return Err(if b == b' ' {
-                            Violation::MalformedRequestLine
-                        } else {
-                            Violation::InvalidVersion
-                        });
-                    }
-                    self.state = State::Version((n + 1) as u8);
-                } else if n == HTTP_PREFIX.len() {
-                    match b {
-                        b'0' => self.msg.http10 = true,
-                        b'1' => self.msg.http10 = false,
+                let bad = || match b {
+                    b' ' => Violation::MalformedRequestLine,
+                    _ => Violation::InvalidVersion,
+                };
+                match n {
+                    0..=4 if b != HTTP_PREFIX[n] => return Err(bad()),
+                    0..=4 => {}
+                    // The major version: 1, or another digit (refused with 505 once the
+                    // version proves well-formed).
+                    5 => match b {
+                        b'1' => {}
+                        b'0'..=b'9' => self.msg.other_major = true,
+                        _ => return Err(bad()),
+                    },
+                    6 if b != b'.' => return Err(bad()),
+                    6 => {}
+                    7 => match b {
+                        b'0' if !self.msg.other_major => self.msg.http10 = true,
+                        b'1' if !self.msg.other_major => self.msg.http10 = false,
+                        b'0'..=b'9' if self.msg.other_major => {}
                         _ => return Err(Violation::InvalidVersion),
-                    }
-                    self.state = State::Version((n + 1) as u8);
-                } else {
-                    match b {
+                    },
+                    _ => match b {
+                        b'\r' if self.msg.other_major => {
+                            return Err(Violation::VersionNotSupported)
+                        }
                         b'\r' => self.state = State::RequestLineLf,
                         b'\n' => return Err(Violation::BareLineBreak),
-                        b' ' => return Err(Violation::MalformedRequestLine),
-                        _ => return Err(Violation::InvalidVersion),
-                    }
+                        _ => return Err(bad()),
+                    },
+                }
+                if n < 8 {
+                    self.state = State::Version((n + 1) as u8);
                 }
             }
             State::RequestLineLf => {

@@ -60,9 +60,10 @@ fn http2_preface_is_passed_through() {
 
 #[test]
 fn partial_preface_that_turns_out_http1_is_checked() {
+    // Not the preface after all: an HTTP/2.0 request line over HTTP/1, answered 505.
     assert_eq!(
         violation(b"PRI * HTTP/2.0\r\n\r\nXX"),
-        Some(Violation::InvalidVersion)
+        Some(Violation::VersionNotSupported)
     );
     assert_eq!(violation(b"PRINT / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
 }
@@ -134,7 +135,22 @@ fn head_syntax_errors_are_refused() {
         (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidVersion),
         (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", MalformedRequestLine),
         (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", MalformedRequestLine),
-        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+        (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", VersionNotSupported),
+        (b"GET / HTTP/2\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/2.x\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/2.0 \r\nHost: a\r\n\r\n", MalformedRequestLine),
+        (b"GET / HTTP/2.0\nHost: a\r\n\r\n", BareLineBreak),
+        (b"GET /a\x80 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (
+            b"GET /\xc3\xa9?q=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+            InvalidTarget,
+        ),
+        (b"GET /?q=\x7f HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (b"GET /?q=\x00 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (b"GET /?q=\x1b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (b"GET /?q=\ta HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
         (
             b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n",
             ControlInValue,
