@@ -49,6 +49,9 @@ pub enum ProxyError {
     Misdirected,
     #[error("this HTTP/2 connection is closing: it reset too many streams early")]
     ConnectionClosing,
+    /// `CONNECT`: a reverse proxy tunnels nothing (RFC 9110 §9.3.6 lets it answer 501).
+    #[error("CONNECT is not supported: this is a reverse proxy")]
+    ConnectNotImplemented,
 }
 
 impl ProxyError {
@@ -69,6 +72,7 @@ impl ProxyError {
             ProxyError::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             ProxyError::ConnectionClosing => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ConnectNotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -80,7 +84,8 @@ impl ProxyError {
             | ProxyError::InvalidHost
             | ProxyError::AmbiguousPath(_)
             | ProxyError::Misdirected
-            | ProxyError::ConnectionClosing => ErrorSource::Downstream,
+            | ProxyError::ConnectionClosing
+            | ProxyError::ConnectNotImplemented => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
             | ProxyError::UnexpectedUpgrade
             | ProxyError::ConnectTimeout

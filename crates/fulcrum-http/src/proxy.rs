@@ -170,6 +170,9 @@ async fn route_and_forward(
     mut req: Request<Incoming>,
     fin: &mut Finisher,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    if req.method() == http::Method::CONNECT {
+        return Err(ProxyError::ConnectNotImplemented);
+    }
     // One check of the authority for HTTP/1 and HTTP/2 alike, before anything uses it.
     let host = authority::authority(req.uri(), req.headers())?;
     if let Some(port) = listener.https_redirect {

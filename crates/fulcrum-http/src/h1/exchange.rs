@@ -180,6 +180,10 @@ fn stopping(conn: &Accepted) -> bool {
 /// Whether this request is one for hyper (decided before anything is sent anywhere).
 fn hands_over(conn: &Accepted, listener: &ListenerState, v: View<'_>) -> bool {
     let head = v.head;
+    // CONNECT is answered here (501), whatever else its head says.
+    if v.method() == b"CONNECT" {
+        return false;
+    }
     head.http10
         || head.upgrade
         || v.target().first() != Some(&b'/')
@@ -198,6 +202,9 @@ fn admit(
     peer_ip: &HeaderValue,
     out: &mut Vec<u8>,
 ) -> Decision {
+    if v.method() == b"CONNECT" {
+        return Decision::Error(ProxyError::ConnectNotImplemented);
+    }
     // HTTP/1.1 has exactly one Host (the guard saw to it); an empty one is no authority.
     let host = match v.first(Kind::Host) {
         Some(h) if crate::authority::is_valid(h) => std::str::from_utf8(h).ok(),

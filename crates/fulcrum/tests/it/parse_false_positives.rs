@@ -1,5 +1,6 @@
 //! Benign requests the HTTP/1 parser used to refuse (issue 10 item 5), on both engines:
-//! an HTTP version this server does not speak gets `505 HTTP Version Not Supported`
+//! `CONNECT` gets `501 Not Implemented` (a reverse proxy tunnels nothing) instead of being
+//! forwarded as a request for `/`, an HTTP version this server does not speak gets `505 HTTP Version Not Supported`
 //! (RFC 9110 §15.6.6) instead of 400 — while every framing rule stays as strict as before.
 
 use std::time::Duration;
@@ -30,6 +31,27 @@ fn answered_and_closed(pair: &Pair, raw: &[u8], status: u16) {
             seen.backend.is_empty(),
             "{engine}: forwarded {seen:?}\n{case}"
         );
+    }
+}
+
+#[test]
+fn connect_is_answered_501_and_closed() {
+    let pair = Pair::start("");
+    for raw in [
+        &b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"[..],
+        b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nProxy-Connection: keep-alive\r\n\r\n",
+    ] {
+        answered_and_closed(&pair, raw, 501);
+    }
+    // A second request on a kept-alive connection, too.
+    let mut raw = b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+    raw.extend_from_slice(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    raw.extend_from_slice(SECOND);
+    let (fast, hyper) = both(&pair, &raw);
+    for (engine, seen) in [("fast", &fast), ("hyper", &hyper)] {
+        assert_eq!(seen.statuses, [200, 501], "{engine}: {seen:?}");
+        assert!(seen.closed, "{engine}: left open");
+        assert_eq!(seen.backend.len(), 1, "{engine}: {seen:?}");
     }
 }
 
