@@ -163,6 +163,8 @@ struct Message {
     http10: bool,
     /// The version's major number is not 1 (so far well-formed: 505 at its end).
     other_major: bool,
+    /// The request target has reached its query (a `?` was seen).
+    in_query: bool,
     content_length: Option<u64>,
     transfer_encoding: bool,
     te_invalid: bool,
@@ -445,6 +447,9 @@ impl Scanner {
                             let at = i + MAX_REQUEST_LINE.saturating_sub(self.line_len);
                             return Scan::Violation(at, Violation::RequestLineTooLong);
                         }
+                        if !self.msg.in_query {
+                            self.msg.in_query = buf[i..i + run].contains(&b'?');
+                        }
                         self.line_len += run;
                         self.target_len += run;
                         i += run;
@@ -626,7 +631,13 @@ impl Scanner {
                             r.target.end = span_at(self.at);
                         }
                     }
-                    0x21..=0x7e => self.target_len += 1,
+                    0x21..=0x7e => {
+                        self.target_len += 1;
+                        self.msg.in_query |= b == b'?';
+                    }
+                    // obs-text in a query, as NGINX and HAProxy take it (browsers send UTF-8
+                    // there raw); never in the path, which routes the request.
+                    0x80..=0xff if self.msg.in_query => self.target_len += 1,
                     b'\r' | b'\n' => return Err(Violation::MalformedRequestLine),
                     _ => return Err(Violation::InvalidTarget),
                 }

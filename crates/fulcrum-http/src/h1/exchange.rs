@@ -212,7 +212,11 @@ fn admit(
         None => None,
     }
     .filter(|h| !h.is_empty());
-    let target = std::str::from_utf8(v.target()).unwrap_or("/");
+    // The guard lets obs-text into a query only; what is not UTF-8 there is refused, as
+    // hyper refuses it (the target is routed and forwarded as text).
+    let Ok(target) = std::str::from_utf8(v.target()) else {
+        return Decision::Error(ProxyError::AmbiguousPath("the request target is not UTF-8"));
+    };
     let (path, query) = match target.as_bytes().iter().position(|&b| b == b'?') {
         Some(i) => (&target[..i], Some(&target[i + 1..])),
         None => (target, None),

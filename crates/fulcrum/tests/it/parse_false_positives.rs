@@ -1,11 +1,18 @@
 //! Benign requests the HTTP/1 parser used to refuse (issue 10 item 5), on both engines:
-//! `CONNECT` gets `501 Not Implemented` (a reverse proxy tunnels nothing) instead of being
-//! forwarded as a request for `/`, an HTTP version this server does not speak gets `505 HTTP Version Not Supported`
-//! (RFC 9110 §15.6.6) instead of 400 — while every framing rule stays as strict as before.
+//! `CONNECT` gets `501 Not Implemented` (a reverse proxy tunnels nothing) instead of a silent
+//! close, an HTTP version this server does not speak gets `505 HTTP Version Not Supported`
+//! (RFC 9110 §15.6.6) instead of 400, and the characters browsers send raw in a query reach
+//! the backend as they came — while every framing rule stays as strict as before.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fulcrum_testkit::{raw_exchange, wait_until};
+
 use crate::engines::{see, Pair, Seen};
+use crate::support::Lb;
 
 const T: Duration = Duration::from_secs(3);
 /// Pipelined after a refused request: it must never reach a backend.
@@ -84,5 +91,136 @@ fn versions_not_spoken_are_answered_505() {
         b"GET / HTTPS/1.1\r\nHost: a\r\n\r\n",
     ] {
         answered_and_closed(&pair, raw, 400);
+    }
+}
+
+/// A backend that records each request line as its raw bytes (a hyper backend, like the
+/// testkit's, refuses `"`, `<` and `>` in a query itself) and answers 200, then closes.
+struct RawBackend {
+    addr: std::net::SocketAddr,
+    lines: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl RawBackend {
+    fn start() -> RawBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut head = Vec::new();
+                let mut b = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                if let Some(end) = head.windows(2).position(|w| w == b"\r\n") {
+                    seen.lock().expect("lock").push(head[..end].to_vec());
+                }
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        RawBackend { addr, lines }
+    }
+
+    fn lines(&self) -> Vec<Vec<u8>> {
+        self.lines.lock().expect("lock").clone()
+    }
+}
+
+/// `GET {target}` with `Connection: close`.
+fn get(target: &[u8]) -> Vec<u8> {
+    let mut raw = b"GET ".to_vec();
+    raw.extend_from_slice(target);
+    raw.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    raw
+}
+
+/// The characters browsers and tools send raw in a query — all of `<`, `>`, `"`, `{`, `}`,
+/// `|`, `\`, `^`, backtick, and UTF-8 — are accepted and forwarded byte for byte by the
+/// default engine (as NGINX and HAProxy forward them).
+#[test]
+fn raw_query_characters_are_forwarded_as_sent() {
+    let be = RawBackend::start();
+    let lb = Lb::start(&format!(
+        "[runtime]\nworkers = 1\n[access_log]\ntarget = \"off\"\n\
+         [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\
+         [[listener.route]]\npool = \"raw\"\n\
+         [pool.raw]\nbackends = [{{ address = \"{}\" }}]\n",
+        be.addr
+    ));
+    let targets: [&[u8]; 4] = [
+        b"/search?q=<script>&a=\"x\"",
+        b"/q?json={\"a\":[1,2]}&p=a|b&w=c\\d&x=^&y=`z`",
+        b"/q?gt=>&lt=<",
+        b"/q?utf8=\xc3\xa9\xe2\x82\xac",
+    ];
+    for (i, target) in targets.iter().enumerate() {
+        let reply = raw_exchange(lb.addr(), &get(target), T);
+        let case = String::from_utf8_lossy(target).into_owned();
+        assert_eq!(reply.status(), Some(200), "{case}: {:?}", reply.text());
+        assert!(
+            wait_until(T, || be.lines().len() > i),
+            "{case}: not forwarded"
+        );
+        let mut want = b"GET ".to_vec();
+        want.extend_from_slice(target);
+        want.extend_from_slice(b" HTTP/1.1");
+        assert_eq!(
+            String::from_utf8_lossy(&be.lines()[i]),
+            String::from_utf8_lossy(&want),
+            "{case}"
+        );
+    }
+}
+
+/// The hyper engine takes the same query characters where its URI type can carry them
+/// (`{`, `}`, `|`, `\`, `^`, backtick, UTF-8; `"`, `<` and `>` it refuses with 400, a limit
+/// of the `http` crate), and both engines agree on them.
+#[test]
+fn both_engines_take_raw_query_characters_alike() {
+    let pair = Pair::start("");
+    for target in [
+        &b"/q?json={1,2}&p=a|b&w=c\\d&x=^&y=`z`"[..],
+        b"/q?utf8=\xc3\xa9\xe2\x82\xac",
+    ] {
+        let raw = get(target);
+        let case = String::from_utf8_lossy(&raw).into_owned();
+        let (fast, hyper) = both(&pair, &raw);
+        assert_eq!(fast.statuses, [200], "{fast:?}\n{case}");
+        assert_eq!(fast, hyper, "the engines differ on:\n{case}");
+        let got = fast.backend.first().map(|r| r.uri.clone());
+        assert_eq!(
+            got.as_deref(),
+            Some(String::from_utf8_lossy(target).as_ref()),
+            "{case}"
+        );
+    }
+}
+
+/// What stays refused in a target: control bytes, DEL, NUL, a tab, a space inside it (a
+/// malformed request line), obs-text in the path, and obs-text that is not UTF-8.
+#[test]
+fn control_bytes_in_a_query_stay_refused() {
+    let pair = Pair::start("");
+    for target in [
+        &b"/q?a=\x7f"[..],
+        b"/q?a=\x00",
+        b"/q?a=\x01",
+        b"/q?a=\tb",
+        b"/q?a= b",
+        b"/\xc3\xa9?q=1",
+        b"/q?a=\xff",
+    ] {
+        let mut raw = b"GET ".to_vec();
+        raw.extend_from_slice(target);
+        raw.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        answered_and_closed(&pair, &raw, 400);
     }
 }

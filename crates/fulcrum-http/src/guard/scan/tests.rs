@@ -167,6 +167,23 @@ fn head_syntax_errors_are_refused() {
     }
 }
 
+/// What browsers send raw in a query passes (issue 10 item 5): the printable bytes NGINX
+/// and HAProxy take, and obs-text (UTF-8) after the `?`.
+#[test]
+fn raw_query_characters_pass() {
+    for target in [
+        &b"/s?q=<script>&a=\"x\""[..],
+        b"/q?j={\"a\":[1]}&p=a|b&w=c\\d&x=^&y=`z`&gt=>",
+        b"/q?u=\xc3\xa9\xe2\x82\xac",
+        b"/p?\xff",
+    ] {
+        let mut req = b"GET ".to_vec();
+        req.extend_from_slice(target);
+        req.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(violation(&req), None, "{}", String::from_utf8_lossy(&req));
+    }
+}
+
 #[test]
 fn overlong_request_line_is_refused() {
     let mut req = b"GET /".to_vec();
