@@ -59,6 +59,9 @@ pub enum ProxyError {
     /// A rate limit refused the request (`[listener.rate_limit]`).
     #[error("too many requests: the rate limit was reached; retry after {} s", .0.retry_after)]
     RateLimited(Box<Throttled>),
+    /// `CONNECT`: a reverse proxy tunnels nothing (RFC 9110 §9.3.6 lets it answer 501).
+    #[error("CONNECT is not supported: this is a reverse proxy")]
+    ConnectNotImplemented,
 }
 
 /// What a 429 tells the client (draft-ietf-httpapi-ratelimit-headers).
@@ -92,6 +95,7 @@ impl ProxyError {
             ProxyError::ConnectionClosing => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::ConnectNotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -105,7 +109,8 @@ impl ProxyError {
             | ProxyError::Misdirected
             | ProxyError::ConnectionClosing
             | ProxyError::Forbidden(_)
-            | ProxyError::RateLimited(_) => ErrorSource::Downstream,
+            | ProxyError::RateLimited(_)
+            | ProxyError::ConnectNotImplemented => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
             | ProxyError::UnexpectedUpgrade
             | ProxyError::ConnectTimeout

@@ -154,14 +154,24 @@ pub fn new_request_id() -> HeaderValue {
 
 /// A new random 128-bit request id in hex.
 pub fn random_request_id() -> [u8; 32] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 32];
-    for half in out.chunks_exact_mut(16) {
-        let mut n = fastrand::u64(..);
-        for d in half {
-            *d = HEX[(n & 0xf) as usize];
-            n >>= 4;
+    /// Each byte's two hex digits: one lookup per byte, not per digit.
+    static HEX2: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+            i += 1;
         }
+        t
+    };
+    let mut out = [0u8; 32];
+    let random = [fastrand::u64(..), fastrand::u64(..)];
+    for (pair, byte) in out
+        .chunks_exact_mut(2)
+        .zip(random.iter().flat_map(|n| n.to_le_bytes()))
+    {
+        pair.copy_from_slice(&HEX2[usize::from(byte)]);
     }
     out
 }
@@ -236,5 +246,13 @@ mod tests {
         let id = request_id(&bad);
         assert_eq!(id.len(), 32);
         assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
+        // 32 lowercase hex digits, every digit used.
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let id = random_request_id();
+            assert!(id.iter().all(|b| b"0123456789abcdef".contains(b)), "{id:?}");
+            seen.extend(id);
+        }
+        assert_eq!(seen.len(), 16);
     }
 }

@@ -98,6 +98,9 @@ pub async fn handle(
     cx: Rc<ConnCtx>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    if let Some(status) = crate::guard::io::refusal(&cx.activity, req.headers()) {
+        return Ok(local::refusal(status));
+    }
     let start = Instant::now();
     let listener = cx.listener.load_full();
     let conn = ConnInflight::new(&cx.activity);
@@ -169,6 +172,9 @@ async fn route_and_forward(
     mut req: Request<Incoming>,
     fin: &mut Finisher,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    if req.method() == http::Method::CONNECT {
+        return Err(ProxyError::ConnectNotImplemented);
+    }
     // One check of the authority for HTTP/1 and HTTP/2 alike, before anything uses it.
     let host = authority::authority(req.uri(), req.headers())?;
     if let Some(port) = listener.https_redirect {

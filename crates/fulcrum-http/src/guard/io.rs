@@ -9,7 +9,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -19,6 +19,27 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::scan::{Mode, Scan, Scanner};
 
 const POISON: &[u8] = b"\0\r\n\r\n";
+
+/// What hyper is given instead of a request the guard refuses with another status than 400
+/// (505 for an HTTP version not spoken): a head hyper parses, which the proxy service answers
+/// with that status (see [`refusal`]). Its two `Host` fields make it a head that never comes
+/// from a client: the guard refuses a second Host before hyper could see it.
+const REFUSAL: &[u8] = b"GET / HTTP/1.1\r\nhost: fulcrum.refusal\r\nhost: refusal\r\n\r\n";
+const REFUSAL_HOST: &[u8] = b"fulcrum.refusal";
+
+/// The status to answer `req` with when it is the [`REFUSAL`] head the guard gave hyper in
+/// place of a refused request (only then: the connection's activity says the guard did).
+pub fn refusal(activity: &ConnActivity, headers: &http::HeaderMap) -> Option<http::StatusCode> {
+    let status = activity.refused.load(Ordering::Relaxed);
+    if status == 0 {
+        return None;
+    }
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let first = hosts.next()?;
+    (first.as_bytes() == REFUSAL_HOST && hosts.next().is_some())
+        .then(|| http::StatusCode::from_u16(status).ok())
+        .flatten()
+}
 
 /// What the connection's watchdog needs to know about a client connection. Shared between the
 /// guard (which sees bytes), the proxy service (which sees requests) and the watchdog (which
@@ -45,6 +66,9 @@ pub struct ConnActivity {
     write_blocked_since: AtomicU64,
     /// How many times the socket started refusing writes.
     write_stalls: AtomicU64,
+    /// The status the guard refused the connection's last request with, when that is not
+    /// 400 (0: none); see [`refusal`].
+    refused: AtomicU16,
 }
 
 impl ConnActivity {
@@ -57,6 +81,7 @@ impl ConnActivity {
             idle_since: AtomicU64::new(0),
             write_blocked_since: AtomicU64::new(0),
             write_stalls: AtomicU64::new(0),
+            refused: AtomicU16::new(0),
         })
     }
 
@@ -137,10 +162,13 @@ pub struct GuardedIo<T> {
     inner: T,
     scanner: Scanner,
     activity: Arc<ConnActivity>,
-    /// Poison still to deliver, from this offset of [`POISON`].
+    /// Poison still to deliver, from this offset of `poison` ([`POISON`] or [`REFUSAL`]).
     poison_at: Option<usize>,
+    poison: &'static [u8],
     /// The poison has been delivered: reads return end-of-stream.
     closed: bool,
+    /// The [`REFUSAL`] head has been delivered: reads never complete.
+    stalled: bool,
     /// Bytes read past a request that asked to upgrade, held until the status is known.
     held: Vec<u8>,
     read_waker: Option<Waker>,
@@ -165,7 +193,9 @@ impl<T> GuardedIo<T> {
             scanner: Scanner::new(),
             activity,
             poison_at: None,
+            poison: POISON,
             closed: false,
+            stalled: false,
             held: Vec::new(),
             read_waker: None,
             in_head: true,
@@ -179,12 +209,22 @@ impl<T> GuardedIo<T> {
         if matches!(self.scanner.mode(), Mode::Tunnel | Mode::Http2) {
             return;
         }
+        let base = self.scanner.position();
         match self.scanner.feed(&buf.filled()[from..]) {
             // Only recording scanners stop at heads; this one judges.
             Scan::Ok | Scan::Head(_) => {}
             Scan::Violation(at, why) => {
                 tracing::debug!(violation = why.as_str(), "refusing malformed request");
-                buf.set_filled(from + at);
+                let began = self.scanner.message_start();
+                // Another status than 400 needs hyper to see none of the refused request:
+                // possible when it began in these bytes (else hyper's 400 it is).
+                if why.status() != 400 && began >= base {
+                    buf.set_filled(from + (began - base));
+                    self.poison = REFUSAL;
+                    self.activity.refused.store(why.status(), Ordering::Relaxed);
+                } else {
+                    buf.set_filled(from + at);
+                }
                 self.poison_at = Some(0);
                 self.write_poison(buf);
             }
@@ -203,12 +243,15 @@ impl<T> GuardedIo<T> {
 
     fn write_poison(&mut self, buf: &mut ReadBuf<'_>) {
         let Some(at) = self.poison_at else { return };
-        let rest = &POISON[at..];
+        let rest = self.poison.get(at..).unwrap_or_default();
         let n = rest.len().min(buf.remaining());
         buf.put_slice(&rest[..n]);
-        if at + n == POISON.len() {
+        if at + n == self.poison.len() {
             self.poison_at = None;
             self.closed = true;
+            // After the refusal head reads wait (hyper's default closes at once on the end
+            // of the stream, before it answered): its answer closes the connection.
+            self.stalled = self.poison == REFUSAL;
         } else {
             self.poison_at = Some(at + n);
         }
@@ -252,6 +295,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
         if this.poison_at.is_some() {
             this.write_poison(buf);
             return Poll::Ready(Ok(()));
+        }
+        if this.stalled {
+            return Poll::Pending;
         }
         if this.closed {
             return Poll::Ready(Ok(()));

@@ -5,7 +5,7 @@
 //! read differently is a smuggling vector. The guard sees every byte the client sends before
 //! hyper does and stops the connection at the first one that breaks a framing rule.
 
-mod io;
+pub(crate) mod io;
 pub mod scan;
 mod spans;
 

@@ -9,15 +9,20 @@
 //!
 //! Each rule names the RFC 9112 / RFC 9110 section it enforces.
 
-/// Why a request stream was refused. Every variant is answered 400 and the connection closed.
+/// Why a request stream was refused. Every variant is answered 400 (but see
+/// [`Violation::status`]) and the connection closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Violation {
     /// RFC 9112 §3: method is a token.
     InvalidMethod,
     /// RFC 9112 §3.2: request-target has no whitespace or control bytes.
     InvalidTarget,
-    /// RFC 9112 §2.3: only HTTP/1.0 and HTTP/1.1 are spoken here (HTTP/2 is detected earlier).
+    /// RFC 9112 §2.3: `HTTP-version = "HTTP/" DIGIT "." DIGIT`; of major version 1, only
+    /// HTTP/1.0 and HTTP/1.1 are spoken here (HTTP/2 by prior knowledge is detected earlier).
     InvalidVersion,
+    /// A well-formed version of another major number (`HTTP/2.0`, `HTTP/3.0`, `HTTP/0.9`):
+    /// answered `505 HTTP Version Not Supported` (RFC 9110 §15.6.6), not 400.
+    VersionNotSupported,
     /// RFC 9112 §3: request-line = method SP request-target SP HTTP-version CRLF, single spaces.
     MalformedRequestLine,
     /// Request lines longer than [`MAX_REQUEST_LINE`] (RFC 9112 §3: servers must be prepared
@@ -55,11 +60,20 @@ pub enum Violation {
 }
 
 impl Violation {
+    /// The status a refusal answers with: 505 for a version not spoken, else 400.
+    pub fn status(self) -> u16 {
+        match self {
+            Violation::VersionNotSupported => 505,
+            _ => 400,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Violation::InvalidMethod => "invalid method",
             Violation::InvalidTarget => "invalid request target",
-            Violation::InvalidVersion => "unsupported HTTP version",
+            Violation::InvalidVersion => "invalid HTTP version",
+            Violation::VersionNotSupported => "HTTP version not supported",
             Violation::MalformedRequestLine => "malformed request line",
             Violation::RequestLineTooLong => "request line too long",
             Violation::BareLineBreak => "bare CR or LF",
@@ -141,12 +155,16 @@ enum Field {
 }
 
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const HTTP_PREFIX: &[u8; 7] = b"HTTP/1.";
+const HTTP_PREFIX: &[u8; 5] = b"HTTP/";
 
 /// Per-message facts gathered from the head.
 #[derive(Debug, Default, Clone, Copy)]
 struct Message {
     http10: bool,
+    /// The version's major number is not 1 (so far well-formed: 505 at its end).
+    other_major: bool,
+    /// The request target has reached its query (a `?` was seen).
+    in_query: bool,
     content_length: Option<u64>,
     transfer_encoding: bool,
     te_invalid: bool,
@@ -173,6 +191,8 @@ pub struct Scanner {
     /// Where the byte being stepped is, as an index into the caller's buffer (see
     /// [`Scanner::rebase`]); only kept up to date while recording.
     at: usize,
+    /// Where (as `at` counts) the request line of the message being read began.
+    msg_start: usize,
     /// What the fast path learns from a head as it is scanned (`None`: the guard only judges).
     rec: Option<Box<HeadSpans>>,
 }
@@ -269,6 +289,7 @@ impl Scanner {
             msg: Message::default(),
             awaiting_upgrade: false,
             at: 0,
+            msg_start: 0,
             rec: None,
         }
     }
@@ -297,6 +318,18 @@ impl Scanner {
     /// The next byte fed will be at index `at` of the caller's buffer.
     pub fn rebase(&mut self, at: usize) {
         self.at = at;
+    }
+
+    /// Where the next byte fed is, as this scanner counts (from 0, or from
+    /// [`Scanner::rebase`]).
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Where the request line of the message being read began, as [`Scanner::position`]
+    /// counts.
+    pub fn message_start(&self) -> usize {
+        self.msg_start
     }
 
     /// The head recorded last (recording scanners only).
@@ -414,6 +447,9 @@ impl Scanner {
                             let at = i + MAX_REQUEST_LINE.saturating_sub(self.line_len);
                             return Scan::Violation(at, Violation::RequestLineTooLong);
                         }
+                        if !self.msg.in_query {
+                            self.msg.in_query = buf[i..i + run].contains(&b'?');
+                        }
                         self.line_len += run;
                         self.target_len += run;
                         i += run;
@@ -482,6 +518,18 @@ impl Scanner {
                         return Scan::Violation(i, v);
                     }
                 }
+                // A whole plain field line in one pass (see `field_line`); anything else is
+                // stepped byte by byte, as before.
+                State::FieldStart if is_tchar(buf[i]) => {
+                    if let Some(next) = self.field_line(buf, i, base) {
+                        i = next;
+                        continue;
+                    }
+                    self.at = base + i;
+                    if let Err(v) = self.step(buf[i]) {
+                        return Scan::Violation(i, v);
+                    }
+                }
                 State::Preface(n) => {
                     self.at = base + i;
                     if let Err(v) = self.preface(n, buf[i]) {
@@ -542,6 +590,7 @@ impl Scanner {
                 b'\n' => return Err(Violation::BareLineBreak),
                 _ if is_tchar(b) => {
                     self.start_message();
+                    self.msg_start = self.at;
                     self.line_len = 1;
                     self.state = State::Method;
                     if let Some(r) = self.rec.as_deref_mut() {
@@ -582,7 +631,13 @@ impl Scanner {
                             r.target.end = span_at(self.at);
                         }
                     }
-                    0x21..=0x7e => self.target_len += 1,
+                    0x21..=0x7e => {
+                        self.target_len += 1;
+                        self.msg.in_query |= b == b'?';
+                    }
+                    // obs-text in a query, as NGINX and HAProxy take it (browsers send UTF-8
+                    // there raw); never in the path, which routes the request.
+                    0x80..=0xff if self.msg.in_query => self.target_len += 1,
                     b'\r' | b'\n' => return Err(Violation::MalformedRequestLine),
                     _ => return Err(Violation::InvalidTarget),
                 }
@@ -590,29 +645,39 @@ impl Scanner {
             State::Version(n) => {
                 self.request_line_byte()?;
                 let n = usize::from(n);
-                if n < HTTP_PREFIX.len() {
-                    if b != HTTP_PREFIX[n] {
-                        return Err(if b == b' ' {
-                            Violation::MalformedRequestLine
-                        } else {
-                            Violation::InvalidVersion
-                        });
-                    }
-                    self.state = State::Version((n + 1) as u8);
-                } else if n == HTTP_PREFIX.len() {
-                    match b {
-                        b'0' => self.msg.http10 = true,
-                        b'1' => self.msg.http10 = false,
+                let bad = || match b {
+                    b' ' => Violation::MalformedRequestLine,
+                    _ => Violation::InvalidVersion,
+                };
+                match n {
+                    0..=4 if b != HTTP_PREFIX[n] => return Err(bad()),
+                    0..=4 => {}
+                    // The major version: 1, or another digit (refused with 505 once the
+                    // version proves well-formed).
+                    5 => match b {
+                        b'1' => {}
+                        b'0'..=b'9' => self.msg.other_major = true,
+                        _ => return Err(bad()),
+                    },
+                    6 if b != b'.' => return Err(bad()),
+                    6 => {}
+                    7 => match b {
+                        b'0' if !self.msg.other_major => self.msg.http10 = true,
+                        b'1' if !self.msg.other_major => self.msg.http10 = false,
+                        b'0'..=b'9' if self.msg.other_major => {}
                         _ => return Err(Violation::InvalidVersion),
-                    }
-                    self.state = State::Version((n + 1) as u8);
-                } else {
-                    match b {
+                    },
+                    _ => match b {
+                        b'\r' if self.msg.other_major => {
+                            return Err(Violation::VersionNotSupported)
+                        }
                         b'\r' => self.state = State::RequestLineLf,
                         b'\n' => return Err(Violation::BareLineBreak),
-                        b' ' => return Err(Violation::MalformedRequestLine),
-                        _ => return Err(Violation::InvalidVersion),
-                    }
+                        _ => return Err(bad()),
+                    },
+                }
+                if n < 8 {
+                    self.state = State::Version((n + 1) as u8);
                 }
             }
             State::RequestLineLf => {
@@ -826,20 +891,91 @@ impl Scanner {
         Ok(State::ChunkSize { digits: digits + 1 })
     }
 
-    fn classify_name(&self) -> Field {
-        let name = &self.name[..self.name_len.min(NAME_BUF)];
-        if self.name_len > NAME_BUF {
-            return Field::Other;
+    /// One whole field line starting at `buf[i]` (a tchar, in state `FieldStart`), when it
+    /// is all in `buf` and plainly valid: a token name, a colon, optional spaces or tabs, a
+    /// value of field-value bytes, CRLF. Returns the index after its LF, having changed the
+    /// scanner exactly as stepping each of its bytes would. Lines the scanner reads byte by
+    /// byte (Content-Length and Transfer-Encoding values, a second Host) and every line that
+    /// is incomplete or breaks a rule get `None` with nothing changed: the steps then judge
+    /// them and report any violation at the byte they always did.
+    fn field_line(&mut self, buf: &[u8], i: usize, base: usize) -> Option<usize> {
+        let line = buf.get(i..)?;
+        let name_len = run_of(line, TCHAR);
+        if name_len == 0 || line.get(name_len) != Some(&b':') {
+            return None;
         }
-        match name {
-            b"content-length" => Field::ContentLength,
-            b"transfer-encoding" => Field::TransferEncoding,
-            b"host" => Field::Host,
-            b"upgrade" => Field::Upgrade,
-            _ => Field::Other,
+        let mut name = [0u8; NAME_BUF];
+        let keep = name_len.min(NAME_BUF);
+        for (d, &b) in name[..keep].iter_mut().zip(line) {
+            *d = b.to_ascii_lowercase();
         }
+        let field = classify(&name[..keep], name_len);
+        match field {
+            Field::ContentLength | Field::TransferEncoding => return None,
+            Field::Host if self.msg.hosts > 0 => return None,
+            _ => {}
+        }
+        let mut start = name_len + 1;
+        while matches!(line.get(start), Some(b' ' | b'\t')) {
+            start += 1;
+        }
+        let end = start + run_of(line.get(start..)?, VALUE);
+        if line.get(end) != Some(&b'\r') || line.get(end + 1) != Some(&b'\n') {
+            return None;
+        }
+        self.name = name;
+        self.name_len = name_len;
+        self.field = field;
+        self.value_len = 0;
+        self.value_overflow = false;
+        if self.field_done().is_err() {
+            // Unreachable: only Host can fail here, and a second Host was left to the steps.
+            debug_assert!(false, "field_done failed on a line field_line accepted");
+            return None;
+        }
+        if let Some(r) = self.rec.as_deref_mut() {
+            let at = base + i;
+            r.cur.name = Span {
+                start: span_at(at),
+                end: span_at(at + name_len),
+            };
+            r.cur.kind = match name_len <= NAME_BUF {
+                true => FieldKind::of_lowercase(&name[..name_len]),
+                false => FieldKind::Other,
+            };
+            // An empty value is an empty span at the CR, as the steps record it.
+            let value_start = if start == end { end } else { start };
+            r.cur.value = Span {
+                start: span_at(at + value_start),
+                end: span_at(at + end),
+            };
+            r.push_field();
+        }
+        self.state = State::FieldStart;
+        Some(i + end + 2)
     }
 
+    fn classify_name(&self) -> Field {
+        classify(&self.name[..self.name_len.min(NAME_BUF)], self.name_len)
+    }
+}
+
+/// What the scanner makes of a field whose name is `len` bytes long and starts with `lower`
+/// (its first [`NAME_BUF`] bytes, lowercased).
+fn classify(lower: &[u8], len: usize) -> Field {
+    if len > NAME_BUF {
+        return Field::Other;
+    }
+    match lower {
+        b"content-length" => Field::ContentLength,
+        b"transfer-encoding" => Field::TransferEncoding,
+        b"host" => Field::Host,
+        b"upgrade" => Field::Upgrade,
+        _ => Field::Other,
+    }
+}
+
+impl Scanner {
     /// A tab in a Content-Length or Transfer-Encoding value, even as the whitespace around
     /// it, makes the value unacceptable: `chunked\t` and `\tchunked` are read as `chunked` by
     /// some parsers and not by others (RFC 9110 §5.5 calls it OWS; framing is too important

@@ -33,7 +33,8 @@ pub(super) enum HeadRead {
     Head,
     /// The connection is HTTP/2 (prior knowledge): for hyper.
     Http2,
-    /// Refused with this status (400: the guard's rules; 431: head too large); then closed.
+    /// Refused with this status (400: the guard's rules; 505: an HTTP version not spoken;
+    /// 431: head too large); then closed.
     Refused(u16),
     /// The client closed, or the head did not arrive in time.
     Closed,
@@ -262,7 +263,7 @@ impl<IO: ClientIo> Client<IO> {
                     }
                     Scan::Violation(_, why) => {
                         tracing::debug!(violation = why.as_str(), "refusing malformed request");
-                        return HeadRead::Refused(400);
+                        return HeadRead::Refused(why.status());
                     }
                     // Only a judging scanner pauses (after an upgrade request, which the
                     // fast path hands over before reading on).

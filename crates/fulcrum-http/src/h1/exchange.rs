@@ -180,6 +180,10 @@ fn stopping(conn: &Accepted) -> bool {
 /// Whether this request is one for hyper (decided before anything is sent anywhere).
 fn hands_over(conn: &Accepted, listener: &ListenerState, v: View<'_>) -> bool {
     let head = v.head;
+    // CONNECT is answered here (501), whatever else its head says.
+    if v.method() == b"CONNECT" {
+        return false;
+    }
     head.http10
         || head.upgrade
         || v.target().first() != Some(&b'/')
@@ -199,6 +203,9 @@ fn admit(
     out: &mut Vec<u8>,
     start: Instant,
 ) -> Decision {
+    if v.method() == b"CONNECT" {
+        return Decision::Error(ProxyError::ConnectNotImplemented);
+    }
     // HTTP/1.1 has exactly one Host (the guard saw to it); an empty one is no authority.
     let host = match v.first(Kind::Host) {
         Some(h) if crate::authority::is_valid(h) => std::str::from_utf8(h).ok(),
@@ -206,7 +213,11 @@ fn admit(
         None => None,
     }
     .filter(|h| !h.is_empty());
-    let target = std::str::from_utf8(v.target()).unwrap_or("/");
+    // The guard lets obs-text into a query only; what is not UTF-8 there is refused, as
+    // hyper refuses it (the target is routed and forwarded as text).
+    let Ok(target) = std::str::from_utf8(v.target()) else {
+        return Decision::Error(ProxyError::AmbiguousPath("the request target is not UTF-8"));
+    };
     let (path, query) = match target.as_bytes().iter().position(|&b| b == b'?') {
         Some(i) => (&target[..i], Some(&target[i + 1..])),
         None => (target, None),

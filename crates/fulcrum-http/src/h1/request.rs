@@ -115,7 +115,18 @@ pub fn write_head(v: View<'_>, o: &Outgoing<'_>, out: &mut Vec<u8>) {
         if named && f.kind != Kind::Host && v.connection_lists(name) {
             continue;
         }
-        field(out, name, f.value_of(v.buf));
+        let value = f.value_of(v.buf);
+        // Sent as `name: value` (one space after the colon): the line is copied as it came,
+        // in one piece, without its trailing whitespace.
+        let (name_end, value_start) = (f.name.end as usize, f.value.start as usize);
+        if value_start == name_end + 2 && v.buf.get(name_end + 1) == Some(&b' ') {
+            if let Some(line) = v.buf.get(f.name.start as usize..value_start + value.len()) {
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+                continue;
+            }
+        }
+        field(out, name, value);
     }
     if o.host.is_none() {
         field(out, b"host", o.backend.as_bytes());

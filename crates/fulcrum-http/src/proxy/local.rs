@@ -37,3 +37,12 @@ pub(super) fn https_redirect(
     resp.headers_mut().insert(header::LOCATION, location);
     Ok(resp)
 }
+
+/// A request the guard refused with another status than 400 (see `guard::io::refusal`): no
+/// body, and the connection closes, as for hyper's own 400.
+pub(crate) fn refusal(status: StatusCode) -> Response<ProxyBody> {
+    let mut resp = local(status, Bytes::new());
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}

@@ -191,7 +191,6 @@ const REFUSED: &[&[u8]] = &[
     b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
-    b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
     b"GET / HTTP/1.1\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",

@@ -27,6 +27,7 @@ mod hostile;
 mod lifecycle;
 mod limits;
 mod observability;
+mod parse_false_positives;
 mod path_hygiene;
 mod pool_faults;
 mod proxy;

@@ -60,9 +60,10 @@ fn http2_preface_is_passed_through() {
 
 #[test]
 fn partial_preface_that_turns_out_http1_is_checked() {
+    // Not the preface after all: an HTTP/2.0 request line over HTTP/1, answered 505.
     assert_eq!(
         violation(b"PRI * HTTP/2.0\r\n\r\nXX"),
-        Some(Violation::InvalidVersion)
+        Some(Violation::VersionNotSupported)
     );
     assert_eq!(violation(b"PRINT / HTTP/1.1\r\nHost: a\r\n\r\n"), None);
 }
@@ -134,7 +135,22 @@ fn head_syntax_errors_are_refused() {
         (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidVersion),
         (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", MalformedRequestLine),
         (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", MalformedRequestLine),
-        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+        (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", VersionNotSupported),
+        (b"GET / HTTP/2\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/2.x\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", InvalidVersion),
+        (b"GET / HTTP/2.0 \r\nHost: a\r\n\r\n", MalformedRequestLine),
+        (b"GET / HTTP/2.0\nHost: a\r\n\r\n", BareLineBreak),
+        (b"GET /a\x80 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (
+            b"GET /\xc3\xa9?q=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+            InvalidTarget,
+        ),
+        (b"GET /?q=\x7f HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (b"GET /?q=\x00 HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (b"GET /?q=\x1b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (b"GET /?q=\ta HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
         (
             b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n",
             ControlInValue,
@@ -148,6 +164,23 @@ fn head_syntax_errors_are_refused() {
             "{}",
             String::from_utf8_lossy(input)
         );
+    }
+}
+
+/// What browsers send raw in a query passes (issue 10 item 5): the printable bytes NGINX
+/// and HAProxy take, and obs-text (UTF-8) after the `?`.
+#[test]
+fn raw_query_characters_pass() {
+    for target in [
+        &b"/s?q=<script>&a=\"x\""[..],
+        b"/q?j={\"a\":[1]}&p=a|b&w=c\\d&x=^&y=`z`&gt=>",
+        b"/q?u=\xc3\xa9\xe2\x82\xac",
+        b"/p?\xff",
+    ] {
+        let mut req = b"GET ".to_vec();
+        req.extend_from_slice(target);
+        req.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(violation(&req), None, "{}", String::from_utf8_lossy(&req));
     }
 }
 
@@ -318,4 +351,92 @@ fn accepted_heads_parse_identically_in_httparse() {
         accepted > 1000,
         "too few accepted inputs to mean anything: {accepted}"
     );
+}
+
+/// What a recording scanner reports for `input` fed in the pieces `cuts` makes (the offsets
+/// rebased to the whole input), with the spans of every head it completed.
+fn record_in_pieces(input: &[u8], cuts: &[usize]) -> (Vec<Scan>, Vec<String>) {
+    let mut s = Scanner::recording();
+    let (mut verdicts, mut heads) = (Vec::new(), Vec::new());
+    let mut from = 0;
+    for &to in cuts.iter().chain(std::iter::once(&input.len())) {
+        while from < to {
+            match s.feed(&input[from..to]) {
+                Scan::Head(n) => {
+                    from += n;
+                    verdicts.push(Scan::Head(from));
+                    heads.push(format!("{:?}", s.head()));
+                    // The body, if any, as the fast path reads it.
+                    loop {
+                        match s.body(&input[from..to]) {
+                            Ok(b) => {
+                                from += b.used;
+                                if b.done || b.used == 0 {
+                                    break;
+                                }
+                            }
+                            Err((at, v)) => {
+                                verdicts.push(Scan::Violation(from + at, v));
+                                return (verdicts, heads);
+                            }
+                        }
+                    }
+                }
+                Scan::Violation(at, v) => {
+                    verdicts.push(Scan::Violation(from + at, v));
+                    return (verdicts, heads);
+                }
+                Scan::Ok => from = to,
+                other => {
+                    verdicts.push(other);
+                    from = to;
+                }
+            }
+        }
+    }
+    (verdicts, heads)
+}
+
+/// The whole-line fast path for field lines must change nothing: a head split at every byte
+/// offset (which cuts lines, so the byte-by-byte steps read them) and fed byte by byte gives
+/// the same verdicts, at the same offsets, and the same recorded spans as fed at once.
+#[test]
+fn heads_split_at_every_offset_give_the_same_result() {
+    let cases: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n",
+        b"POST /a?b=c HTTP/1.1\r\nHost:a\r\nX-Empty:\r\nX-Ws: \t \r\nX:\tv \t\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: b\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: a\r\nUpgrade-Insecure-Requests: 1\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nA-Very-Long-Header-Name-Beyond-The-Buffer: x\r\nContent-Length\t: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nY: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: \xff\xfe\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX(: a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ];
+    for input in cases {
+        let whole = record_in_pieces(input, &[]);
+        let bytewise: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(
+            whole,
+            record_in_pieces(input, &bytewise),
+            "bytewise differs for {:?}",
+            String::from_utf8_lossy(input)
+        );
+        for cut in 1..input.len() {
+            assert_eq!(
+                whole,
+                record_in_pieces(input, &[cut]),
+                "split at {cut} differs for {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
 }
