@@ -225,7 +225,15 @@ fn check_spans(data: &[u8], from: usize, h: &Head) {
     assert_eq!(byte(me), b' ');
     assert_eq!(ts, me + 1, "{h:?}");
     assert!(ts < te, "empty target: {h:?}");
-    assert!(range(ts, te).iter().all(|b| (0x21..=0x7e).contains(b)));
+    // Visible ASCII throughout; obs-text (bytes >= 0x80, as browsers send UTF-8) only in the
+    // query, after the first `?`.
+    let target = range(ts, te);
+    let query = target.iter().position(|&b| b == b'?').unwrap_or(target.len());
+    assert!(
+        target[..query].iter().all(|b| (0x21..=0x7e).contains(b))
+            && target[query..].iter().all(|&b| (0x21..=0x7e).contains(&b) || b >= 0x80),
+        "{h:?}"
+    );
     assert_eq!(byte(te), b' ');
     let version = range(te + 1, te + 11);
     let expect: &[u8] = if h.http10 {
@@ -306,6 +314,11 @@ fn check_spans(data: &[u8], from: usize, h: &Head) {
 
 /// httparse reads the head exactly as the scanner recorded it.
 fn check_httparse(data: &[u8], h: &Head) {
+    // Except a target with obs-text in its query, which the scanner takes (browsers send raw
+    // UTF-8 there) and httparse, as hyper's engine, refuses.
+    if h.target.of(data).iter().any(|&b| b >= 0x80) {
+        return;
+    }
     let head = &data[h.start..h.end];
     let mut headers = vec![httparse::EMPTY_HEADER; h.fields.len() + 1];
     let mut req = httparse::Request::new(&mut headers);
@@ -383,6 +396,19 @@ fn check_backend_head(data: &[u8], head: &HeadSpans) {
         },
         &mut out,
     );
+    // The request line is the method and the target as the client sent them; httparse (the
+    // check below) refuses obs-text in a target, which the scanner takes in a query, so it
+    // reads a copy with those bytes masked.
+    let line_len = v.method().len() + 1 + v.target().len();
+    assert_eq!(&out[..v.method().len()], v.method());
+    assert_eq!(&out[v.method().len() + 1..line_len], v.target());
+    let mut masked = out.clone();
+    for b in &mut masked[v.method().len() + 1..line_len] {
+        if *b >= 0x80 {
+            *b = b'a';
+        }
+    }
+    let out = masked;
     let mut headers = vec![httparse::EMPTY_HEADER; head.fields.len() + 16];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(&out) {
@@ -390,7 +416,11 @@ fn check_backend_head(data: &[u8], head: &HeadSpans) {
         other => panic!("backend head does not parse: {other:?}: {out:?}"),
     }
     assert_eq!(req.method.map(str::as_bytes), Some(v.method()));
-    assert_eq!(req.path.map(str::as_bytes), Some(v.target()));
+    assert_eq!(
+        req.path.map(str::len),
+        Some(v.target().len()),
+        "the target, masked"
+    );
     let got = fulcrum_fuzz::fields(req.headers);
     let show = || String::from_utf8_lossy(&out).into_owned();
     for name in HOP_BY_HOP.iter().filter(|n| **n != "transfer-encoding") {
