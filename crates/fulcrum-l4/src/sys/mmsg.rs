@@ -12,7 +12,7 @@
 use crate::udp::batch::{Datagram, Flushed, Queue};
 use std::io;
 use std::mem;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::ptr;
 use tokio::io::Interest;
@@ -20,6 +20,123 @@ use tokio::net::UdpSocket;
 
 /// The most datagrams one call takes (the kernel's `UIO_MAXIOV`).
 const MAX_BATCH: usize = 1024;
+
+/// Room for one datagram's control messages: an `IP_PKTINFO` or `IPV6_PKTINFO` (at most 40
+/// bytes with its header on 64-bit), aligned as the kernel's `cmsghdr`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct Control([u8; CONTROL_LEN]);
+
+const CONTROL_LEN: usize = 64;
+
+/// The kernel's `cmsghdr`: `size_t cmsg_len; int cmsg_level; int cmsg_type;`, data after it
+/// at `size_t` alignment (`CMSG_LEN` / `CMSG_SPACE`). Read and written by hand, as bytes.
+const CMSG_HDR: usize = mem::size_of::<libc::cmsghdr>();
+
+fn cmsg_align(len: usize) -> usize {
+    let a = mem::size_of::<usize>();
+    len.div_ceil(a) * a
+}
+
+/// Ask the kernel to tell, for every datagram `socket` receives, the address it was sent to
+/// (`IP_PKTINFO` / `IPV6_RECVPKTINFO`): a socket bound to a wildcard address needs it to
+/// answer from that address ([`SendBatch::push_from`]).
+pub fn ask_destination(socket: &UdpSocket) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    let on: libc::c_int = 1;
+    let set = |level: libc::c_int, name: libc::c_int| {
+        // SAFETY: `on` is a live c_int and the length given is its size; the kernel only
+        // reads it.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                ptr::from_ref(&on).cast(),
+                mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        super::cvt(r).map(drop)
+    };
+    if socket.local_addr()?.is_ipv4() {
+        set(libc::IPPROTO_IP, libc::IP_PKTINFO)
+    } else {
+        set(libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)?;
+        // IPv4 clients of a dual-stack socket (v4-mapped) are told by IP_PKTINFO; a v6-only
+        // socket may refuse it, which changes nothing.
+        let _ = set(libc::IPPROTO_IP, libc::IP_PKTINFO);
+        Ok(())
+    }
+}
+
+/// The destination address in `control` (the first `len` bytes the kernel wrote), from an
+/// `IP_PKTINFO` (`in_pktinfo.ipi_addr`) or `IPV6_PKTINFO` (`in6_pktinfo.ipi6_addr`) message.
+fn destination(control: &[u8], len: usize) -> Option<IpAddr> {
+    let control = control.get(..len.min(control.len()))?;
+    let mut at = 0;
+    while let Some(head) = control.get(at..at + CMSG_HDR) {
+        let (len_bytes, rest) = head.split_at(mem::size_of::<usize>());
+        let cmsg_len = usize::from_ne_bytes(len_bytes.try_into().ok()?);
+        let level = libc::c_int::from_ne_bytes(rest.get(..4)?.try_into().ok()?);
+        let kind = libc::c_int::from_ne_bytes(rest.get(4..8)?.try_into().ok()?);
+        if cmsg_len < CMSG_HDR {
+            return None;
+        }
+        let data = control.get(at + CMSG_HDR..at + cmsg_len)?;
+        match (level, kind) {
+            // in_pktinfo: int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr.
+            (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                let addr: [u8; 4] = data.get(8..12)?.try_into().ok()?;
+                return Some(IpAddr::V4(Ipv4Addr::from(addr)));
+            }
+            // in6_pktinfo: in6_addr ipi6_addr; unsigned ipi6_ifindex.
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                let addr: [u8; 16] = data.get(..16)?.try_into().ok()?;
+                return Some(IpAddr::V6(Ipv6Addr::from(addr)));
+            }
+            _ => {}
+        }
+        at += cmsg_align(cmsg_len);
+    }
+    None
+}
+
+/// Writes into `control` the message that sends a datagram from `source` (`IP_PKTINFO` with
+/// `ipi_spec_dst`, or `IPV6_PKTINFO` with `ipi6_addr`; interface 0: the route's); its length
+/// (`CMSG_SPACE`).
+fn source_control(control: &mut Control, source: IpAddr) -> usize {
+    let (level, kind, data): (libc::c_int, libc::c_int, [u8; 20]) = match source {
+        IpAddr::V4(a) => {
+            let mut d = [0u8; 20];
+            d[4..8].copy_from_slice(&a.octets()); // ipi_spec_dst
+            (libc::IPPROTO_IP, libc::IP_PKTINFO, d)
+        }
+        IpAddr::V6(a) => {
+            let mut d = [0u8; 20];
+            d[..16].copy_from_slice(&a.octets()); // ipi6_addr
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, d)
+        }
+    };
+    let data_len = match source {
+        IpAddr::V4(_) => mem::size_of::<libc::in_pktinfo>(),
+        IpAddr::V6(_) => mem::size_of::<libc::in6_pktinfo>(),
+    };
+    let c = &mut control.0;
+    c.fill(0);
+    let ulen = mem::size_of::<usize>();
+    c[..ulen].copy_from_slice(&(CMSG_HDR + data_len).to_ne_bytes());
+    c[ulen..ulen + 4].copy_from_slice(&level.to_ne_bytes());
+    c[ulen + 4..ulen + 8].copy_from_slice(&kind.to_ne_bytes());
+    c[CMSG_HDR..CMSG_HDR + data_len].copy_from_slice(&data[..data_len]);
+    CMSG_HDR + cmsg_align(data_len)
+}
+
+/// The control bytes the kernel wrote (`msg_controllen` is `size_t` in glibc, `socklen_t` in
+/// musl).
+#[allow(clippy::unnecessary_cast)]
+fn controllen(h: &libc::msghdr) -> usize {
+    h.msg_controllen as usize
+}
 
 /// A socket address as the kernel reads and writes it: IPv4 or IPv6.
 #[repr(C)]
@@ -117,6 +234,9 @@ pub struct RecvBatch {
     /// between calls. `headers[i]` keeps what the kernel said of datagram `i`.
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
+    /// One per buffer when the destination is asked for ([`with_destination`](Self::with_destination)),
+    /// else none.
+    controls: Vec<Control>,
     /// Datagrams received by the last `recv`.
     len: usize,
 }
@@ -139,8 +259,16 @@ impl RecvBatch {
             addrs: vec![RawAddr::zeroed(); count],
             iovecs: vec![empty_iovec(); count],
             headers: (0..count).map(|_| empty_header()).collect(),
+            controls: Vec::new(),
             len: 0,
         }
+    }
+
+    /// Each datagram also tells the address it was sent to ([`Datagram::local`]), on a socket
+    /// that was told to report it ([`ask_destination`]).
+    pub fn with_destination(mut self) -> Self {
+        self.controls = vec![Control([0; CONTROL_LEN]); self.headers.len()];
+        self
     }
 
     /// Receives what is waiting, up to the batch's count, without blocking: the number of
@@ -156,6 +284,7 @@ impl RecvBatch {
 
     fn recvmmsg(&mut self, fd: libc::c_int) -> io::Result<usize> {
         let size = self.size;
+        let mut controls = self.controls.iter_mut();
         for (((chunk, addr), iov), header) in self
             .buf
             .chunks_exact_mut(size)
@@ -171,12 +300,23 @@ impl RecvBatch {
             header.msg_hdr.msg_iovlen = 1;
             header.msg_hdr.msg_flags = 0;
             header.msg_len = 0;
+            match controls.next() {
+                Some(c) => {
+                    header.msg_hdr.msg_control = ptr::from_mut(c).cast();
+                    header.msg_hdr.msg_controllen = CONTROL_LEN as _;
+                }
+                None => {
+                    header.msg_hdr.msg_control = ptr::null_mut();
+                    header.msg_hdr.msg_controllen = 0;
+                }
+            }
         }
         let vlen = self.headers.len() as libc::c_uint;
         loop {
             // SAFETY: `headers` holds `vlen` headers just pointed at one `RawAddr` of
-            // RAW_ADDR_LEN bytes and one iovec of `size` bytes inside `buf` each, all owned by
-            // self and borrowed mutably for the call; a null timeout is allowed.
+            // RAW_ADDR_LEN bytes, one iovec of `size` bytes inside `buf` and either no control
+            // buffer or one `Control` of CONTROL_LEN bytes each, all owned by self and
+            // borrowed mutably for the call; a null timeout is allowed.
             let n = unsafe {
                 libc::recvmmsg(
                     fd,
@@ -226,6 +366,10 @@ impl RecvBatch {
             peer,
             data: self.buf.get(start..start + len)?,
             truncated: header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            local: self
+                .controls
+                .get(i)
+                .and_then(|c| destination(&c.0, controllen(&header.msg_hdr))),
         })
     }
 
@@ -244,6 +388,8 @@ pub struct SendBatch {
     addrs: Vec<RawAddr>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
+    /// The source of each datagram queued with one ([`push_from`](Self::push_from)).
+    controls: Vec<Control>,
 }
 
 // SAFETY: as for `RecvBatch`: the pointers are set, from `&mut self`, before every call that
@@ -259,6 +405,7 @@ impl SendBatch {
             addrs: vec![RawAddr::zeroed(); max],
             iovecs: vec![empty_iovec(); max],
             headers: (0..max).map(|_| empty_header()).collect(),
+            controls: vec![Control([0; CONTROL_LEN]); max],
         }
     }
 
@@ -266,6 +413,13 @@ impl SendBatch {
     #[must_use = "a full batch queues nothing: flush it first"]
     pub fn push(&mut self, dest: SocketAddr, payload: &[u8]) -> bool {
         self.queue.push(dest, payload)
+    }
+
+    /// [`push`](Self::push), sent from `source` when given (the address a client sent to, on
+    /// a socket bound to a wildcard address); the kernel's choice otherwise.
+    #[must_use = "a full batch queues nothing: flush it first"]
+    pub fn push_from(&mut self, dest: SocketAddr, source: Option<IpAddr>, payload: &[u8]) -> bool {
+        self.queue.push_from(dest, source, payload)
     }
 
     /// Datagrams queued and not yet sent.
@@ -315,12 +469,24 @@ impl SendBatch {
 
     fn sendmmsg(&mut self, fd: libc::c_int) -> io::Result<usize> {
         let mut n = 0;
-        for (((dest, payload), addr), (iov, header)) in self
+        for ((((dest, source, payload), addr), (iov, header)), control) in self
             .queue
-            .iter()
+            .iter_from()
             .zip(self.addrs.iter_mut())
             .zip(self.iovecs.iter_mut().zip(self.headers.iter_mut()))
+            .zip(self.controls.iter_mut())
         {
+            match source {
+                Some(source) => {
+                    let len = source_control(control, source);
+                    header.msg_hdr.msg_control = ptr::from_mut(control).cast();
+                    header.msg_hdr.msg_controllen = len as _;
+                }
+                None => {
+                    header.msg_hdr.msg_control = ptr::null_mut();
+                    header.msg_hdr.msg_controllen = 0;
+                }
+            }
             let (raw, len) = RawAddr::encode(dest);
             *addr = raw;
             // The kernel only reads through these pointers (`sendmsg` takes a const message).
@@ -335,8 +501,9 @@ impl SendBatch {
         }
         loop {
             // SAFETY: the first `n` headers were just filled, each naming an address in `addrs`
-            // of the length given and one iovec over a payload inside `queue`, all owned by self
-            // and borrowed mutably (so unchanged) for the call.
+            // of the length given, one iovec over a payload inside `queue` and no control
+            // buffer or one `Control` holding the length given, all owned by self and borrowed
+            // mutably (so unchanged) for the call.
             let sent = unsafe {
                 libc::sendmmsg(
                     fd,

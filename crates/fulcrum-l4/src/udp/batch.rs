@@ -45,9 +45,9 @@ mod queue;
 mod tests;
 
 #[cfg(target_os = "linux")]
-pub use crate::sys::mmsg::{RecvBatch, SendBatch};
+pub use crate::sys::mmsg::{ask_destination, RecvBatch, SendBatch};
 #[cfg(not(target_os = "linux"))]
-pub use portable::{RecvBatch, SendBatch};
+pub use portable::{ask_destination, RecvBatch, SendBatch};
 
 pub(crate) use queue::Queue;
 
@@ -63,6 +63,10 @@ pub struct Datagram<'a> {
     pub data: &'a [u8],
     /// It was longer than the buffer: `data` is only its start.
     pub truncated: bool,
+    /// The address it was sent to, when the batch asks the kernel for it
+    /// ([`RecvBatch::with_destination`], Linux): what a socket bound to a wildcard address
+    /// answers from.
+    pub local: Option<std::net::IpAddr>,
 }
 
 /// What one [`SendBatch::flush`] did. Whatever it did not send or refuse is still queued.

@@ -119,10 +119,21 @@ pub async fn serve(l: UdpLoop, stop: impl Future<Output = ()>) {
             return;
         }
     };
+    let mut rx = RecvBatch::new(BATCH, MAX_DATAGRAM);
+    // Bound to a wildcard address, the socket learns which of the host's addresses each
+    // client sent to, and its flows answer from that one.
+    if socket.local_addr().is_ok_and(|a| a.ip().is_unspecified()) {
+        match super::batch::ask_destination(&socket) {
+            Ok(()) => rx = rx.with_destination(),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "udp: cannot ask for datagrams' destinations; replies leave from the address the kernel picks"
+            ),
+        }
+    }
     let shared = Rc::new(Shared::new(l.worker, socket, l.state, l.limit, l.on_end));
     // However the loop ends (even dropped), its flows and their tasks go with it.
     let _closer = Closer(shared.clone());
-    let mut rx = RecvBatch::new(BATCH, MAX_DATAGRAM);
     let mut scratch = Vec::new();
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer, stop);

@@ -24,6 +24,11 @@ pub struct RecvBatch {
 }
 
 impl RecvBatch {
+    /// Here the kernel is not asked: datagrams say `local: None`.
+    pub fn with_destination(self) -> Self {
+        self
+    }
+
     pub fn new(count: usize, size: usize) -> Self {
         let count = count.clamp(1, MAX_BATCH);
         let size = size.max(1);
@@ -77,12 +82,18 @@ impl RecvBatch {
             peer,
             data: self.buf.get(start..start + len.min(self.size))?,
             truncated: len > self.size,
+            local: None,
         })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Datagram<'_>> + '_ {
         (0..self.received.len()).filter_map(|i| self.get(i))
     }
+}
+
+/// Here the kernel is not asked: a wildcard socket answers from the address it picks.
+pub fn ask_destination(_socket: &UdpSocket) -> io::Result<()> {
+    Ok(())
 }
 
 /// Datagrams queued for several destinations; see the Linux `SendBatch`.
@@ -99,6 +110,17 @@ impl SendBatch {
 
     #[must_use = "a full batch queues nothing: flush it first"]
     pub fn push(&mut self, dest: SocketAddr, payload: &[u8]) -> bool {
+        self.queue.push(dest, payload)
+    }
+
+    /// Here the source cannot be chosen: sent as by [`push`](Self::push).
+    #[must_use = "a full batch queues nothing: flush it first"]
+    pub fn push_from(
+        &mut self,
+        dest: SocketAddr,
+        _source: Option<std::net::IpAddr>,
+        payload: &[u8],
+    ) -> bool {
         self.queue.push(dest, payload)
     }
 

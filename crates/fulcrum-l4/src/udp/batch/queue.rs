@@ -1,10 +1,12 @@
 //! The datagrams a `SendBatch` has queued: destinations and payloads, the payloads back to back
 //! in one buffer, sent from the front. Shared by the Linux and the portable batch.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 struct Entry {
     dest: SocketAddr,
+    /// The source address to send from (a wildcard socket's), or the kernel's choice.
+    source: Option<IpAddr>,
     /// Where the payload starts in `bytes`; it ends where the next one starts.
     start: usize,
 }
@@ -27,11 +29,22 @@ impl Queue {
 
     /// Queues a datagram at the back; `false` (nothing queued) when full.
     pub(crate) fn push(&mut self, dest: SocketAddr, payload: &[u8]) -> bool {
+        self.push_from(dest, None, payload)
+    }
+
+    /// [`push`](Self::push), to be sent from `source` (when given).
+    pub(crate) fn push_from(
+        &mut self,
+        dest: SocketAddr,
+        source: Option<IpAddr>,
+        payload: &[u8],
+    ) -> bool {
         if self.is_full() {
             return false;
         }
         self.entries.push(Entry {
             dest,
+            source,
             start: self.bytes.len(),
         });
         self.bytes.extend_from_slice(payload);
@@ -55,7 +68,15 @@ impl Queue {
     }
 
     /// The queued datagrams, front first.
+    #[cfg(any(test, not(target_os = "linux")))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        self.iter_from().map(|(dest, _, payload)| (dest, payload))
+    }
+
+    /// The queued datagrams with the source each is to be sent from, front first.
+    pub(crate) fn iter_from(
+        &self,
+    ) -> impl Iterator<Item = (SocketAddr, Option<IpAddr>, &[u8])> + '_ {
         let ends = self
             .entries
             .iter()
@@ -64,7 +85,7 @@ impl Queue {
             .chain([self.bytes.len()]);
         self.entries.iter().zip(ends).map(|(entry, end)| {
             let payload = self.bytes.get(entry.start..end).unwrap_or_default();
-            (entry.dest, payload)
+            (entry.dest, entry.source, payload)
         })
     }
 

@@ -275,3 +275,98 @@ suite!(
     super::super::portable::RecvBatch,
     super::super::portable::SendBatch
 );
+
+/// A socket bound to the wildcard learns which address each datagram was sent to, and answers
+/// from it: 127.0.0.2 is a loopback address like 127.0.0.1, so a reply the kernel sources
+/// itself comes from 127.0.0.1, which a client connected to 127.0.0.2 never sees.
+#[cfg(target_os = "linux")]
+mod destination {
+    use super::*;
+    use crate::sys::mmsg::{ask_destination, RecvBatch, SendBatch};
+
+    async fn one(socket: &UdpSocket, batch: &mut RecvBatch) -> (SocketAddr, Option<IpAddr>) {
+        loop {
+            match batch.recv(socket) {
+                Ok(_) => {
+                    let d = batch.get(0).expect("a datagram");
+                    return (d.peer, d.local);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    timeout_at(deadline(), socket.readable())
+                        .await
+                        .unwrap()
+                        .unwrap();
+                }
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    }
+
+    async fn answer(socket: &UdpSocket, to: SocketAddr, from: Option<IpAddr>, what: &[u8]) {
+        let mut tx = SendBatch::new(4);
+        assert!(tx.push_from(to, from, what));
+        while !tx.is_empty() {
+            timeout_at(deadline(), socket.writable())
+                .await
+                .unwrap()
+                .unwrap();
+            let flushed = tx.flush(socket);
+            assert_eq!(flushed.failed, 0, "{:?}", flushed.first_error);
+        }
+    }
+
+    async fn received_from(client: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = [0u8; 64];
+        let (n, from) = timeout_at(deadline(), client.recv_from(&mut buf))
+            .await
+            .expect("no reply")
+            .unwrap();
+        (buf[..n].to_vec(), from)
+    }
+
+    #[tokio::test]
+    async fn a_wildcard_socket_answers_from_the_address_it_was_sent_to_v4() {
+        let server = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        ask_destination(&server).unwrap();
+        let mut rx = RecvBatch::new(4, 64).with_destination();
+        let client = bind(V4).await;
+        let second: IpAddr = "127.0.0.2".parse().unwrap();
+
+        client.send_to(b"hi", (second, port)).await.unwrap();
+        let (peer, local) = one(&server, &mut rx).await;
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert_eq!(local, Some(second), "the destination is reported");
+        answer(&server, peer, local, b"from .2").await;
+        assert_eq!(
+            received_from(&client).await,
+            (b"from .2".to_vec(), SocketAddr::new(second, port))
+        );
+        // Without a source the kernel picks its own: what the option is for.
+        answer(&server, peer, None, b"kernel's").await;
+        let (_, from) = received_from(&client).await;
+        assert_ne!(from.ip(), second, "the kernel answered from {from} anyway");
+
+        // A batch that was not asked reports nothing.
+        let mut plain = RecvBatch::new(4, 64);
+        client.send_to(b"hi", (second, port)).await.unwrap();
+        assert_eq!(one(&server, &mut plain).await.1, None);
+    }
+
+    #[tokio::test]
+    async fn a_wildcard_socket_answers_from_the_address_it_was_sent_to_v6() {
+        let server = UdpSocket::bind("[::]:0").await.unwrap();
+        let port = server.local_addr().unwrap().port();
+        ask_destination(&server).unwrap();
+        let mut rx = RecvBatch::new(4, 64).with_destination();
+        let client = bind(V6).await;
+        client.send_to(b"hi", (V6, port)).await.unwrap();
+        let (peer, local) = one(&server, &mut rx).await;
+        assert_eq!(local, Some(V6));
+        answer(&server, peer, local, b"from ::1").await;
+        assert_eq!(
+            received_from(&client).await,
+            (b"from ::1".to_vec(), SocketAddr::new(V6, port))
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! flow's backend socket (opened with its reply task when the flow is new or moved), the send.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,7 @@ use super::ending::{backend_failure, since};
 use super::shared::{Flows, Shared, Slot};
 use super::{FlowDone, FlowEnd};
 use crate::udp::flows::{Traffic, Verdict};
+use crate::udp::Datagram;
 
 impl Shared {
     /// One client datagram to its flow's backend; false when it was dropped.
@@ -22,11 +23,11 @@ impl Shared {
         self: &Rc<Self>,
         flows: &mut Flows,
         pool: &Arc<PoolState>,
-        client: SocketAddr,
-        data: &[u8],
+        datagram: &Datagram<'_>,
         now: Instant,
         scratch: &mut Vec<u8>,
     ) -> bool {
+        let (client, local, data) = (datagram.peer, datagram.local, datagram.data);
         let Flows {
             table,
             slots,
@@ -101,7 +102,7 @@ impl Shared {
             let permit = spare
                 .take()
                 .or_else(|| self.limit.clone().try_acquire_owned().ok());
-            match self.open(client, pool, &b, base, permit, now) {
+            match self.open(client, local, pool, &b, base, permit, now) {
                 Ok(slot) => {
                     if slots.len() <= id.index() {
                         slots.resize_with(id.index() + 1, || None);
@@ -165,9 +166,12 @@ impl Shared {
     }
 
     /// A backend socket, its reply task and its share of the limit.
+    /// `local`: the address `client` sent to, when the listener's socket is a wildcard's.
+    #[allow(clippy::too_many_arguments)]
     fn open(
         self: &Rc<Self>,
         client: SocketAddr,
+        local: Option<IpAddr>,
         pool: &Arc<PoolState>,
         backend: &Arc<BackendState>,
         base: (Traffic, Traffic),
@@ -179,11 +183,14 @@ impl Shared {
         )?)?);
         let mut header = Vec::new();
         if pool.proxy_protocol.is_some() {
-            crate::proxy_header::encode_datagram(client, self.local, &mut header);
+            // The address the client sent to, as the client knows it.
+            let dest = local.map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
+            crate::proxy_header::encode_datagram(client, dest, &mut header);
         }
         let task = tokio::task::spawn_local(super::replies::run(
             self.clone(),
             client,
+            local,
             socket.clone(),
             backend.clone(),
             pool.clone(),

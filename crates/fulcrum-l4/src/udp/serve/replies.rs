@@ -6,7 +6,7 @@
 //! not buffers.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +45,7 @@ struct Relayed {
 pub(super) async fn run(
     shared: Rc<Shared>,
     client: SocketAddr,
+    local: Option<IpAddr>,
     socket: Rc<UdpSocket>,
     backend: Arc<BackendState>,
     pool: Arc<PoolState>,
@@ -60,7 +61,7 @@ pub(super) async fn run(
             shared.backend_failed(client, &backend, &pool, error);
             return;
         }
-        match relay(&shared, client, &socket) {
+        match relay(&shared, client, local, &socket) {
             Ok(r) => {
                 if r.got > 0 && !answered {
                     // The backend answers: a success for passive health, once per flow.
@@ -79,8 +80,14 @@ pub(super) async fn run(
     }
 }
 
-/// Up to [`ROUNDS`] batches of replies from `socket` to `client`.
-fn relay(shared: &Shared, client: SocketAddr, socket: &UdpSocket) -> io::Result<Relayed> {
+/// Up to [`ROUNDS`] batches of replies from `socket` to `client`, sent from `local` when the
+/// listener's socket is a wildcard's (the address the client sent to).
+fn relay(
+    shared: &Shared,
+    client: SocketAddr,
+    local: Option<IpAddr>,
+    socket: &UdpSocket,
+) -> io::Result<Relayed> {
     let mut io = shared.replies.borrow_mut();
     let Replies { rx, tx } = &mut *io;
     let mut got = 0;
@@ -100,7 +107,7 @@ fn relay(shared: &Shared, client: SocketAddr, socket: &UdpSocket) -> io::Result<
                 // A cut datagram is not passed on; nor a reply to a flow that has expired.
                 if d.truncated || !flows.table.touch_reply(client, now, d.data.len()) {
                     dropped += 1;
-                } else if tx.push(client, d.data) {
+                } else if tx.push_from(client, local, d.data) {
                     bytes += d.data.len() as u64;
                 } else {
                     dropped += 1;

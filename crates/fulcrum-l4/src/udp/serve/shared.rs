@@ -153,7 +153,7 @@ impl Shared {
         for d in rx.iter() {
             bytes += d.data.len() as u64;
             let sent = match (&snapshot.l4_pool, d.truncated) {
-                (Some(pool), false) => self.forward(&mut flows, pool, d.peer, d.data, now, scratch),
+                (Some(pool), false) => self.forward(&mut flows, pool, &d, now, scratch),
                 _ => false,
             };
             if !sent {

@@ -210,3 +210,31 @@ fn a_refused_backend_socket_ends_its_flow_and_counts_a_failure() {
         assert_eq!(limit.available_permits(), 10, "its permit came back");
     });
 }
+
+/// A listener bound to the wildcard answers each client from the address it sent to: a client
+/// connected to 127.0.0.2 (a connected socket takes replies from that address only) gets its
+/// echo.
+#[test]
+fn a_wildcard_listener_answers_from_the_address_the_client_sent_to() {
+    let (rt, set) = local();
+    set.block_on(&rt, async {
+        let state = state(&[echo()], 10);
+        let socket = fulcrum_net::bind_udp_one("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let l = UdpLoop {
+            worker: 0,
+            socket,
+            state,
+            limit: Arc::new(Semaphore::new(10)),
+            on_end: Box::new(|_| {}),
+        };
+        let _task = tokio::task::spawn_local(serve(l, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        for ip in ["127.0.0.2", "127.0.0.1"] {
+            let c = client(SocketAddr::new(ip.parse().unwrap(), port)).await;
+            assert_eq!(ask(&c, ip.as_bytes()).await, ip.as_bytes(), "sent to {ip}");
+        }
+    });
+}
