@@ -228,10 +228,15 @@ fn check_spans(data: &[u8], from: usize, h: &Head) {
     // Visible ASCII throughout; obs-text (bytes >= 0x80, as browsers send UTF-8) only in the
     // query, after the first `?`.
     let target = range(ts, te);
-    let query = target.iter().position(|&b| b == b'?').unwrap_or(target.len());
+    let query = target
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(target.len());
     assert!(
         target[..query].iter().all(|b| (0x21..=0x7e).contains(b))
-            && target[query..].iter().all(|&b| (0x21..=0x7e).contains(&b) || b >= 0x80),
+            && target[query..]
+                .iter()
+                .all(|&b| (0x21..=0x7e).contains(&b) || b >= 0x80),
         "{h:?}"
     );
     assert_eq!(byte(te), b' ');
