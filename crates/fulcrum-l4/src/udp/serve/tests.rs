@@ -29,6 +29,14 @@ fn echo() -> SocketAddr {
 }
 
 fn state(backends: &[SocketAddr], max_flows: u32) -> Arc<ArcSwap<ListenerState>> {
+    state_with(backends, max_flows, None)
+}
+
+fn state_with(
+    backends: &[SocketAddr],
+    max_flows: u32,
+    proxy_protocol: Option<fulcrum_config::model::ProxyVersion>,
+) -> Arc<ArcSwap<ListenerState>> {
     let spec = PoolSpec {
         name: "p".into(),
         balance: fulcrum_balance::Algorithm::RoundRobin,
@@ -39,7 +47,7 @@ fn state(backends: &[SocketAddr], max_flows: u32) -> Arc<ArcSwap<ListenerState>>
         },
         retry: Retry::default(),
         tls: None,
-        proxy_protocol: None,
+        proxy_protocol,
     };
     let states = backends.iter().map(|a| BackendState::new(*a, 1)).collect();
     let pool = Arc::new(PoolState::new(spec, states, PoolShared::new(), 2));
@@ -236,5 +244,56 @@ fn a_wildcard_listener_answers_from_the_address_the_client_sent_to() {
             let c = client(SocketAddr::new(ip.parse().unwrap(), port)).await;
             assert_eq!(ask(&c, ip.as_bytes()).await, ip.as_bytes(), "sent to {ip}");
         }
+    });
+}
+
+/// On a wildcard listener the PROXY v2 header of each datagram names the address the client
+/// sent to, not `0.0.0.0`.
+#[test]
+fn a_wildcard_listener_names_the_address_sent_to_in_the_proxy_header() {
+    let (rt, set) = local();
+    set.block_on(&rt, async {
+        let backend = UdpSocket::bind("127.0.0.1:0").unwrap();
+        backend
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let state = state_with(
+            &[backend.local_addr().unwrap()],
+            10,
+            Some(fulcrum_config::model::ProxyVersion::V2),
+        );
+        let socket = fulcrum_net::bind_udp_one("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let l = UdpLoop {
+            worker: 0,
+            socket,
+            state,
+            limit: Arc::new(Semaphore::new(10)),
+            on_end: Box::new(|_| {}),
+        };
+        let _task = tokio::task::spawn_local(serve(l, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        let to = SocketAddr::new("127.0.0.2".parse().unwrap(), port);
+        let c = client(to).await;
+        c.send(b"q").await.unwrap();
+        let got = tokio::task::spawn_blocking(move || {
+            let mut buf = [0u8; 512];
+            let (n, _) = backend
+                .recv_from(&mut buf)
+                .expect("no datagram at the backend");
+            buf[..n].to_vec()
+        })
+        .await
+        .unwrap();
+        let Ok(fulcrum_net::proxy_protocol::Parse::Complete { header, len }) =
+            fulcrum_net::proxy_protocol::parse(&got)
+        else {
+            panic!("no PROXY header in {got:?}");
+        };
+        assert_eq!(header.source(), Some(c.local_addr().unwrap()));
+        assert_eq!(header.destination(), Some(to));
+        assert_eq!(&got[len..], b"q");
     });
 }
