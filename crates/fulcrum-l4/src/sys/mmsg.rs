@@ -69,8 +69,10 @@ pub fn ask_destination(socket: &UdpSocket) -> io::Result<()> {
     }
 }
 
-/// The destination address in `control` (the first `len` bytes the kernel wrote), from an
-/// `IP_PKTINFO` (`in_pktinfo.ipi_addr`) or `IPV6_PKTINFO` (`in6_pktinfo.ipi6_addr`) message.
+/// The local address a datagram came to, the one to answer from, in `control` (the first `len`
+/// bytes the kernel wrote): an `IP_PKTINFO` message's `ipi_spec_dst` (the header's destination
+/// for unicast; for a broadcast or multicast datagram the receiving interface's address, which
+/// a reply may leave from) or an `IPV6_PKTINFO` message's `ipi6_addr` (not when multicast).
 fn destination(control: &[u8], len: usize) -> Option<IpAddr> {
     let control = control.get(..len.min(control.len()))?;
     let mut at = 0;
@@ -86,13 +88,16 @@ fn destination(control: &[u8], len: usize) -> Option<IpAddr> {
         match (level, kind) {
             // in_pktinfo: int ipi_ifindex; in_addr ipi_spec_dst; in_addr ipi_addr.
             (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
-                let addr: [u8; 4] = data.get(8..12)?.try_into().ok()?;
-                return Some(IpAddr::V4(Ipv4Addr::from(addr)));
+                let addr: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+                let addr = Ipv4Addr::from(addr);
+                return (!addr.is_unspecified()).then_some(IpAddr::V4(addr));
             }
             // in6_pktinfo: in6_addr ipi6_addr; unsigned ipi6_ifindex.
             (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                 let addr: [u8; 16] = data.get(..16)?.try_into().ok()?;
-                return Some(IpAddr::V6(Ipv6Addr::from(addr)));
+                let addr = Ipv6Addr::from(addr);
+                return (!addr.is_multicast() && !addr.is_unspecified())
+                    .then_some(IpAddr::V6(addr));
             }
             _ => {}
         }
@@ -524,6 +529,70 @@ impl SendBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A control message as the kernel writes one: header, then `data`.
+    fn cmsg(level: libc::c_int, kind: libc::c_int, data: &[u8]) -> Vec<u8> {
+        let mut c = (CMSG_HDR + data.len()).to_ne_bytes().to_vec();
+        c.extend_from_slice(&level.to_ne_bytes());
+        c.extend_from_slice(&kind.to_ne_bytes());
+        c.resize(CMSG_HDR, 0);
+        c.extend_from_slice(data);
+        c.resize(CMSG_HDR + cmsg_align(data.len()), 0);
+        c
+    }
+
+    #[test]
+    fn the_local_address_is_read_from_pktinfo_messages() {
+        // A broadcast: the header says 255.255.255.255, the interface is 10.0.0.5.
+        let mut v4 = [0u8; 12];
+        v4[4..8].copy_from_slice(&[10, 0, 0, 5]);
+        v4[8..12].copy_from_slice(&[255, 255, 255, 255]);
+        let c = cmsg(libc::IPPROTO_IP, libc::IP_PKTINFO, &v4);
+        assert_eq!(destination(&c, c.len()), Some("10.0.0.5".parse().unwrap()));
+        // After another message, which is skipped.
+        let mut two = cmsg(libc::SOL_SOCKET, libc::SO_TIMESTAMP, &[0; 16]);
+        two.extend_from_slice(&c);
+        assert_eq!(
+            destination(&two, two.len()),
+            Some("10.0.0.5".parse().unwrap())
+        );
+        assert_eq!(destination(&c, CMSG_HDR + 11), None, "cut inside its data");
+        assert_eq!(destination(&c, 0), None);
+        let mut v6 = [0u8; 20];
+        v6[..16].copy_from_slice(&"2001:db8::7".parse::<Ipv6Addr>().unwrap().octets());
+        let c = cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &v6);
+        assert_eq!(
+            destination(&c, c.len()),
+            Some("2001:db8::7".parse().unwrap())
+        );
+        v6[..16].copy_from_slice(&"ff02::1".parse::<Ipv6Addr>().unwrap().octets());
+        let c = cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &v6);
+        assert_eq!(
+            destination(&c, c.len()),
+            None,
+            "a multicast group is no source"
+        );
+        // A length below the header's own ends the walk instead of looping.
+        let mut bad = c.clone();
+        bad[..mem::size_of::<usize>()].copy_from_slice(&1usize.to_ne_bytes());
+        assert_eq!(destination(&bad, bad.len()), None);
+    }
+
+    #[test]
+    fn the_source_message_is_what_the_kernel_reads() {
+        let mut c = Control([0xff; CONTROL_LEN]);
+        let len = source_control(&mut c, "127.0.0.2".parse().unwrap());
+        assert_eq!(
+            len,
+            CMSG_HDR + cmsg_align(mem::size_of::<libc::in_pktinfo>())
+        );
+        let mut data = [0u8; 12];
+        data[4..8].copy_from_slice(&[127, 0, 0, 2]);
+        assert_eq!(
+            &c.0[..len],
+            &cmsg(libc::IPPROTO_IP, libc::IP_PKTINFO, &data)[..]
+        );
+    }
 
     #[test]
     fn addresses_survive_encode_and_decode() {

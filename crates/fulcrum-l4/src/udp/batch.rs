@@ -63,9 +63,10 @@ pub struct Datagram<'a> {
     pub data: &'a [u8],
     /// It was longer than the buffer: `data` is only its start.
     pub truncated: bool,
-    /// The address it was sent to, when the batch asks the kernel for it
-    /// ([`RecvBatch::with_destination`], Linux): what a socket bound to a wildcard address
-    /// answers from.
+    /// The local address it came to, when the batch asks the kernel for it
+    /// ([`RecvBatch::with_destination`], Linux): the address it was sent to, or for a
+    /// broadcast or multicast datagram the receiving interface's; what a socket bound to a
+    /// wildcard address answers from.
     pub local: Option<std::net::IpAddr>,
 }
 
