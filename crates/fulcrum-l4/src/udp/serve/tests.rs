@@ -88,7 +88,19 @@ fn spawn_loop(
     lines: &Lines,
     stop: watch::Receiver<bool>,
 ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let socket = fulcrum_net::bind_udp_one("127.0.0.1:0".parse().unwrap()).unwrap();
+    spawn_loop_on("127.0.0.1:0", worker, state, limit, lines, stop)
+}
+
+/// [`spawn_loop`] on a socket bound to `bind`.
+fn spawn_loop_on(
+    bind: &str,
+    worker: usize,
+    state: &Arc<ArcSwap<ListenerState>>,
+    limit: &Arc<Semaphore>,
+    lines: &Lines,
+    stop: watch::Receiver<bool>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let socket = fulcrum_net::bind_udp_one(bind.parse().unwrap()).unwrap();
     let addr = socket.local_addr().unwrap();
     let lines = lines.clone();
     let l = UdpLoop {
@@ -227,19 +239,10 @@ fn a_wildcard_listener_answers_from_the_address_the_client_sent_to() {
     let (rt, set) = local();
     set.block_on(&rt, async {
         let state = state(&[echo()], 10);
-        let socket = fulcrum_net::bind_udp_one("0.0.0.0:0".parse().unwrap()).unwrap();
-        let port = socket.local_addr().unwrap().port();
-        let (_stop_tx, mut stop) = watch::channel(false);
-        let l = UdpLoop {
-            worker: 0,
-            socket,
-            state,
-            limit: Arc::new(Semaphore::new(10)),
-            on_end: Box::new(|_| {}),
-        };
-        let _task = tokio::task::spawn_local(serve(l, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }));
+        let (_stop_tx, stop) = watch::channel(false);
+        let limit = Arc::new(Semaphore::new(10));
+        let (l, _task) = spawn_loop_on("0.0.0.0:0", 0, &state, &limit, &Lines::default(), stop);
+        let port = l.port();
         for ip in ["127.0.0.2", "127.0.0.1"] {
             let c = client(SocketAddr::new(ip.parse().unwrap(), port)).await;
             assert_eq!(ask(&c, ip.as_bytes()).await, ip.as_bytes(), "sent to {ip}");
@@ -262,19 +265,10 @@ fn a_wildcard_listener_names_the_address_sent_to_in_the_proxy_header() {
             10,
             Some(fulcrum_config::model::ProxyVersion::V2),
         );
-        let socket = fulcrum_net::bind_udp_one("0.0.0.0:0".parse().unwrap()).unwrap();
-        let port = socket.local_addr().unwrap().port();
-        let (_stop_tx, mut stop) = watch::channel(false);
-        let l = UdpLoop {
-            worker: 0,
-            socket,
-            state,
-            limit: Arc::new(Semaphore::new(10)),
-            on_end: Box::new(|_| {}),
-        };
-        let _task = tokio::task::spawn_local(serve(l, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }));
+        let (_stop_tx, stop) = watch::channel(false);
+        let limit = Arc::new(Semaphore::new(10));
+        let (l, _task) = spawn_loop_on("0.0.0.0:0", 0, &state, &limit, &Lines::default(), stop);
+        let port = l.port();
         let to = SocketAddr::new("127.0.0.2".parse().unwrap(), port);
         let c = client(to).await;
         c.send(b"q").await.unwrap();
