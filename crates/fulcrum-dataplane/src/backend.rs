@@ -183,15 +183,10 @@ impl BackendState {
     }
 
     /// Resolves once the backend's drain has run out (at once if it already has).
-    pub async fn drain_expired(&self) {
-        loop {
-            let notified = self.drain_expired_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_drain_expired() {
-                return;
-            }
-            notified.await;
+    pub fn drain_expired(&self) -> DrainExpired<'_> {
+        DrainExpired {
+            backend: self,
+            notified: self.drain_expired_notify.notified(),
         }
     }
 
@@ -258,5 +253,40 @@ impl BackendInflight {
 impl Drop for BackendInflight {
     fn drop(&mut self) {
         self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`BackendState::drain_expired`]: resolves once the backend's drain ran out. Written by
+    /// hand (a `Notified` and the backend) because every relayed connection holds one for
+    /// its whole life.
+    pub struct DrainExpired<'a> {
+        backend: &'a BackendState,
+        #[pin]
+        notified: tokio::sync::futures::Notified<'a>,
+    }
+}
+
+impl std::future::Future for DrainExpired<'_> {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let mut this = self.project();
+        loop {
+            // Registered before the flag is read: an expiry between the two still wakes us.
+            this.notified.as_mut().enable();
+            if this.backend.is_drain_expired() {
+                return std::task::Poll::Ready(());
+            }
+            if this.notified.as_mut().poll(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            // Woken: a fresh registration for the next notification, then the flag again.
+            this.notified
+                .set(this.backend.drain_expired_notify.notified());
+        }
     }
 }

@@ -36,7 +36,7 @@ mod worker;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{BackendInflight, BackendState, BackendStats, Health};
+pub use backend::{BackendInflight, BackendState, BackendStats, DrainExpired, Health};
 pub use guards::{ConnGuards, GuardCounters, RateLimit, RequestGuards};
 pub use listener::{ListenerState, RouteAction, RouteRules};
 pub use metrics::{ListenerMetrics, Series, UdpMetrics};

@@ -91,6 +91,28 @@ struct LoopCtx {
     local_port: Option<http::HeaderValue>,
 }
 
+pin_project_lite::pin_project! {
+    /// A connection's future and what it holds until it ends (its connection-guard slot, its
+    /// `max_connections` permit). An `async` block awaiting the connection would hold the
+    /// connection's state twice: as captured, and moved into the `.await`.
+    struct Holding<F, H> {
+        #[pin]
+        conn: F,
+        _held: H,
+    }
+}
+
+impl<F: std::future::Future, H> std::future::Future for Holding<F, H> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.project().conn.poll(cx)
+    }
+}
+
 impl LoopCtx {
     /// Serve one accepted connection in `conns`. Without a `permit` (the loop was stopped while
     /// it waited for one), the connection waits for its slot itself, until the grace deadline.
@@ -104,8 +126,36 @@ impl LoopCtx {
         // The usual case — an HTTP connection with its slot, nothing to read first — is the
         // connection's own future, with no wrapper holding room for the others.
         if let Some(permit) = permit {
+            let l = self.state.load();
+            if l.l4_pool.is_some() && l.proxy_trusted.is_none() {
+                let l = arc_swap::Guard::into_inner(l);
+                // A tcp connection is its relay's future alone: no room held for an HTTP
+                // connection's state, no second allocation.
+                let Ok(slot) = crate::conn_guard::admit(&l, peer.ip(), self.worker.id) else {
+                    return;
+                };
+                let who = fulcrum_l4::tcp::Client {
+                    addr: peer,
+                    destination: None,
+                    refuse_proxy_header: false,
+                };
+                // Made before the task's block, which then holds it alone (not its inputs as
+                // well).
+                let conn = crate::layer4::serve_tcp(
+                    self.worker.clone(),
+                    l,
+                    stream,
+                    who,
+                    self.stop.clone(),
+                );
+                conns.spawn_local(Holding {
+                    conn,
+                    _held: (slot, permit),
+                });
+                return;
+            }
             let plain = {
-                let l = self.state.load();
+                let l = l;
                 let plain =
                     l.proxy_trusted.is_none() && l.l4_pool.is_none() && l.passthrough.is_none();
                 match plain {
@@ -130,10 +180,7 @@ impl LoopCtx {
                 );
                 match slot {
                     None => conns.spawn_local(conn),
-                    Some(slot) => conns.spawn_local(async move {
-                        let _slot = slot;
-                        conn.await
-                    }),
+                    Some(slot) => conns.spawn_local(Holding { conn, _held: slot }),
                 };
                 return;
             }

@@ -238,7 +238,7 @@ where
     let mut armed = far();
     let sleep = tokio::time::sleep_until(armed.into());
     tokio::pin!(sleep);
-    let mut stop = shutdown;
+    let stop = shutdown;
     let shutdown_signal = async move { stop.begun().await };
     tokio::pin!(shutdown_signal);
     let scan_every = (timeouts.send / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));

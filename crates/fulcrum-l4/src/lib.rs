@@ -33,4 +33,4 @@ pub mod zero_copy;
 pub use client_hello::{parse, Parsed};
 pub use error::L4Error;
 pub use passthrough::read_client_hello;
-pub use relay::{relay, RelayEnd, Relayed};
+pub use relay::{cut_expired, relay, Cut, NoCut, RelayEnd, Relayed};

@@ -179,3 +179,47 @@ where
         end,
     }
 }
+
+/// What cuts a relay before its sides are done, told as a time: shutdown's grace deadline,
+/// a backend's drain running out (now). Unlike a future it is polled for as long as the relay
+/// runs, also after it gave a time, so that a nearer cut (a drain running out during a
+/// shutdown's grace period) replaces a later one.
+pub trait Cut {
+    /// `Ready(at)`: end the relay at `at` (at once if it is past). Polled again after that;
+    /// it may then give an earlier time.
+    fn poll_cut(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant>;
+}
+
+/// A relay nothing cuts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCut;
+
+impl Cut for NoCut {
+    fn poll_cut(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Instant> {
+        Poll::Pending
+    }
+}
+
+impl<C: Cut + ?Sized> Cut for Pin<&mut C> {
+    fn poll_cut(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
+        self.get_mut().as_mut().poll_cut(cx)
+    }
+}
+
+/// Resolves when `cut` says, following it to an earlier time if it gives one (for relays that
+/// take a plain stop future).
+pub async fn cut_expired<C: Cut>(cut: C) {
+    let mut cut = std::pin::pin!(cut);
+    let mut at = std::future::poll_fn(|cx| cut.as_mut().poll_cut(cx)).await;
+    let mut sleep = std::pin::pin!(tokio::time::sleep_until(at.into()));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(sooner) = cut.as_mut().poll_cut(cx) {
+            if sooner < at {
+                at = sooner;
+                sleep.as_mut().reset(at.into());
+            }
+        }
+        sleep.as_mut().poll(cx)
+    })
+    .await;
+}

@@ -11,7 +11,6 @@
 //! (`crate::relay`). What happened is returned
 //! for the access log and metrics, which the caller owns.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -22,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use fulcrum_dataplane::{BackendInflight, BackendState, ListenerState, PoolState};
+use fulcrum_dataplane::{BackendInflight, BackendState, DrainExpired, ListenerState, PoolState};
 use tokio::net::TcpStream;
 
-use crate::{RelayEnd, Relayed};
+use crate::{Cut, RelayEnd, Relayed};
 
 /// Backends tried per connection before giving up (each a different one when the pool has
 /// that many).
@@ -120,79 +119,114 @@ impl Client {
 }
 
 /// Serve one connection of a tcp `listener` on worker `worker` (its balancer state). `stop`
-/// resolves when the connection must be cut. It is moved into the connection's state: a large
-/// future is best passed pinned by reference (`std::pin::pin!(f)`, a `Pin<&mut F>`), so that an
-/// idle connection holds it once.
-pub async fn serve(
+/// resolves when stopping begins, with the time the connection must be cut at (shutdown's
+/// grace deadline); it is cut at once when its backend's drain runs out.
+///
+/// An idle connection's cost is mostly this future's state, so everything it is given is
+/// borrowed (an owned argument would be stored here and again in each future it is passed
+/// to), the body is an `async move` block (an `async fn` stores its arguments twice), the
+/// connect phase is boxed (freed before the relay begins), the relay keeps one timer for its
+/// idle timeout and the cut, and `stop` is best passed pinned by reference
+/// (`std::pin::pin!(f)`, a `Pin<&mut F>`).
+// Not an `async fn`, which would hold its arguments twice (see above).
+#[allow(clippy::manual_async_fn)]
+pub fn serve<'a>(
     worker: usize,
-    listener: Arc<ListenerState>,
-    client: TcpStream,
-    who: Client,
-    stop: impl Future<Output = ()>,
-) -> TcpDone {
-    let peer = who.addr;
-    let started = Instant::now();
-    fulcrum_net::tune_stream(&client);
-    let mut done = TcpDone {
-        pool: listener.l4_pool.clone(),
-        backend: None,
-        attempts: 0,
-        connect: None,
-        up: 0,
-        down: 0,
-        end: TcpEnd::NoBackend,
-        error: None,
-        zero_copy: false,
-        duration: Duration::ZERO,
-    };
-    let Some(pool) = listener.l4_pool.as_ref() else {
-        return done;
-    };
-    let key = fulcrum_balance::hash_ip(peer.ip());
-    let Some((backend, upstream, _inflight)) = connect(pool, worker, key, &mut done).await else {
+    listener: &'a ListenerState,
+    client: &'a mut TcpStream,
+    who: &'a Client,
+    stop: impl Future<Output = Instant> + 'a,
+) -> impl Future<Output = TcpDone> + 'a {
+    async move {
+        let started = Instant::now();
+        fulcrum_net::tune_stream(client);
+        let mut done = TcpDone {
+            pool: listener.l4_pool.clone(),
+            backend: None,
+            attempts: 0,
+            connect: None,
+            up: 0,
+            down: 0,
+            end: TcpEnd::NoBackend,
+            error: None,
+            zero_copy: false,
+            duration: Duration::ZERO,
+        };
+        let Some(pool) = listener.l4_pool.as_ref() else {
+            return done;
+        };
+        let key = fulcrum_balance::hash_ip(who.addr.ip());
+        // Boxed: the connect phase's state (its timeout, the connect future) is freed before the
+        // relay begins instead of sizing every connection's future.
+        let Some((backend, mut upstream, _inflight)) =
+            Box::pin(connect(pool, worker, key, &mut done)).await
+        else {
+            done.duration = started.elapsed();
+            return done;
+        };
+        fulcrum_net::tune_stream(&upstream);
+        // The pool's backends are told who the client is before its first byte.
+        let mut initial = Vec::new();
+        who.proxy_header(pool.proxy_protocol, client, &mut initial);
+        let refuse = who
+            .refuse_proxy_header
+            .then_some(crate::proxy_header::looks_like_header as fn(&[u8]) -> bool);
+        // Lent to the relay pinned, not moved into it.
+        let mut cut = std::pin::pin!(Cuts {
+            stop,
+            stop_at: None,
+            drain: backend.drain_expired(),
+            drained_at: None,
+        });
+        let idle = Some(listener.timeouts.idle);
+        // Awaited here, not through a wrapper future: its state would be one more layer of
+        // every idle connection's.
+        done.zero_copy = can_splice();
+        let r = if done.zero_copy {
+            #[cfg(target_os = "linux")]
+            {
+                crate::zero_copy::relay(client, &initial, &upstream, idle, cut.as_mut(), refuse)
+                    .await
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                Box::pin(copied(
+                    client,
+                    &initial,
+                    &mut upstream,
+                    idle,
+                    cut.as_mut(),
+                    refuse,
+                ))
+                .await
+            }
+        } else {
+            // Boxed: the fallback's state does not enlarge every spliced connection's.
+            Box::pin(copied(
+                client,
+                &initial,
+                &mut upstream,
+                idle,
+                cut.as_mut(),
+                refuse,
+            ))
+            .await
+        };
+        done.up = r.up;
+        done.down = r.down;
+        done.end = match r.end {
+            RelayEnd::Closed => TcpEnd::Closed,
+            RelayEnd::Idle => TcpEnd::Idle,
+            RelayEnd::Stopped if cut.drained_at.is_some() => TcpEnd::Drained,
+            RelayEnd::Stopped => TcpEnd::Stopped,
+            RelayEnd::Failed(e) => {
+                done.error = Some(e.to_string());
+                TcpEnd::Failed
+            }
+        };
         done.duration = started.elapsed();
-        return done;
-    };
-    fulcrum_net::tune_stream(&upstream);
-    // The pool's backends are told who the client is before its first byte.
-    let mut initial = Vec::new();
-    who.proxy_header(pool.proxy_protocol, &client, &mut initial);
-    let refuse = who
-        .refuse_proxy_header
-        .then_some(crate::proxy_header::looks_like_header as fn(&[u8]) -> bool);
-    let drained = Cell::new(false);
-    // Pinned in place and lent to the relay, not moved into it (see `serve`).
-    let cut = std::pin::pin!(async {
-        tokio::select! {
-            _ = stop => {}
-            _ = backend.drain_expired() => drained.set(true),
-        }
-    });
-    let idle = Some(listener.timeouts.idle);
-    let r = relay(
-        client,
-        &initial,
-        upstream,
-        idle,
-        cut,
-        refuse,
-        &mut done.zero_copy,
-    )
-    .await;
-    done.up = r.up;
-    done.down = r.down;
-    done.end = match r.end {
-        RelayEnd::Closed => TcpEnd::Closed,
-        RelayEnd::Idle => TcpEnd::Idle,
-        RelayEnd::Stopped if drained.get() => TcpEnd::Drained,
-        RelayEnd::Stopped => TcpEnd::Stopped,
-        RelayEnd::Failed(e) => {
-            done.error = Some(e.to_string());
-            TcpEnd::Failed
-        }
-    };
-    done.duration = started.elapsed();
-    done
+        done
+    }
 }
 
 /// Connect to a backend of `pool`, trying others when one fails.
@@ -261,28 +295,62 @@ fn choose<'p>(
         .find(|b| fresh(b) && b.effective_weight() > 0)
 }
 
-/// Splice where the platform and the descriptor budget allow, else copy. `initial` goes to
-/// the backend first; `refuse` tests the client's first bytes.
-async fn relay(
-    client: TcpStream,
-    initial: &[u8],
-    backend: TcpStream,
-    idle: Option<Duration>,
-    stop: impl Future<Output = ()>,
-    refuse: Option<fn(&[u8]) -> bool>,
-    zero_copy: &mut bool,
-) -> Relayed {
+/// Whether this thread can relay by splicing (Linux, with a pipe to be had).
+fn can_splice() -> bool {
     #[cfg(target_os = "linux")]
     {
-        if crate::zero_copy::available() {
-            *zero_copy = true;
-            return crate::zero_copy::relay(&client, initial, &backend, idle, stop, refuse).await;
+        crate::zero_copy::available()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// The copying relay: `initial` goes to the backend first; `refuse` tests the client's first
+/// bytes.
+async fn copied(
+    client: &mut TcpStream,
+    initial: &[u8],
+    backend: &mut TcpStream,
+    idle: Option<Duration>,
+    cut: impl Cut,
+    refuse: Option<fn(&[u8]) -> bool>,
+) -> Relayed {
+    let client = FirstBytesChecked { io: client, refuse };
+    crate::relay(client, initial, backend, idle, crate::cut_expired(cut)).await
+}
+
+pin_project_lite::pin_project! {
+    /// What cuts a tcp connection: `stop` (shutdown's grace deadline, once it begins) or its
+    /// backend's drain running out (now), whichever is sooner.
+    struct Cuts<'a, S> {
+        #[pin]
+        stop: S,
+        stop_at: Option<Instant>,
+        #[pin]
+        drain: DrainExpired<'a>,
+        drained_at: Option<Instant>,
+    }
+}
+
+impl<S: Future<Output = Instant>> Cut for Cuts<'_, S> {
+    fn poll_cut(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
+        let this = self.project();
+        // Each source is polled until it answered, never after.
+        if this.drained_at.is_none() && this.drain.poll(cx).is_ready() {
+            *this.drained_at = Some(Instant::now());
+        }
+        if this.stop_at.is_none() {
+            if let Poll::Ready(at) = this.stop.poll(cx) {
+                *this.stop_at = Some(at);
+            }
+        }
+        match this.drained_at.iter().chain(this.stop_at.iter()).min() {
+            Some(at) => Poll::Ready(*at),
+            None => Poll::Pending,
         }
     }
-    *zero_copy = false;
-    let client = FirstBytesChecked { io: client, refuse };
-    // Boxed: the fallback's state does not enlarge every spliced connection's.
-    Box::pin(crate::relay(client, initial, backend, idle, stop)).await
 }
 
 /// A client stream whose first bytes read are tested (the copying relay's twin of the

@@ -75,7 +75,7 @@ pub(super) struct StopBegun {
 
 impl StopBegun {
     pub(super) fn new(stop: &Stop) -> Self {
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         StopBegun {
             fut: Some(Box::pin(async move {
                 stop.begun().await;
