@@ -4,13 +4,16 @@
 //!
 //! Hashes and key sets are checked here with the guard's own parsers (a bcrypt hash that
 //! does not parse, a JWKS without a usable key, are errors of `fulcrum check`, not of the
-//! first request). A `jwks_file` is read here, so a reload reads it again. What it must not
-//! do: fetch anything (a `jwks` URL is refused until fetching is built).
+//! first request). A `jwks_file` is read here, so a reload reads it again; a `jwks` URL is
+//! only checked (https, or http to a loopback address). What it must not do: fetch anything
+//! (`fulcrum-control/jwks.rs` fetches).
 
 use std::collections::HashMap;
 
 use crate::decode::{self, Ctx, Table, Value, Where};
-use crate::model::{ApiKey, ApiKeySource, Auth, AuthKind, AuthRequire, BasicUser};
+use std::time::Duration;
+
+use crate::model::{ApiKey, ApiKeySource, Auth, AuthKind, AuthRequire, BasicUser, JwksSource};
 
 const KEYS: &[&str] = &[
     "kind",
@@ -20,6 +23,9 @@ const KEYS: &[&str] = &[
     "users",
     "jwks",
     "jwks_file",
+    "jwks_ca",
+    "jwks_refresh",
+    "jwks_min_refresh",
     "issuer",
     "audience",
     "clock_skew",
@@ -32,7 +38,16 @@ fn kind_keys(kind: &str) -> &'static [&'static str] {
     match kind {
         "api_key" => &["header", "query", "keys"],
         "basic" => &["users"],
-        "jwt" => &["jwks", "jwks_file", "issuer", "audience", "clock_skew"],
+        "jwt" => &[
+            "jwks",
+            "jwks_file",
+            "jwks_ca",
+            "jwks_refresh",
+            "jwks_min_refresh",
+            "issuer",
+            "audience",
+            "clock_skew",
+        ],
         _ => &[],
     }
 }
@@ -182,22 +197,13 @@ fn jwt(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<AuthKind> {
             );
             None
         }
-        (Some(u), None) => {
-            decode::string(ctx, u, t.at("jwks"))?;
-            ctx.error(
-                &u.span(),
-                &t.at("jwks"),
-                "fetching a JWKS from a URL is not supported yet: save the key set and give \
-                 jwks_file = \"/path/jwks.json\"",
-            );
-            None
-        }
+        (Some(u), None) => jwks_url(ctx, t, u),
         (None, Some(f)) => {
             let at = t.at("jwks_file");
             let path = decode::file_path(ctx, f, at.clone())?;
             match std::fs::read_to_string(&path) {
                 Ok(json) => match fulcrum_guard::auth::JwtKeys::parse(&json) {
-                    Ok(_) => Some((path, json)),
+                    Ok(_) => Some(JwksSource::File { path, json }),
                     Err(why) => {
                         let msg = format!("{}: {why}", path.display());
                         ctx.error(&f.span(), &at, msg);
@@ -218,7 +224,7 @@ fn jwt(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<AuthKind> {
             ctx.error(
                 &t.span,
                 &t.at,
-                "kind = \"jwt\" needs jwks_file = \"/path/jwks.json\"",
+                "kind = \"jwt\" needs jwks = \"https://...\" or jwks_file = \"/path/jwks.json\"",
             );
             None
         }
@@ -243,14 +249,75 @@ fn jwt(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<AuthKind> {
             )
         },
     );
-    let (jwks_file, jwks) = jwks?;
+    if t.get("jwks").is_none() {
+        for key in ["jwks_ca", "jwks_refresh", "jwks_min_refresh"] {
+            if let Some(span) = t.key_span(key) {
+                ctx.error(&span, &t.at(key), format!("{key} is for jwks (a URL)"));
+            }
+        }
+    }
     Some(AuthKind::Jwt {
-        jwks_file,
-        jwks,
+        jwks: jwks?,
         issuer: issuer?,
         audience: audience?,
         clock_skew: skew?,
     })
+}
+
+/// `jwks = "https://..."` and its `jwks_ca`, `jwks_refresh`, `jwks_min_refresh`.
+fn jwks_url(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, v: &Value<'_>) -> Option<JwksSource> {
+    let at = t.at("jwks");
+    let url = decode::non_empty(ctx, v, at.clone())?;
+    let problem = match url.parse::<http::Uri>() {
+        Err(_) => Some("not a valid URL".to_owned()),
+        Ok(u) => match (u.scheme_str(), u.host()) {
+            (_, None) => Some("the URL names no host".to_owned()),
+            (Some("https"), Some(_)) => None,
+            (Some("http"), Some(h)) if is_loopback(h) => None,
+            (Some("http"), Some(_)) => Some(
+                "plain http is only for loopback addresses (127.0.0.1, [::1], localhost): use \
+                 https"
+                    .to_owned(),
+            ),
+            (s, _) => Some(format!(
+                "unsupported scheme {:?} (expected https)",
+                s.unwrap_or("")
+            )),
+        },
+    };
+    if let Some(p) = problem {
+        ctx.error(&v.span(), &at, format!("{url:?}: {p}"));
+        return None;
+    }
+    let ca = t.or(ctx, "jwks_ca", None, |ctx, v, at| {
+        decode::file_path(ctx, v, at).map(Some)
+    });
+    let max = Duration::from_secs(24 * 3600);
+    let refresh = t.or(
+        ctx,
+        "jwks_refresh",
+        Duration::from_secs(300),
+        |ctx, v, at| decode::duration_up_to(ctx, v, at, decode::Zero::Rejected, max),
+    );
+    let min_refresh = t.or(
+        ctx,
+        "jwks_min_refresh",
+        Duration::from_secs(10),
+        |ctx, v, at| decode::duration_up_to(ctx, v, at, decode::Zero::Rejected, max),
+    );
+    Some(JwksSource::Url {
+        url,
+        ca: ca?,
+        refresh: refresh?,
+        min_refresh: min_refresh?,
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `[{ name = "...", FIELD = ... }, ...]`: at least one, names unique.

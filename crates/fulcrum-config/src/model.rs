@@ -155,12 +155,10 @@ pub enum AuthKind {
     },
     /// `kind = "basic"`: `users = [{ name, hash }]` (argon2id/argon2i PHC or bcrypt).
     Basic { users: Vec<BasicUser> },
-    /// `kind = "jwt"`: `jwks_file` (read when the configuration is), `issuer`, `audience`,
-    /// `clock_skew` (default 60s).
+    /// `kind = "jwt"`: `jwks` (a URL) or `jwks_file`, `issuer`, `audience`, `clock_skew`
+    /// (default 60s).
     Jwt {
-        jwks_file: std::path::PathBuf,
-        /// The file's content, checked to hold at least one usable key.
-        jwks: String,
+        jwks: JwksSource,
         issuer: Option<String>,
         audience: Option<String>,
         clock_skew: Duration,
@@ -178,6 +176,28 @@ impl AuthKind {
             AuthKind::Mtls => "mtls",
         }
     }
+}
+
+/// Where a JWT route's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// `jwks_file`: read when the configuration is.
+    File {
+        path: PathBuf,
+        /// The file's content, checked to hold at least one usable key.
+        json: String,
+    },
+    /// `jwks = "https://..."` (plain `http://` only to a loopback address): fetched by the
+    /// control plane in the background, every `refresh` (default 5m), on failure again
+    /// with exponential backoff (1 s doubling up to `refresh`), and when a token names an
+    /// unknown key, no more often than `min_refresh` (default 10s).
+    Url {
+        url: String,
+        /// `jwks_ca`: the CA bundle to verify the server with, instead of the built-in roots.
+        ca: Option<PathBuf>,
+        refresh: Duration,
+        min_refresh: Duration,
+    },
 }
 
 /// Where an API key is read.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fulcrum_config::model::{self, Cidr};
-use fulcrum_dataplane::{Auth, ConnGuards, GuardCounters, ListenerState, RateLimit, RequestGuards};
+use fulcrum_dataplane::{
+    Auth, ConnGuards, GuardCounters, JwksRemote, ListenerState, RateLimit, RequestGuards,
+};
 use fulcrum_guard::auth::{self, Authenticator, Method, Require};
 use fulcrum_guard::{AccessList, ConnLimits, GuardKind, RateLimiter};
 use fulcrum_telemetry::FulcrumMetrics;
@@ -56,6 +58,7 @@ fn auth(cfg: &model::Auth, previous: Option<&Arc<Auth>>) -> Arc<Auth> {
     if let Some(p) = previous.filter(|p| p.config == *cfg) {
         return p.clone();
     }
+    let mut remote = None;
     let method = match &cfg.kind {
         model::AuthKind::ApiKey { keys, .. } => Some(Method::ApiKey(auth::ApiKeys::new(
             keys.iter().map(|k| (k.name.clone(), k.sha256)).collect(),
@@ -75,15 +78,44 @@ fn auth(cfg: &model::Auth, previous: Option<&Arc<Auth>>) -> Arc<Auth> {
             issuer,
             audience,
             clock_skew,
-            ..
-        } => auth::JwtKeys::parse(jwks).ok().map(|keys| {
-            Method::Jwt(auth::JwtVerifier::new(
-                keys,
-                issuer.clone(),
-                audience.clone(),
-                clock_skew.as_secs(),
-            ))
-        }),
+        } => {
+            let keys = match jwks {
+                model::JwksSource::File { json, .. } => {
+                    auth::JwtKeys::parse(json).ok().map(auth::KeySource::Static)
+                }
+                model::JwksSource::Url {
+                    url,
+                    ca,
+                    refresh,
+                    min_refresh,
+                } => {
+                    // Same URL as before: start from the keys already fetched.
+                    let cell = Arc::new(auth::JwksCell::new());
+                    let before = previous
+                        .and_then(|p| p.jwks.as_ref())
+                        .filter(|r| r.url == *url);
+                    if let Some(k) = before.and_then(|r| r.cell.get()) {
+                        cell.set((*k).clone());
+                    }
+                    remote = Some(JwksRemote {
+                        url: url.clone(),
+                        ca: ca.clone(),
+                        refresh: *refresh,
+                        min_refresh: *min_refresh,
+                        cell: cell.clone(),
+                    });
+                    Some(auth::KeySource::Remote(cell))
+                }
+            };
+            keys.map(|keys| {
+                Method::Jwt(auth::JwtVerifier::new(
+                    keys,
+                    issuer.clone(),
+                    audience.clone(),
+                    clock_skew.as_secs(),
+                ))
+            })
+        }
         model::AuthKind::Mtls => Some(Method::Mtls),
     };
     let r = &cfg.require;
@@ -104,6 +136,7 @@ fn auth(cfg: &model::Auth, previous: Option<&Arc<Auth>>) -> Arc<Auth> {
             _ => None,
         },
         forward_identity: cfg.forward_identity.clone(),
+        jwks: remote,
         config: cfg.clone(),
     })
 }

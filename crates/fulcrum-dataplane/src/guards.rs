@@ -82,9 +82,21 @@ pub struct Auth {
     /// api_key: the header or query parameter holding the key.
     pub api_key: Option<ApiKeySource>,
     pub forward_identity: Option<HeaderName>,
+    /// jwt with a JWKS URL: the cell the control plane's fetcher fills, and from where.
+    pub jwks: Option<JwksRemote>,
     /// The settings it was built from: a reload with the same ones keeps this (and the
     /// Basic cache in it).
     pub config: model::Auth,
+}
+
+/// A JWKS URL and the key cell its fetcher fills (`fulcrum-control/jwks.rs`).
+#[derive(Debug, Clone)]
+pub struct JwksRemote {
+    pub url: String,
+    pub ca: Option<std::path::PathBuf>,
+    pub refresh: std::time::Duration,
+    pub min_refresh: std::time::Duration,
+    pub cell: Arc<fulcrum_guard::auth::JwksCell>,
 }
 
 /// The request guards of a route (or of a listener, for the routes without their own).

@@ -37,7 +37,7 @@ mod worker;
 mod tests;
 
 pub use backend::{BackendInflight, BackendState, BackendStats, Health};
-pub use guards::{Auth, ConnGuards, GuardCounters, RateLimit, RequestGuards};
+pub use guards::{Auth, ConnGuards, GuardCounters, JwksRemote, RateLimit, RequestGuards};
 pub use listener::{ListenerState, RouteAction, RouteRules};
 pub use metrics::{ListenerMetrics, Series, UdpMetrics};
 pub use pool::{PoolSpec, PoolState};

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use fulcrum_guard::auth::{
-    ApiKeys, Authenticator, BasicUsers, JwtKeys, JwtVerifier, Method, Presented, Require,
+    ApiKeys, Authenticator, BasicUsers, JwtKeys, JwtVerifier, KeySource, Method, Presented, Require,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::{Digest, Sha256};
@@ -99,7 +99,12 @@ fn auth(c: &mut Criterion) {
     ] {
         let (enc, jwk) = key(alg);
         let set = JwtKeys::parse(&serde_json::json!({ "keys": [jwk] }).to_string()).unwrap();
-        let v = JwtVerifier::new(set, Some("https://id/".into()), Some("api".into()), 60);
+        let v = JwtVerifier::new(
+            KeySource::Static(set),
+            Some("https://id/".into()),
+            Some("api".into()),
+            60,
+        );
         let a = Authenticator::new(Method::Jwt(v), Require::default());
         let mut h = Header::new(alg);
         h.kid = Some("k".into());

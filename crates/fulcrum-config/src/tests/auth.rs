@@ -2,7 +2,7 @@
 //! the rate limit keys that need authentication, and errors at their line:column.
 
 use super::{error, errors, ok, POOL_API};
-use crate::model::{ApiKeySource, AuthKind, RateKey};
+use crate::model::{ApiKeySource, AuthKind, JwksSource, RateKey};
 
 /// Listener `web` (lines 1-3), its route (4-5), then `extra` from line 6.
 fn with(extra: &str) -> String {
@@ -73,12 +73,12 @@ fn every_kind_parses() {
         AuthKind::Jwt {
             issuer,
             clock_skew,
-            jwks,
+            jwks: JwksSource::File { json, .. },
             ..
         } => {
             assert_eq!(issuer.as_deref(), Some("https://id/"));
             assert_eq!(clock_skew.as_secs(), 30);
-            assert!(jwks.contains("oct"));
+            assert!(json.contains("oct"));
         }
         other => panic!("{other:?}"),
     }
@@ -100,6 +100,10 @@ fn every_kind_parses() {
 
 #[test]
 fn bad_auth_is_refused_at_its_place() {
+    let jwks = jwks_file(
+        "ok2.json",
+        r#"{"keys":[{"kty":"oct","kid":"a","k":"c2VjcmV0LXNlY3JldA"}]}"#,
+    );
     assert_eq!(
         error(&with("[listener.auth]\nkind = \"oauth\"")),
         "7:8: listener \"web\": auth.kind: unknown kind \"oauth\" (expected one of: api_key, basic, jwt, mtls)"
@@ -149,10 +153,53 @@ fn bad_auth_is_refused_at_its_place() {
         "[listener.auth]\nkind = \"jwt\"\njwks_file = \"{bad}\""
     )));
     assert!(e.starts_with("8:13: listener \"web\": auth.jwks_file: ") && e.ends_with("none of its 1 keys is usable (expected oct/HS256, RSA/RS256, EC P-256/ES256 or OKP Ed25519/EdDSA keys)"), "{e}");
+    let all = errors(&with(
+        "[listener.auth]\nkind = \"jwt\"\njwks = \"http://id.example.com/jwks.json\"\n\
+         [listener.route.auth]\nkind = \"jwt\"\njwks = \"ftp://x/j\"\njwks_refresh = \"0s\"",
+    ));
     assert_eq!(
-        error(&with("[listener.auth]\nkind = \"jwt\"\njwks = \"https://id.example.com/jwks.json\"")),
-        "8:8: listener \"web\": auth.jwks: fetching a JWKS from a URL is not supported yet: save the key set and give jwks_file = \"/path/jwks.json\""
+        all,
+        [
+            "8:8: listener \"web\": auth.jwks: \"http://id.example.com/jwks.json\": plain http is only for loopback addresses (127.0.0.1, [::1], localhost): use https",
+            "11:8: listener \"web\": route \"#1\": auth.jwks: \"ftp://x/j\": unsupported scheme \"ftp\" (expected https)",
+        ]
     );
+    let e = error(&with(
+        "[listener.auth]\nkind = \"jwt\"\njwks = \"https://id.test/j\"\njwks_refresh = \"0s\"",
+    ));
+    assert!(
+        e.starts_with("9:16: listener \"web\": auth.jwks_refresh:"),
+        "{e}"
+    );
+    let e = error(&with(&format!(
+        "[listener.auth]\nkind = \"jwt\"\njwks_file = \"{jwks}\"\njwks_refresh = \"1m\""
+    )));
+    assert_eq!(
+        e,
+        "9:1: listener \"web\": auth.jwks_refresh: jwks_refresh is for jwks (a URL)"
+    );
+    let cfg = ok(&with(
+        "[listener.auth]\nkind = \"jwt\"\njwks = \"http://127.0.0.1:9/jwks\"\njwks_refresh = \"1m\"",
+    ));
+    match &cfg.listeners[0].guards.auth.as_ref().unwrap().kind {
+        AuthKind::Jwt {
+            jwks:
+                JwksSource::Url {
+                    url,
+                    refresh,
+                    min_refresh,
+                    ca,
+                },
+            ..
+        } => {
+            assert_eq!(url, "http://127.0.0.1:9/jwks");
+            assert_eq!(
+                (refresh.as_secs(), min_refresh.as_secs(), ca),
+                (60, 10, &None)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         error(&with("[listener.auth]\nkind = \"mtls\"")),
         "6:1: listener \"web\": auth: kind = \"mtls\" needs an https listener with [listener.tls.client_auth]"

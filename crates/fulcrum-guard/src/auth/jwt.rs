@@ -8,8 +8,16 @@
 //! algorithm's, and a key that names its `alg` must name that one, so an RSA public key is
 //! never used as an HMAC secret.
 //!
-//! A token whose `kid` is in no configured key is refused (401); there is no fetching here.
+//! A token whose `kid` is in no configured key is refused (401). Keys come from a file
+//! ([`JwtKeys`] handed in) or from a [`JwksCell`] that the control plane's fetcher fills
+//! (a JWKS URL): the data path only reads the cell, and asks for a refresh (a flag) when a
+//! token names a key it does not hold or the set has not arrived yet; the fetcher decides
+//! when to fetch. There is no fetching here.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -100,17 +108,66 @@ fn key(jwk: &Jwk) -> Option<Key> {
     })
 }
 
+/// The key set of a JWKS URL: empty until the first fetch, replaced by each one.
+#[derive(Debug, Default)]
+pub struct JwksCell {
+    keys: ArcSwapOption<JwtKeys>,
+    wanted: AtomicBool,
+}
+
+impl JwksCell {
+    pub fn new() -> Self {
+        JwksCell::default()
+    }
+
+    /// A fetched set (the fetcher's).
+    pub fn set(&self, keys: JwtKeys) {
+        self.keys.store(Some(Arc::new(keys)));
+    }
+
+    pub fn get(&self) -> Option<Arc<JwtKeys>> {
+        self.keys.load_full()
+    }
+
+    /// Whether a request asked for a refresh since [`JwksCell::clear_wanted`].
+    pub fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed)
+    }
+
+    pub fn clear_wanted(&self) {
+        self.wanted.store(false, Ordering::Relaxed);
+    }
+
+    fn want(&self) {
+        if !self.wanted.load(Ordering::Relaxed) {
+            self.wanted.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Where a verifier's keys are.
+#[derive(Debug)]
+pub enum KeySource {
+    Static(JwtKeys),
+    Remote(Arc<JwksCell>),
+}
+
 /// A route's token check.
 #[derive(Debug)]
 pub struct JwtVerifier {
-    keys: JwtKeys,
+    keys: KeySource,
     issuer: Option<String>,
     audience: Option<String>,
     skew: u64,
 }
 
 impl JwtVerifier {
-    pub fn new(keys: JwtKeys, issuer: Option<String>, audience: Option<String>, skew: u64) -> Self {
+    pub fn new(
+        keys: KeySource,
+        issuer: Option<String>,
+        audience: Option<String>,
+        skew: u64,
+    ) -> Self {
         JwtVerifier {
             keys,
             issuer,
@@ -139,21 +196,37 @@ impl JwtVerifier {
                 "the token's algorithm is not accepted",
             ));
         }
+        let fetched;
+        let (set, cell) = match &self.keys {
+            KeySource::Static(k) => (k, None),
+            KeySource::Remote(cell) => match cell.get() {
+                Some(k) => {
+                    fetched = k;
+                    (&*fetched, Some(cell))
+                }
+                None => {
+                    cell.want();
+                    return Err(Failure::Unauthenticated("the key set is not available yet"));
+                }
+            },
+        };
         let fits = |k: &&Key| k.alg == header.alg;
         let candidates: Vec<&Key> = match &header.kid {
             Some(kid) => {
-                let by_kid: Vec<&Key> = self
-                    .keys
+                let by_kid: Vec<&Key> = set
                     .keys
                     .iter()
                     .filter(|k| k.kid.as_deref() == Some(kid))
                     .collect();
                 if by_kid.is_empty() {
+                    if let Some(c) = cell {
+                        c.want();
+                    }
                     return Err(Failure::Unauthenticated("the token's key id is unknown"));
                 }
                 by_kid.into_iter().filter(|k| fits(k)).collect()
             }
-            None => self.keys.keys.iter().filter(fits).collect(),
+            None => set.keys.iter().filter(fits).collect(),
         };
         if candidates.is_empty() {
             return Err(Failure::Unauthenticated("no key of this token's algorithm"));

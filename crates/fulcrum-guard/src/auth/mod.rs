@@ -8,7 +8,8 @@
 //! allowed). Reasons are static text: never the token, the key or the password.
 //!
 //! What it must not do: read sockets, files or the clock (`now` and `unix_now` come with the
-//! request), log, or echo a credential. JWKS fetching is not here (only keys handed in).
+//! request), log, or echo a credential. JWKS fetching is not here (the control plane fills
+//! a [`JwksCell`]).
 
 mod api_key;
 mod basic;
@@ -22,7 +23,7 @@ use std::time::Instant;
 
 pub use api_key::ApiKeys;
 pub use basic::{check_password_hash, BasicUsers, DEFAULT_CACHE_CAP, DEFAULT_CACHE_TTL};
-pub use jwt::{JwtKeys, JwtVerifier, DEFAULT_CLOCK_SKEW};
+pub use jwt::{JwksCell, JwtKeys, JwtVerifier, KeySource, DEFAULT_CLOCK_SKEW};
 pub use require::Require;
 
 /// What a request presents, as the engine read it.

@@ -120,7 +120,7 @@ fn verifier(jwks: &[&serde_json::Value], require: Require) -> Authenticator {
     let keys = JwtKeys::parse(&set).unwrap();
     Authenticator::new(
         Method::Jwt(JwtVerifier::new(
-            keys,
+            KeySource::Static(keys),
             Some("https://id.test/".into()),
             Some("orders".into()),
             DEFAULT_CLOCK_SKEW,
@@ -422,4 +422,32 @@ fn mtls_identity_and_require() {
         a.check(&p, Instant::now(), NOW),
         Err(Failure::Forbidden(_))
     ));
+}
+
+#[test]
+fn a_remote_key_set_is_waited_for_and_asked_again_for_unknown_kids() {
+    let s = signer(Algorithm::ES256, "k1");
+    let cell = std::sync::Arc::new(JwksCell::new());
+    let a = Authenticator::new(
+        Method::Jwt(JwtVerifier::new(
+            KeySource::Remote(cell.clone()),
+            None,
+            None,
+            DEFAULT_CLOCK_SKEW,
+        )),
+        Require::default(),
+    );
+    let t = token(&s, Some("k1"), claims());
+    assert_eq!(
+        check_jwt(&a, &t).unwrap_err(),
+        Failure::Unauthenticated("the key set is not available yet")
+    );
+    assert!(cell.wanted());
+    cell.clear_wanted();
+    cell.set(JwtKeys::parse(&json!({"keys": [s.jwk]}).to_string()).unwrap());
+    check_jwt(&a, &t).unwrap();
+    assert!(!cell.wanted(), "a known kid asks for nothing");
+    let other = signer(Algorithm::ES256, "k2");
+    assert!(check_jwt(&a, &token(&other, Some("k2"), claims())).is_err());
+    assert!(cell.wanted(), "an unknown kid asks for a refresh");
 }

@@ -1,12 +1,13 @@
 //! Issue 10 part 4: authentication and authorization per route, end to end on both HTTP/1.1
 //! engines (and HTTP/2 through hyper): API keys (header and query), Basic users with bcrypt
 //! hashes, JWTs from a JWKS file (rotated by a reload; a bad file is refused and the old keys
-//! keep serving), client certificates; 401 with the challenge, 403 by `require`, the
+//! keep serving) and from a JWKS URL served over real HTTPS by the test (rotation picked up
+//! through an unknown kid, the refreshes bounded), client certificates; 401 with the challenge, 403 by `require`, the
 //! identity forwarded and a forged copy stripped, a rate limit keyed by the key's name, the
 //! metrics and the access log's `guard` field.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -365,5 +366,130 @@ fn client_certificates_are_the_identity() {
         assert_eq!(r.status, 200, "{engine}: {}", r.text());
         assert_eq!(forwarded(&be), ["CN=ops,O=Example"], "{engine}");
         assert_eq!(be.request_count(), 1, "{engine}");
+    }
+}
+
+/// An HTTPS server of one JWKS document (replaceable), counting the requests it answers.
+struct JwksServer {
+    addr: std::net::SocketAddr,
+    body: Arc<std::sync::Mutex<String>>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    fn start(leaf: &fulcrum_testkit::tls::Leaf, body: String) -> JwksServer {
+        use fulcrum_testkit::tls::rustls;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::PrivateKeyDer;
+        use std::io::{Read, Write};
+        let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(fulcrum_testkit::tls::provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf.der.clone()], key)
+                .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = Arc::new(std::sync::Mutex::new(body));
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (b, h) = (body.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for sock in listener.incoming() {
+                let Ok(sock) = sock else { return };
+                sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, sock);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if !head.starts_with(b"GET /jwks.json HTTP/1.0\r\n") {
+                    continue;
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = b.lock().unwrap().clone();
+                let resp = format!(
+                    "HTTP/1.0 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(resp.as_bytes());
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        });
+        JwksServer { addr, body, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn jwks_fetched_over_https_rotated_by_unknown_kid_with_bounded_refreshes() {
+    let dir = TempDir::new("auth-jwks-url");
+    let ca = Ca::new("jwks ca");
+    let ca_path = ca.write(&dir.0, "ca.pem");
+    let leaf = ca.server(&["127.0.0.1"]);
+    let (k1, k2) = (ed25519("k1"), ed25519("k2"));
+    for engine in ENGINES {
+        let server = JwksServer::start(&leaf, jwks(&[&k1]));
+        let be = Backend::start("be");
+        let routes = format!(
+            "[[listener.route]]\nname = \"api\"\npool = \"app\"\n\
+             [listener.route.auth]\nkind = \"jwt\"\njwks = \"https://{}/jwks.json\"\njwks_ca = '{}'\n\
+             jwks_min_refresh = \"1s\"\nissuer = \"https://id.test/\"\naudience = \"orders\"\n",
+            server.addr,
+            ca_path.display()
+        );
+        let lb = Lb::start(&config(engine, "off", &routes, &be));
+        let status = |t: &str| {
+            let auth = format!("Bearer {t}");
+            Client::http1(lb.addr())
+                .get("shop.example", "/", &[("authorization", &auth)])
+                .unwrap()
+                .status
+                .as_u16()
+        };
+        let t1 = token(&k1, "k1", "alice", "", 300);
+        assert!(
+            fulcrum_testkit::wait_until(Duration::from_secs(10), || status(&t1) == 200),
+            "{engine}: the key set never arrived"
+        );
+        assert_eq!(server.hits(), 1, "{engine}: one fetch at start");
+
+        // Rotation: the server now has k2 only; a k2 token asks for a refresh, which comes.
+        *server.body.lock().unwrap() = jwks(&[&k2]);
+        let t2 = token(&k2, "k2", "bob", "", 300);
+        assert!(
+            fulcrum_testkit::wait_until(Duration::from_secs(10), || status(&t2) == 200),
+            "{engine}: the rotated key was never fetched"
+        );
+        assert_eq!(status(&t1), 401, "{engine}: the old key is gone");
+
+        // A flood of made-up key ids: at most one fetch per jwks_min_refresh (1 s).
+        let before = server.hits();
+        let start = std::time::Instant::now();
+        let mut sent = 0;
+        while start.elapsed() < Duration::from_millis(2500) {
+            let t = token(&k2, &format!("rand-{sent}"), "mallory", "", 300);
+            assert_eq!(status(&t), 401);
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let fetched = server.hits() - before;
+        assert!(sent > 20, "{engine}: only {sent} requests");
+        assert!(
+            (1..=4).contains(&fetched),
+            "{engine}: {fetched} fetches for {sent} unknown kids in 2.5 s"
+        );
     }
 }
