@@ -1,6 +1,6 @@
 //! The protections of a listener or a route (SPEC "Protections"): `[listener.rate_limit]`,
-//! `[listener.access]` and their route forms, which replace the listener's for that route;
-//! `auth` and `waf` are known keys that are refused until they are built. The connection
+//! `[listener.access]`, `[listener.auth]` (`auth.rs`) and their route forms, which replace
+//! the listener's for that route; `waf` is a known key that is refused until it is built. The connection
 //! limits (`max_connections_per_ip`, `new_connections_per_ip`) are in `[listener.limits]`
 //! (`listener.rs`, read by [`per_second`] here).
 
@@ -19,29 +19,47 @@ const MAX_KEYS: i64 = 10_000_000;
 #[derive(Clone, Copy)]
 pub(crate) enum Place {
     Listener(Option<Protocol>),
-    Route,
+    /// `auth`: the kind of the listener's own authentication, if any (rate limit keys
+    /// `api_key` and `jwt:CLAIM` need one of their kind on the route or the listener).
+    Route {
+        auth: Option<&'static str>,
+    },
+}
+
+/// What the listener is, for the checks of its protections: its protocol and whether it
+/// verifies client certificates (`None` when unknown).
+#[derive(Clone, Copy)]
+pub(crate) struct On {
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) client_auth: Option<bool>,
 }
 
 /// The protections among `t`'s keys.
-pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place) -> Option<Guards> {
+pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place, on: On) -> Option<Guards> {
     let section = match place {
         Place::Listener(_) => "listener",
-        Place::Route => "listener.route",
+        Place::Route { .. } => "listener.route",
     };
-    for key in ["auth", "waf"] {
-        if let Some(span) = t.key_span(key) {
-            let what = match key {
-                "auth" => "authentication",
-                _ => "the web application firewall",
-            };
-            let msg = format!("[{section}.{key}] ({what}) is not supported yet");
-            ctx.error(&span, &t.at(key), msg);
-        }
+    if let Some(span) = t.key_span("waf") {
+        let msg = format!("[{section}.waf] (the web application firewall) is not supported yet");
+        ctx.error(&span, &t.at("waf"), msg);
     }
     let protocol = match place {
         Place::Listener(p) => p,
-        Place::Route => None,
+        Place::Route { .. } => None,
     };
+    if let (Some(span), Some(p)) = (t.key_span("auth"), on.protocol) {
+        if !p.is_http() {
+            let msg = format!(
+                "[{section}.auth] authenticates HTTP requests; a {} listener has none",
+                crate::listener::protocol_name(p)
+            );
+            ctx.error(&span, &t.at("auth"), msg);
+        }
+    }
+    let auth = t.or(ctx, "auth", None, |ctx, v, at| {
+        crate::auth::auth(ctx, v, at, on.client_auth).map(Some)
+    });
     if let (Some(span), Some(p)) = (t.key_span("rate_limit"), protocol) {
         if !p.is_http() {
             let msg = format!(
@@ -66,9 +84,36 @@ pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place) -> Opti
     let access = t.or(ctx, "access", None, |ctx, v, at| {
         access(ctx, v, at).map(Some)
     });
+    let (rate_limit, auth) = (rate_limit?, auth?);
+    if let (Some(rl), Some(v)) = (&rate_limit, t.get("rate_limit")) {
+        let needs = match &rl.key {
+            RateKey::ApiKey => Some("api_key"),
+            RateKey::Jwt(_) => Some("jwt"),
+            _ => None,
+        };
+        let here = auth.as_ref().map(|a| a.kind.name());
+        let listener = match place {
+            Place::Route { auth } => auth,
+            Place::Listener(_) => None,
+        };
+        if let Some(kind) = needs.filter(|k| here.or(listener) != Some(*k)) {
+            let key_at = Table::open_quiet(v).and_then(|rt| rt.key_span("key"));
+            let msg = format!(
+                "this key needs authentication of kind = \"{kind}\" on the route or its \
+                 listener ([listener.auth] or [listener.route.auth])"
+            );
+            ctx.error(
+                &key_at.unwrap_or_else(|| v.span()),
+                &t.at("rate_limit").key("key"),
+                msg,
+            );
+            return None;
+        }
+    }
     Some(Guards {
-        rate_limit: rate_limit?,
+        rate_limit,
         access: access?,
+        auth,
     })
 }
 
@@ -120,21 +165,23 @@ fn rate_limit(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<RateLimit> 
     })
 }
 
-/// `key`: `client_ip`, `header:NAME`; `api_key` and `jwt:CLAIM` need authentication.
+/// `key`: `client_ip`, `header:NAME`; `api_key` and `jwt:CLAIM` (which need authentication
+/// of their kind, checked in [`guards`]).
 fn rate_key(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<RateKey> {
     let s = decode::string(ctx, v, at.clone())?;
     let why = if s == "client_ip" {
         return Some(RateKey::ClientIp);
+    } else if s == "api_key" {
+        return Some(RateKey::ApiKey);
+    } else if let Some(claim) = s.strip_prefix("jwt:").filter(|c| !c.trim().is_empty()) {
+        return Some(RateKey::Jwt(claim.trim().to_owned()));
     } else if let Some(name) = s.strip_prefix("header:") {
         match http::HeaderName::from_bytes(name.trim().as_bytes()) {
             Ok(n) => return Some(RateKey::Header(n)),
             Err(_) => format!("{name:?} is not a valid header name"),
         }
-    } else if s == "api_key" || s.starts_with("jwt:") {
-        format!(
-            "key {s:?} needs authentication on the route ([listener.route.auth]), which is not \
-             supported yet (use \"client_ip\" or \"header:NAME\")"
-        )
+    } else if s.starts_with("jwt:") {
+        format!("key {s:?} names no claim (expected \"jwt:CLAIM\", e.g. \"jwt:sub\")")
     } else {
         format!(
             "unknown key {s:?} (expected one of: client_ip, \"header:NAME\", api_key, \

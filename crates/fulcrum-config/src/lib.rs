@@ -14,6 +14,7 @@
 pub mod model;
 
 mod action;
+mod auth;
 mod cidr;
 mod decode;
 mod env;

@@ -266,16 +266,29 @@ fn listener(
     let limits = t.or(ctx, "limits", Limits::default(), |ctx, v, at| {
         limits(ctx, v, at, protocol)
     });
+    let client_auth = tls
+        .as_ref()
+        .map(|tls| tls.as_ref().is_some_and(|tls| tls.client_auth.is_some()));
+    let guards = crate::guard::guards(
+        ctx,
+        &t,
+        crate::guard::Place::Listener(protocol),
+        crate::guard::On {
+            protocol,
+            client_auth,
+        },
+    );
     let rules = RouteRules {
         protocol,
-        client_auth: tls
+        client_auth,
+        auth: guards
             .as_ref()
-            .map(|tls| tls.as_ref().is_some_and(|tls| tls.client_auth.is_some())),
+            .and_then(|g| g.auth.as_ref())
+            .map(|a| a.kind.name()),
     };
     let routes = t.or(ctx, "route", Vec::new(), |ctx, v, key_at| {
         route::routes(ctx, v, key_at, &t.at, pools, &rules)
     });
-    let guards = crate::guard::guards(ctx, &t, crate::guard::Place::Listener(protocol));
     Some(Listener {
         name: name?,
         binds: addrs?.into_iter().map(|(a, _, _)| a).collect(),

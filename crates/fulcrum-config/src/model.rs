@@ -130,6 +130,105 @@ pub struct Listener {
 pub struct Guards {
     pub rate_limit: Option<RateLimit>,
     pub access: Option<Access>,
+    pub auth: Option<Auth>,
+}
+
+/// `[listener.auth]`: who may send requests (401 with `WWW-Authenticate` when credentials
+/// are missing or not valid, 403 when `require` refuses the identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub kind: AuthKind,
+    /// `require = { ... }`.
+    pub require: AuthRequire,
+    /// `forward_identity = "x-auth-subject"`: the identity goes to the backend in this field;
+    /// a copy the client sent is always removed.
+    pub forward_identity: Option<HeaderName>,
+}
+
+/// `kind` and its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthKind {
+    /// `kind = "api_key"`: `header = "NAME"` or `query = "NAME"`, `keys = [{ name, sha256 }]`.
+    ApiKey {
+        source: ApiKeySource,
+        keys: Vec<ApiKey>,
+    },
+    /// `kind = "basic"`: `users = [{ name, hash }]` (argon2id/argon2i PHC or bcrypt).
+    Basic { users: Vec<BasicUser> },
+    /// `kind = "jwt"`: `jwks` (a URL) or `jwks_file`, `issuer`, `audience`, `clock_skew`
+    /// (default 60s).
+    Jwt {
+        jwks: JwksSource,
+        issuer: Option<String>,
+        audience: Option<String>,
+        clock_skew: Duration,
+    },
+    /// `kind = "mtls"`: the verified client certificate (`[listener.tls.client_auth]`).
+    Mtls,
+}
+
+impl AuthKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthKind::ApiKey { .. } => "api_key",
+            AuthKind::Basic { .. } => "basic",
+            AuthKind::Jwt { .. } => "jwt",
+            AuthKind::Mtls => "mtls",
+        }
+    }
+}
+
+/// Where a JWT route's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// `jwks_file`: read when the configuration is.
+    File {
+        path: PathBuf,
+        /// The file's content, checked to hold at least one usable key.
+        json: String,
+    },
+    /// `jwks = "https://..."` (plain `http://` only to a loopback address): fetched by the
+    /// control plane in the background, every `refresh` (default 5m), on failure again
+    /// with exponential backoff (1 s doubling up to `refresh`), and when a token names an
+    /// unknown key, no more often than `min_refresh` (default 10s).
+    Url {
+        url: String,
+        /// `jwks_ca`: the CA bundle to verify the server with, instead of the built-in roots.
+        ca: Option<PathBuf>,
+        refresh: Duration,
+        min_refresh: Duration,
+    },
+}
+
+/// Where an API key is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiKeySource {
+    /// `header = "x-api-key"`: the field's first value.
+    Header(HeaderName),
+    /// `query = "key"`: the first query parameter of this name, percent-decoded.
+    Query(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub name: String,
+    pub sha256: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicUser {
+    pub name: String,
+    pub hash: String,
+}
+
+/// `require`: names (api_key, basic), claims (jwt), subjects and SANs (mtls); each list a
+/// set of allowed values, empty when not given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthRequire {
+    pub names: Vec<String>,
+    pub claims: Vec<(String, Vec<String>)>,
+    pub subjects: Vec<String>,
+    pub sans: Vec<String>,
 }
 
 /// `[listener.rate_limit]`: GCRA per key; a request over the limit gets 429.
@@ -161,6 +260,12 @@ pub enum RateKey {
     /// `header:NAME`: the first value of this field; a request without it is counted by its
     /// client address.
     Header(HeaderName),
+    /// `api_key`: the name of the request's API key (auth `kind = "api_key"`); a request
+    /// without one is counted by its client address.
+    ApiKey,
+    /// `jwt:CLAIM`: this claim of the request's token (auth `kind = "jwt"`), else the client
+    /// address.
+    Jwt(String),
 }
 
 /// `[listener.access]`: CIDR allow/deny; the longest matching prefix decides, an address no

@@ -43,6 +43,8 @@ pub(crate) struct RouteRules {
     /// Whether the listener verifies client certificates (`[listener.tls.client_auth]`);
     /// `None` when unknown (its TLS table is in error).
     pub(crate) client_auth: Option<bool>,
+    /// The kind of the listener's own `[listener.auth]`, if any.
+    pub(crate) auth: Option<&'static str>,
 }
 
 /// The `route` array of one listener; `listener` is the listener's path.
@@ -165,7 +167,15 @@ fn route(
         }
     }
     let action = action::action(ctx, &t, pools);
-    let guards = crate::guard::guards(ctx, &t, crate::guard::Place::Route);
+    let guards = crate::guard::guards(
+        ctx,
+        &t,
+        crate::guard::Place::Route { auth: rules.auth },
+        crate::guard::On {
+            protocol: rules.protocol,
+            client_auth: rules.client_auth,
+        },
+    );
     Some(Route {
         name: name?,
         host: host?,

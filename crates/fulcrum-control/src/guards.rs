@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fulcrum_config::model::{self, Cidr};
-use fulcrum_dataplane::{ConnGuards, GuardCounters, ListenerState, RateLimit, RequestGuards};
+use fulcrum_dataplane::{
+    Auth, ConnGuards, GuardCounters, JwksRemote, ListenerState, RateLimit, RequestGuards,
+};
+use fulcrum_guard::auth::{self, Authenticator, Method, Require};
 use fulcrum_guard::{AccessList, ConnLimits, GuardKind, RateLimiter};
 use fulcrum_telemetry::FulcrumMetrics;
 
@@ -47,6 +50,106 @@ fn rate_limit(
     Arc::new(RateLimit::new(limiter, cfg.key.clone(), name))
 }
 
+/// `cfg` as a request's authentication, or `previous` itself when its settings are the same
+/// (keeping its Basic cache). `None` when the checker cannot be built, which the
+/// configuration's own checks make impossible (a route then refuses every request: see
+/// [`refuse_all`]).
+fn auth(cfg: &model::Auth, previous: Option<&Arc<Auth>>) -> Arc<Auth> {
+    if let Some(p) = previous.filter(|p| p.config == *cfg) {
+        return p.clone();
+    }
+    let mut remote = None;
+    let method = match &cfg.kind {
+        model::AuthKind::ApiKey { keys, .. } => Some(Method::ApiKey(auth::ApiKeys::new(
+            keys.iter().map(|k| (k.name.clone(), k.sha256)).collect(),
+        ))),
+        model::AuthKind::Basic { users } => auth::BasicUsers::try_new(
+            users
+                .iter()
+                .map(|u| (u.name.clone(), u.hash.clone()))
+                .collect(),
+            auth::DEFAULT_CACHE_CAP,
+            auth::DEFAULT_CACHE_TTL,
+        )
+        .ok()
+        .map(Method::Basic),
+        model::AuthKind::Jwt {
+            jwks,
+            issuer,
+            audience,
+            clock_skew,
+        } => {
+            let keys = match jwks {
+                model::JwksSource::File { json, .. } => {
+                    auth::JwtKeys::parse(json).ok().map(auth::KeySource::Static)
+                }
+                model::JwksSource::Url {
+                    url,
+                    ca,
+                    refresh,
+                    min_refresh,
+                } => {
+                    // Same URL as before: start from the keys already fetched.
+                    let cell = Arc::new(auth::JwksCell::new());
+                    let before = previous
+                        .and_then(|p| p.jwks.as_ref())
+                        .filter(|r| r.url == *url);
+                    if let Some(k) = before.and_then(|r| r.cell.get()) {
+                        cell.set((*k).clone());
+                    }
+                    remote = Some(JwksRemote {
+                        url: url.clone(),
+                        ca: ca.clone(),
+                        refresh: *refresh,
+                        min_refresh: *min_refresh,
+                        cell: cell.clone(),
+                    });
+                    Some(auth::KeySource::Remote(cell))
+                }
+            };
+            keys.map(|keys| {
+                Method::Jwt(auth::JwtVerifier::new(
+                    keys,
+                    issuer.clone(),
+                    audience.clone(),
+                    clock_skew.as_secs(),
+                ))
+            })
+        }
+        model::AuthKind::Mtls => Some(Method::Mtls),
+    };
+    let r = &cfg.require;
+    let require = Require {
+        names: r.names.clone(),
+        claims: r.claims.clone(),
+        subjects: r.subjects.clone(),
+        sans: r.sans.clone(),
+    };
+    let authenticator = match method {
+        Some(m) => Authenticator::new(m, require),
+        None => refuse_all(),
+    };
+    Arc::new(Auth {
+        authenticator,
+        api_key: match &cfg.kind {
+            model::AuthKind::ApiKey { source, .. } => Some(source.clone()),
+            _ => None,
+        },
+        forward_identity: cfg.forward_identity.clone(),
+        jwks: remote,
+        config: cfg.clone(),
+    })
+}
+
+/// A checker no request passes (API keys, of which there are none): fails closed.
+fn refuse_all() -> Authenticator {
+    tracing::error!("an authentication setting could not be built; its routes refuse requests");
+    Authenticator::new(
+        Method::ApiKey(auth::ApiKeys::new(Vec::new())),
+        Require::default(),
+    )
+}
+
 /// The listener's own request guards.
 pub(crate) fn listener_guards(
     l: &model::Listener,
@@ -63,8 +166,13 @@ pub(crate) fn listener_guards(
                 previous.and_then(|p| p.guards.rate_limit.as_ref()),
             )
         }),
+        auth: g
+            .auth
+            .as_ref()
+            .map(|a| auth(a, previous.and_then(|p| p.guards.auth.as_ref()))),
         access_counters: None,
         rate_counters: None,
+        auth_counters: None,
     }
     .with_counters(metrics, &l.name, "")
 }
@@ -95,8 +203,13 @@ pub(crate) fn route_guards(
             )),
             None => own.rate_limit.clone(),
         },
+        auth: match &g.auth {
+            Some(cfg) => Some(auth(cfg, prev_route.and_then(|p| p.guards.auth.as_ref()))),
+            None => own.auth.clone(),
+        },
         access_counters: None,
         rate_counters: None,
+        auth_counters: None,
     }
     .with_counters(metrics, &l.name, &r.name)
 }
@@ -115,6 +228,9 @@ impl WithCounters for RequestGuards {
             if self.rate_limit.is_some() {
                 self.rate_counters =
                     Some(GuardCounters::new(m, listener, route, GuardKind::RateLimit));
+            }
+            if self.auth.is_some() {
+                self.auth_counters = Some(GuardCounters::new(m, listener, route, GuardKind::Auth));
             }
         }
         self

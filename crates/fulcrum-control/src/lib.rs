@@ -22,6 +22,7 @@ mod audit;
 mod checks;
 mod dns;
 mod guards;
+mod jwks;
 mod ops;
 mod series;
 mod snapshot;
@@ -113,6 +114,8 @@ pub struct Control {
     workers: Vec<WorkerHandle>,
     joins: Mutex<Vec<std::thread::JoinHandle<()>>>,
     checkers: Mutex<checks::Checkers>,
+    /// JWKS fetchers (`jwks.rs`).
+    jwks: Mutex<jwks::Fetchers>,
     resolver: Arc<dyn Resolve>,
     loaded_stamp: Mutex<Option<FileStamp>>,
     /// The `[admin]` settings in force, published by every apply: the admin listener reads
@@ -242,6 +245,7 @@ impl Control {
             workers: handles,
             joins: Mutex::new(joins),
             checkers: Mutex::new(Default::default()),
+            jwks: Mutex::new(Default::default()),
             resolver,
             loaded_stamp: Mutex::new(None),
             admin: arc_swap::ArcSwapOption::from(cfg.admin.clone().map(Arc::new)),

@@ -86,6 +86,7 @@ impl Control {
                     n = n.wrapping_add(1);
                     self.tick(Instant::now(), n.is_multiple_of(10));
                     self.reconcile_checkers();
+                    self.reconcile_jwks();
                     if n.is_multiple_of(5) {
                         self.refresh_dns(&mut dns_due).await;
                     }

@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use fulcrum_config::model::RateKey;
+use fulcrum_config::model::{self, ApiKeySource, RateKey};
+use fulcrum_guard::auth::Authenticator;
 use fulcrum_guard::{AccessList, ConnLimits, GuardKind, RateLimiter};
 use fulcrum_telemetry::{Counter, FulcrumMetrics};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 /// `fulcrum_guard_decisions_total` for one (listener, route, guard): allow and deny.
 #[derive(Clone)]
@@ -73,19 +74,46 @@ impl RateLimit {
     }
 }
 
+/// Authentication as a request meets it: the checker, where its API key is read, the field
+/// the identity is forwarded in.
+#[derive(Debug)]
+pub struct Auth {
+    pub authenticator: Authenticator,
+    /// api_key: the header or query parameter holding the key.
+    pub api_key: Option<ApiKeySource>,
+    pub forward_identity: Option<HeaderName>,
+    /// jwt with a JWKS URL: the cell the control plane's fetcher fills, and from where.
+    pub jwks: Option<JwksRemote>,
+    /// The settings it was built from: a reload with the same ones keeps this (and the
+    /// Basic cache in it).
+    pub config: model::Auth,
+}
+
+/// A JWKS URL and the key cell its fetcher fills (`fulcrum-control/jwks.rs`).
+#[derive(Debug, Clone)]
+pub struct JwksRemote {
+    pub url: String,
+    pub ca: Option<std::path::PathBuf>,
+    pub refresh: std::time::Duration,
+    pub min_refresh: std::time::Duration,
+    pub cell: Arc<fulcrum_guard::auth::JwksCell>,
+}
+
 /// The request guards of a route (or of a listener, for the routes without their own).
 #[derive(Debug, Clone, Default)]
 pub struct RequestGuards {
     pub access: Option<Arc<AccessList>>,
     pub rate_limit: Option<Arc<RateLimit>>,
+    pub auth: Option<Arc<Auth>>,
     /// `None` when nothing collects metrics.
     pub access_counters: Option<GuardCounters>,
     pub rate_counters: Option<GuardCounters>,
+    pub auth_counters: Option<GuardCounters>,
 }
 
 impl RequestGuards {
     pub fn is_empty(&self) -> bool {
-        self.access.is_none() && self.rate_limit.is_none()
+        self.access.is_none() && self.rate_limit.is_none() && self.auth.is_none()
     }
 }
 

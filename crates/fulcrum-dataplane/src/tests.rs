@@ -66,7 +66,7 @@ fn a_backend_is_ejected_at_exactly_consecutive_failures() {
     let t0 = Instant::now();
     let p = pool(4, outlier(3, 50));
     fail(&p, 1, 2, t0);
-    assert_eq!(ejected(&p), []);
+    assert_eq!(ejected(&p), [0usize; 0]);
     assert_eq!(p.backends[1].effective_weight(), 1);
     fail(&p, 1, 1, t0);
     assert_eq!(ejected(&p), [1], "not ejected at the third failure");
@@ -87,7 +87,11 @@ fn a_success_resets_the_count() {
     p.report_at(&p.backends[0], false, t0);
     assert!(!p.backends[0].is_failing(), "the success reset nothing");
     fail(&p, 0, 2, t0);
-    assert_eq!(ejected(&p), [], "ejected for failures a success separated");
+    assert_eq!(
+        ejected(&p),
+        [0usize; 0],
+        "ejected for failures a success separated"
+    );
     fail(&p, 0, 1, t0);
     assert_eq!(ejected(&p), [0]);
 }
@@ -109,7 +113,7 @@ fn zero_consecutive_failures_never_ejects() {
     let t0 = Instant::now();
     let p = pool(4, outlier(0, 50));
     fail(&p, 0, 1000, t0);
-    assert_eq!(ejected(&p), []);
+    assert_eq!(ejected(&p), [0usize; 0]);
     assert_eq!(slots(&p), 0);
     assert!(!p.backends[0].is_failing());
     assert_eq!(p.backends[0].stats().failures, 1000);
@@ -145,7 +149,7 @@ fn the_budget_rounds_down_so_a_lone_backend_is_never_ejected() {
     let t0 = Instant::now();
     let p = pool(1, outlier(1, 50));
     fail(&p, 0, 10, t0);
-    assert_eq!(ejected(&p), []);
+    assert_eq!(ejected(&p), [0usize; 0]);
 
     let p = pool(3, outlier(1, 50));
     for i in 0..3 {
@@ -166,7 +170,7 @@ fn a_draining_backend_is_not_ejected_and_takes_no_slot() {
     p.backends[0].drain();
     assert_eq!(p.backends[0].effective_weight(), 0);
     fail(&p, 0, 5, t0);
-    assert_eq!(ejected(&p), []);
+    assert_eq!(ejected(&p), [0usize; 0]);
     assert_eq!(slots(&p), 0);
     assert_eq!(p.backends[0].stats().failures, 5);
     assert!(p.backends[0].stats().draining);

@@ -10,12 +10,16 @@
 //! What it must not do: touch sockets, read the clock (every decision takes `now`), parse
 //! configuration files or know HTTP framing. Engines hand it the facts (a client address, a
 //! header's bytes) and act on the answer (`fulcrum-http/admission.rs`, the accept loops).
-//! Authentication and the WAF will live here too, behind the same kind of seam.
+//! - [`auth::Authenticator`]: API keys, Basic users, JWTs and client certificates, then the
+//!   route's `require` (401 / 403).
+//!
+//! The WAF will live here too, behind the same kind of seam.
 //!
 //! Not tower layers (as the house style suggests for middleware): the HTTP/1.1 fast path has
 //! no tower stack, so both engines call these decisions from one admission step instead.
 
 mod access;
+pub mod auth;
 mod conn;
 mod hash;
 mod rate;
@@ -36,14 +40,17 @@ pub enum GuardKind {
     MaxConnectionsPerIp,
     /// `[listener.limits] new_connections_per_ip`.
     NewConnectionsPerIp,
+    /// `[listener.auth]` / `[listener.route.auth]`.
+    Auth,
 }
 
 impl GuardKind {
-    pub const ALL: [GuardKind; 4] = [
+    pub const ALL: [GuardKind; 5] = [
         GuardKind::RateLimit,
         GuardKind::Access,
         GuardKind::MaxConnectionsPerIp,
         GuardKind::NewConnectionsPerIp,
+        GuardKind::Auth,
     ];
 
     /// The label value.
@@ -53,6 +60,7 @@ impl GuardKind {
             GuardKind::Access => "access",
             GuardKind::MaxConnectionsPerIp => "max_connections_per_ip",
             GuardKind::NewConnectionsPerIp => "new_connections_per_ip",
+            GuardKind::Auth => "auth",
         }
     }
 }

@@ -6,21 +6,26 @@
 //! their own parse and act on the answer in their own way (a `Response`, or bytes).
 //!
 //! The route's guards run here too (`fulcrum-guard`, through the snapshot's
-//! [`RequestGuards`]): the access list on the client address, then the rate limit on its
-//! key (the address, or a header's first value read through [`Fields`], never a header map
-//! built for it). A refusal is a [`ProxyError`] like the others (403, 429).
+//! [`RequestGuards`]): the access list on the client address, then authentication (the
+//! `Authorization` field, the API key's header or query parameter, the connection's client
+//! certificate), then the rate limit on its key (the address, a header's first value read
+//! through [`Fields`], never a header map built for it, or the authenticated identity). A
+//! refusal is a [`ProxyError`] like the others (401, 403, 429); an authentication failure is
+//! also logged (a `warn` line with the listener, route, client, kind and reason, never the
+//! credential). A Basic password hash is checked here, inline: see `fulcrum_guard::auth`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use fulcrum_config::model::RateKey;
+use fulcrum_config::model::{ApiKeySource, RateKey};
 use fulcrum_dataplane::RequestGuards;
+use fulcrum_guard::auth::{Cert, Failure, Identity, Presented};
 use fulcrum_guard::Decision;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use crate::error::{ProxyError, Throttled};
+use crate::error::{Challenge, ProxyError, Throttled};
 use crate::state::{ListenerState, PoolState, RouteAction};
 
 /// Header lookup for admission: route matching ([`fulcrum_route::Headers`]) and the first
@@ -62,6 +67,8 @@ pub struct Request<'a, H: ?Sized> {
 pub struct Connection<'a> {
     pub sni: Option<&'a str>,
     pub client_cert: bool,
+    /// The verified client certificate's subject and SANs (auth `kind = "mtls"`).
+    pub cert: Option<Cert<'a>>,
     /// The engine hands requests for pools with backend TLS to another engine (the fast
     /// path, to hyper): their guards are left to that one.
     pub hands_over_tls_pools: bool,
@@ -102,6 +109,9 @@ pub struct Admitted<'l> {
     /// The target to send when it differs from the one received: the normal path the
     /// route matched, with the query as received.
     pub rewritten: Option<String>,
+    /// `forward_identity`: the field to send the authenticated identity in (any copy from the
+    /// client removed), and its value (`None` when it cannot be a field value).
+    pub forward: Option<(&'l HeaderName, Option<HeaderValue>)>,
 }
 
 /// Route `req` on `listener`: the TLS name check (421 when the authority selects another
@@ -169,22 +179,47 @@ pub fn admit<'l, H: Fields + ?Sized>(
     // A request the engine hands to another (the fast path gives TLS pools to hyper) meets
     // its guards there, once.
     let handed_over = conn.hands_over_tls_pools && matches!(&act, Act::Pool(p) if p.tls.is_some());
+    let mut forward = None;
     if let Some(r) = rules.filter(|r| !r.guards.is_empty() && !handed_over) {
-        guard(&r.guards, req, worker).map_err(refused)?;
+        let id = guard(&r.guards, req, conn, worker).map_err(|e| {
+            if let Some((kind, reason)) = e.auth_failure() {
+                tracing::warn!(
+                    listener = %listener.name,
+                    route = listener.route_names.get(route).map_or("", |n| n.as_str()),
+                    client = %req.client,
+                    kind,
+                    reason,
+                    "authentication refused a request"
+                );
+            }
+            refused(e)
+        })?;
+        if let Some(name) = r
+            .guards
+            .auth
+            .as_ref()
+            .and_then(|a| a.forward_identity.as_ref())
+        {
+            let value = id.and_then(|id| HeaderValue::from_str(&id.subject).ok());
+            forward = Some((name, value));
+        }
     }
     Ok(Admitted {
         route,
         act,
         rewritten,
+        forward,
     })
 }
 
-/// The route's access list, then its rate limit; each decision counted on `worker`'s shard.
+/// The route's access list, then its authentication, then its rate limit; each decision
+/// counted on `worker`'s shard. The identity, when the route authenticates.
 fn guard<H: Fields + ?Sized>(
     g: &RequestGuards,
     req: &Request<'_, H>,
+    conn: Connection<'_>,
     worker: usize,
-) -> Result<(), ProxyError> {
+) -> Result<Option<Identity>, ProxyError> {
     if let Some(list) = &g.access {
         let verdict = list.check(req.client);
         if let Some(c) = &g.access_counters {
@@ -194,10 +229,62 @@ fn guard<H: Fields + ?Sized>(
             return Err(ProxyError::Forbidden(verdict.reason()));
         }
     }
+    let mut identity = None;
+    if let Some(a) = &g.auth {
+        let query_key;
+        let api_key = match &a.api_key {
+            Some(ApiKeySource::Header(name)) => req.headers.first_value(name),
+            Some(ApiKeySource::Query(name)) => {
+                query_key = req.query.and_then(|q| query_param(q, name));
+                query_key.as_deref()
+            }
+            None => None,
+        };
+        let presented = Presented {
+            authorization: req.headers.first_value(&http::header::AUTHORIZATION),
+            api_key,
+            cert: conn.cert,
+        };
+        let unix_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let result = a.authenticator.check(&presented, req.now, unix_now);
+        if let Some(c) = &g.auth_counters {
+            c.record(worker, result.is_ok());
+        }
+        let kind = a.authenticator.kind();
+        match result {
+            Ok(id) => identity = Some(id),
+            Err(Failure::Unauthenticated(reason)) => {
+                let challenge = a.authenticator.challenge(reason);
+                return Err(ProxyError::Unauthorized(Box::new(Challenge {
+                    kind,
+                    reason,
+                    www_authenticate: HeaderValue::from_str(&challenge)
+                        .unwrap_or_else(|_| HeaderValue::from_static("Bearer realm=\"fulcrum\"")),
+                })));
+            }
+            Err(Failure::Forbidden(reason)) => {
+                return Err(ProxyError::AuthForbidden { kind, reason });
+            }
+        }
+    }
     if let Some(rl) = &g.rate_limit {
         let decision = match &rl.key {
             RateKey::Header(name) => match req.headers.first_value(name) {
                 Some(v) => rl.limiter.check(v, req.now),
+                None => rl.limiter.check_ip(req.client, req.now),
+            },
+            RateKey::ApiKey => match identity.as_ref().filter(|_| {
+                g.auth
+                    .as_ref()
+                    .is_some_and(|a| a.authenticator.kind() == "api_key")
+            }) {
+                Some(id) => rl.limiter.check(id.subject.as_bytes(), req.now),
+                None => rl.limiter.check_ip(req.client, req.now),
+            },
+            RateKey::Jwt(claim) => match identity.as_ref().and_then(|id| id.claim(claim)) {
+                Some(v) => rl.limiter.check(v.as_bytes(), req.now),
                 None => rl.limiter.check_ip(req.client, req.now),
             },
             RateKey::ClientIp => rl.limiter.check_ip(req.client, req.now),
@@ -215,5 +302,55 @@ fn guard<H: Fields + ?Sized>(
             })));
         }
     }
-    Ok(())
+    Ok(identity)
+}
+
+/// The first value of query parameter `name`, percent-decoded (`+` as a space); `None` when
+/// absent or not valid percent-encoding.
+fn query_param(query: &str, name: &str) -> Option<Vec<u8>> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k)? == name.as_bytes()).then(|| percent_decode(v))?
+    })
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'%' => {
+                let hex = |j: usize| b.get(j).and_then(|&h| (h as char).to_digit(16));
+                out.push((hex(i + 1)? * 16 + hex(i + 2)?) as u8);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_params_are_found_and_decoded() {
+        use super::query_param;
+        assert_eq!(
+            query_param("a=1&key=s%3Dx+y&key=2", "key").as_deref(),
+            Some(&b"s=x y"[..])
+        );
+        assert_eq!(query_param("k%65y=v", "key").as_deref(), Some(&b"v"[..]));
+        assert_eq!(query_param("keys=v", "key"), None);
+        assert_eq!(query_param("key", "key").as_deref(), Some(&b""[..]));
+        assert_eq!(query_param("key=%zz", "key"), None);
+        assert_eq!(query_param("key=%4", "key"), None);
+    }
 }

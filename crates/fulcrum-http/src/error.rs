@@ -59,9 +59,29 @@ pub enum ProxyError {
     /// A rate limit refused the request (`[listener.rate_limit]`).
     #[error("too many requests: the rate limit was reached; retry after {} s", .0.retry_after)]
     RateLimited(Box<Throttled>),
+    /// Authentication found no valid credentials (`[listener.auth]`): 401 with the challenge.
+    #[error("authentication is required: {}", .0.reason)]
+    Unauthorized(Box<Challenge>),
+    /// Authenticated, but the route's `require` does not let this identity in.
+    #[error("{reason}")]
+    AuthForbidden {
+        kind: &'static str,
+        reason: &'static str,
+    },
     /// `CONNECT`: a reverse proxy tunnels nothing (RFC 9110 §9.3.6 lets it answer 501).
     #[error("CONNECT is not supported: this is a reverse proxy")]
     ConnectNotImplemented,
+}
+
+/// What a 401 tells the client.
+#[derive(Debug)]
+pub struct Challenge {
+    /// The authentication kind (`api_key`, `basic`, `jwt`, `mtls`), for the log.
+    pub kind: &'static str,
+    /// Why, in words that never hold the credential.
+    pub reason: &'static str,
+    /// `WWW-Authenticate`.
+    pub www_authenticate: HeaderValue,
 }
 
 /// What a 429 tells the client (draft-ietf-httpapi-ratelimit-headers).
@@ -93,7 +113,8 @@ impl ProxyError {
             ProxyError::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             ProxyError::ConnectionClosing => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ProxyError::Forbidden(_) | ProxyError::AuthForbidden { .. } => StatusCode::FORBIDDEN,
+            ProxyError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::ConnectNotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
@@ -109,6 +130,8 @@ impl ProxyError {
             | ProxyError::Misdirected
             | ProxyError::ConnectionClosing
             | ProxyError::Forbidden(_)
+            | ProxyError::Unauthorized(_)
+            | ProxyError::AuthForbidden { .. }
             | ProxyError::RateLimited(_)
             | ProxyError::ConnectNotImplemented => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
@@ -127,6 +150,18 @@ impl ProxyError {
         match self {
             ProxyError::Forbidden(_) => Some(fulcrum_guard::GuardKind::Access),
             ProxyError::RateLimited(_) => Some(fulcrum_guard::GuardKind::RateLimit),
+            ProxyError::Unauthorized(_) | ProxyError::AuthForbidden { .. } => {
+                Some(fulcrum_guard::GuardKind::Auth)
+            }
+            _ => None,
+        }
+    }
+
+    /// An authentication refusal's kind and reason (for its log line).
+    pub fn auth_failure(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            ProxyError::Unauthorized(c) => Some((c.kind, c.reason)),
+            ProxyError::AuthForbidden { kind, reason } => Some((kind, reason)),
             _ => None,
         }
     }
@@ -164,6 +199,9 @@ impl ProxyError {
             h.insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after));
             h.insert(RATELIMIT_POLICY, t.policy.clone());
             h.insert(RATELIMIT, t.ratelimit.clone());
+        }
+        if let ProxyError::Unauthorized(c) = self {
+            h.insert(header::WWW_AUTHENTICATE, c.www_authenticate.clone());
         }
         // A refusal by a guard is an answer like any other: the connection stays usable.
         if self.source_side() == ErrorSource::Downstream && self.guard().is_none() {

@@ -74,6 +74,16 @@ pub struct ClientCert {
     pub sans: HeaderValue,
 }
 
+impl ClientCert {
+    /// The subject and SANs as the authentication guard reads them.
+    pub fn facts(&self) -> Option<fulcrum_guard::auth::Cert<'_>> {
+        Some(fulcrum_guard::auth::Cert {
+            subject: self.subject.to_str().ok()?,
+            sans: self.sans.to_str().ok()?,
+        })
+    }
+}
+
 /// The request's authority for its log line: `Host`, else the URI's (unchecked: a refused
 /// host is logged as sent).
 fn logged_authority(req: &Request<Incoming>) -> Option<&str> {
@@ -193,6 +203,7 @@ async fn route_and_forward(
         admission::Connection {
             sni: cx.sni.as_deref(),
             client_cert: cx.client_cert.is_some(),
+            cert: cx.client_cert.as_ref().and_then(|c| c.facts()),
             hands_over_tls_pools: false,
         },
         &admission::Request {
@@ -273,6 +284,7 @@ async fn route_and_forward(
             trusted,
             rewritten,
             chunked,
+            forward: admitted.forward,
         },
     );
     let send::Sent {

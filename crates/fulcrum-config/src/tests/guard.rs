@@ -50,21 +50,9 @@ fn listener_and_route_protections_parse() {
     assert!(r.access.is_some());
 }
 
-/// Keys that need authentication, cluster scope, and `auth`/`waf`: clear errors until built.
+/// Cluster scope and `waf`: clear errors until built.
 #[test]
 fn what_is_not_built_yet_is_a_clear_error() {
-    assert_eq!(
-        error(&with(
-            "[listener.rate_limit]\nrequests_per_second = 1\nkey = \"jwt:sub\""
-        )),
-        "8:7: listener \"web\": rate_limit.key: key \"jwt:sub\" needs authentication on the \
-         route ([listener.route.auth]), which is not supported yet (use \"client_ip\" or \
-         \"header:NAME\")"
-    );
-    let e = error(&with(
-        "[listener.route.rate_limit]\nrequests_per_second = 1\nkey = \"api_key\"",
-    ));
-    assert!(e.starts_with("8:7: listener \"web\": route \"#1\": rate_limit.key: key \"api_key\" needs authentication"), "{e}");
     let e = error(&with(
         "[listener.rate_limit]\nrequests_per_second = 1\nscope = \"cluster\"",
     ));
@@ -72,11 +60,6 @@ fn what_is_not_built_yet_is_a_clear_error() {
         e.starts_with(
             "8:9: listener \"web\": rate_limit.scope: scope = \"cluster\" needs [cluster].redis"
         ),
-        "{e}"
-    );
-    let e = error(&with("[listener.route.auth]\nkind = \"jwt\""));
-    assert!(
-        e.contains("[listener.route.auth] (authentication) is not supported yet"),
         "{e}"
     );
     let e = error(&with("[listener.waf]\nmode = \"block\""));

@@ -1,5 +1,6 @@
 //! Whole-file tests: parse text, compare the model or the exact errors.
 
+mod auth;
 mod errors;
 mod guard;
 mod health;

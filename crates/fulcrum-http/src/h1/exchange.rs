@@ -227,6 +227,7 @@ fn admit(
         crate::admission::Connection {
             sni: conn.facts.sni.as_deref(),
             client_cert: conn.facts.client_cert.is_some(),
+            cert: conn.facts.client_cert.as_ref().and_then(|c| c.facts()),
             hands_over_tls_pools: true,
         },
         &crate::admission::Request {
@@ -280,6 +281,7 @@ fn admit(
         return Decision::Error(ProxyError::NoBackend);
     };
     let rewritten = admitted.rewritten;
+    let forward = admitted.forward;
     let cert = conn.facts.client_cert.as_ref();
     request::write_head(
         v,
@@ -299,6 +301,10 @@ fn admit(
                     listener.client_san_header.as_ref(),
                     cert.map(|c| c.sans.as_bytes()),
                 ),
+                match &forward {
+                    Some((name, value)) => (Some(*name), value.as_ref().map(|v| v.as_bytes())),
+                    None => (None, None),
+                },
             ],
             request_id: facts.id.as_bytes(),
             body: facts.body,

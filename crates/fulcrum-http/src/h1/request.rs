@@ -78,8 +78,10 @@ pub struct Outgoing<'a> {
     pub peer: &'a [u8],
     pub proto: &'a [u8],
     pub port: Option<&'a [u8]>,
-    /// mTLS identity headers: (name, value when the client presented a certificate).
-    pub identity: [(Option<&'a HeaderName>, Option<&'a [u8]>); 2],
+    /// Identity headers, set by Fulcrum alone (a client's copy is dropped): the mTLS
+    /// subject and SANs (value when the client presented a certificate), and the
+    /// authenticated identity of `forward_identity`.
+    pub identity: [(Option<&'a HeaderName>, Option<&'a [u8]>); 3],
     pub request_id: &'a [u8],
     pub body: BodyOut,
 }
@@ -189,7 +191,7 @@ mod tests {
                 peer: b"127.0.0.1",
                 proto: b"http",
                 port: Some(b"8080"),
-                identity: [(None, None), (None, None)],
+                identity: [(None, None), (None, None), (None, None)],
                 request_id: b"abc",
                 body: BodyOut::Length(3),
             },
@@ -212,7 +214,7 @@ mod tests {
                 peer: b"127.0.0.1",
                 proto: b"http",
                 port: None,
-                identity: [(None, None), (None, None)],
+                identity: [(None, None), (None, None), (None, None)],
                 request_id: b"r",
                 body: BodyOut::None,
             },

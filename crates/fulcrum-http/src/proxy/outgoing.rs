@@ -1,6 +1,7 @@
 //! The request a backend is sent: the client's head with hop-by-hop fields removed, our own
-//! framing, `Host`, the forwarding headers, the mTLS identity headers, the request id, and
-//! the normal path the route matched; always HTTP/1.1 on the wire (or HTTP/2 by ALPN).
+//! framing, `Host`, the forwarding headers, the mTLS and authenticated identity headers, the
+//! request id, and the normal path the route matched; always HTTP/1.1 on the wire (or HTTP/2
+//! by ALPN).
 
 use std::net::IpAddr;
 
@@ -32,6 +33,8 @@ pub(super) struct Outgoing<'a> {
     pub rewritten: Option<PathAndQuery>,
     /// The body has no known length: it goes on chunked.
     pub chunked: bool,
+    /// `forward_identity`: the field and the authenticated identity (see `admission`).
+    pub forward: Option<(&'a http::HeaderName, Option<HeaderValue>)>,
 }
 
 /// Turn the client's request head into the backend's.
@@ -105,6 +108,13 @@ pub(super) fn rewrite(parts: &mut Parts, o: Outgoing<'_>) {
             if let Some(v) = value {
                 parts.headers.insert(name.clone(), v.clone());
             }
+        }
+    }
+    // The authenticated identity: only Fulcrum sets it, never the client.
+    if let Some((name, value)) = o.forward {
+        parts.headers.remove(name);
+        if let Some(v) = value {
+            parts.headers.insert(name.clone(), v);
         }
     }
     parts

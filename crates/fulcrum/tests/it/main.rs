@@ -11,6 +11,7 @@ mod admin_api;
 mod alloc;
 
 mod admin_hardening;
+mod auth;
 mod balancing;
 mod cli;
 mod config_hardening;
