@@ -39,6 +39,8 @@ pub trait AdminOps: Send + Sync + 'static {
     fn ready(&self) -> bool;
     /// `GET /api/v1/pools`.
     fn pools(&self) -> Value;
+    /// `GET /api/v1/guards`: every listener's and route's protections and their counts.
+    fn guards(&self) -> Value;
     /// `POST /api/v1/reload`: `Err` carries the validation errors.
     fn reload(&self, client: &str) -> Result<(), String>;
     /// `POST /api/v1/pools/{pool}/backends`: `Err((status, message))`.
@@ -211,6 +213,7 @@ pub async fn respond(
     let segments: Vec<&str> = api.split('/').collect();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["pools"]) => json_resp(StatusCode::OK, &ops.pools()),
+        (&Method::GET, ["guards"]) => json_resp(StatusCode::OK, &ops.guards()),
         (&Method::POST, ["reload"]) => match ops.reload(&who) {
             Ok(()) => json_resp(StatusCode::OK, &json!({ "result": "reloaded" })),
             Err(e) => error(400, &e),

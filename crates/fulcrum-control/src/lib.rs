@@ -22,6 +22,7 @@ mod audit;
 mod checks;
 mod dns;
 mod guards;
+mod guards_view;
 mod jwks;
 mod ops;
 mod series;

@@ -33,6 +33,11 @@ impl GuardCounters {
         }
     }
 
+    /// Allowed and refused so far, over every worker.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.allow.get(), self.deny.get())
+    }
+
     #[inline]
     pub fn record(&self, worker: usize, allowed: bool) {
         match allowed {

@@ -39,6 +39,9 @@ impl AdminOps for Ops {
     fn pools(&self) -> serde_json::Value {
         self.0.pools_json()
     }
+    fn guards(&self) -> serde_json::Value {
+        self.0.guards_json()
+    }
     fn reload(&self, client: &str) -> Result<(), String> {
         self.0.reload(client).map_err(|e| e.to_string())
     }

@@ -20,7 +20,7 @@ use crate::support::{admin_call, replace_file, Lb, TempDir};
 
 const ENGINES: [&str; 2] = ["auto", "hyper"];
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -510,3 +510,86 @@ fn a_normal_client_keeps_its_rate_while_5000_slow_header_connections_are_held() 
         sample(&metrics(&lb), active)
     );
 }
+
+/// `GET /api/v1/guards` on `lb`, as JSON.
+fn guards_view(lb: &Lb) -> serde_json::Value {
+    let r = admin_call(lb.admin(), "GET", "/api/v1/guards", None, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[test]
+fn the_guards_view_shows_what_protects_each_route_with_counts_and_no_secrets() {
+    let hash = crate::auth::sha256_hex("view-secret-key");
+    let routes = format!(
+        "[[listener.route]]\nname = \"api\"\npath_prefix = \"/api\"\npool = \"app\"\n\
+         [listener.route.auth]\nkind = \"api_key\"\nheader = \"x-api-key\"\n\
+         keys = [{{ name = \"ci\", sha256 = \"{hash}\" }}]\n\
+         [listener.route.rate_limit]\nrequests_per_second = 1\nburst = 1\nkey = \"api_key\"\n\
+         [[listener.route]]\nname = \"all\"\npool = \"app\"\n"
+    );
+    let be = Backend::start("be");
+    let lb = Lb::start(&config(
+        "\"127.0.0.1:0\"",
+        "[listener.limits]\nmax_connections_per_ip = 64\nnew_connections_per_ip = \"500/s\"\n\
+         [listener.rate_limit]\nrequests_per_second = 1000\nburst = 1000\n\
+         [listener.access]\nallow = [\"127.0.0.0/8\", \"::1/128\"]\ndeny = [\"127.0.0.99/32\"]",
+        &routes,
+        &be,
+        "off",
+    ));
+    let key = [("x-api-key", "view-secret-key")];
+    assert_eq!(get_from(None, lb.addr(), "/api/x", &key).status, 200);
+    assert_eq!(get_from(None, lb.addr(), "/api/x", &key).status, 429);
+    assert_eq!(get_from(None, lb.addr(), "/api/x", &[]).status, 401);
+    assert_eq!(get_from(None, lb.addr(), "/", &[]).status, 200);
+    assert_eq!(
+        get_from(Some(ip("127.0.0.99")), lb.addr(), "/", &[]).status,
+        403
+    );
+
+    let v = guards_view(&lb);
+    let text = v.to_string();
+    assert!(!text.contains(&hash), "the view shows a key's hash: {text}");
+    assert!(
+        !text.contains("view-secret-key"),
+        "the view shows a key: {text}"
+    );
+    let web = &v["listeners"][0];
+    assert_eq!(web["name"], "web");
+    assert_eq!(web["connections"]["max_connections_per_ip"], 64);
+    assert_eq!(web["connections"]["new_connections_per_ip"], "500/s");
+    assert_eq!(web["guards"]["rate_limit"]["requests_per_second"], 1000);
+    assert_eq!(
+        web["guards"]["access"]["deny"]["entries"][0],
+        "127.0.0.99/32"
+    );
+    let route = |name: &str| {
+        web["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no route {name}: {web}"))["guards"]
+            .clone()
+    };
+    let api = route("api");
+    assert_eq!(api["auth"]["kind"], "api_key");
+    assert_eq!(api["auth"]["from"], "route");
+    assert_eq!(api["auth"]["keys"], serde_json::json!(["ci"]));
+    assert_eq!(api["auth"]["source"]["header"], "x-api-key");
+    assert_eq!(api["auth"]["decisions"]["refused"], 1, "{api}");
+    assert_eq!(api["rate_limit"]["from"], "route");
+    assert_eq!(api["rate_limit"]["key"], "api_key");
+    assert_eq!(api["rate_limit"]["keys"], 1, "one key in the table: {api}");
+    assert_eq!(api["rate_limit"]["decisions"]["refused"], 1, "{api}");
+    // The route without its own takes the listener's limit and list.
+    let all = route("all");
+    assert_eq!(all["rate_limit"]["from"], "listener");
+    assert_eq!(all["access"]["from"], "listener");
+    assert!(all.get("auth").is_none(), "{all}");
+    assert!(
+        all["access"]["decisions"]["refused"].as_u64() >= Some(1),
+        "{all}"
+    );
+}
