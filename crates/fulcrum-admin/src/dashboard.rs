@@ -1,6 +1,7 @@
 //! The dashboard: one self-contained page that polls the admin API. It is served to anyone who
-//! may reach the listener (it holds no data); the data it shows comes from `/api/v1/pools`,
-//! with the admin token the operator types into the page when one is configured.
+//! may reach the listener (it holds no data); the data it shows comes from `/api/v1/pools` and
+//! `/api/v1/guards`, with the admin token the operator types into the page when one is
+//! configured.
 
 pub const PAGE: &str = r##"<!doctype html>
 <html lang="en">
@@ -18,9 +19,11 @@ pub const PAGE: &str = r##"<!doctype html>
 </head>
 <body>
 <h1>Fulcrum</h1>
-<p>Live view of pools and backends, refreshed every second. <span id="err"></span></p>
+<p>Live view of pools, backends and protections, refreshed every second. <span id="err"></span></p>
 <p><label>Admin token (only if one is configured; kept in this tab only): <input id="token" type="password" autocomplete="off"></label></p>
 <div id="pools">loading…</div>
+<h2>protections</h2>
+<div id="guards">loading…</div>
 <script>
 // The page itself holds no data: it reads /api/v1/pools with the admin token, which it keeps
 // in sessionStorage: this tab only, gone when it closes (never persisted, never a cookie).
@@ -47,10 +50,40 @@ async function refresh() {
       html += '</table>';
     }
     document.getElementById('pools').innerHTML = html || 'no pools';
+    const g = await fetch('/api/v1/guards', { headers });
+    if (!g.ok) throw new Error('admin API answered ' + g.status);
+    document.getElementById('guards').innerHTML = guardsHtml(await g.json());
     document.getElementById('err').textContent = '';
   } catch (e) {
     document.getElementById('err').textContent = e.message;
   }
+}
+// One row per route: what its requests meet (the listener's where it has none of its own) and
+// how many each guard refused.
+function refused(x) { return x && x.decisions ? x.decisions.refused : 0; }
+function guardsHtml(data) {
+  let html = '';
+  for (const l of data.listeners) {
+    const c = l.connections;
+    const conn = [];
+    if (c.max_connections_per_ip != null) conn.push(c.max_connections_per_ip + ' open per address');
+    if (c.new_connections_per_ip != null) conn.push(c.new_connections_per_ip + ' new per address');
+    html += '<h3>listener ' + esc(l.name) + ' <small>(' + esc(l.protocol) + (conn.length ? '; ' + esc(conn.join(', ')) +
+      ', ' + c.addresses_tracked + ' addresses tracked' : '') + ')</small></h3>';
+    if (!l.routes.length) continue;
+    html += '<table><tr><th>route</th><th>rate limit</th><th>access</th><th>auth</th><th>refused</th></tr>';
+    for (const r of l.routes) {
+      const g = r.guards, rl = g.rate_limit, ac = g.access, au = g.auth;
+      const rate = rl ? rl.requests_per_second + '/s burst ' + rl.burst + ' by ' + rl.key + ' (' + rl.keys + ' keys)' : '–';
+      const acc = ac ? ac.allow.count + ' allow, ' + ac.deny.count + ' deny' : '–';
+      const auth = au ? au.kind : '–';
+      const n = refused(rl) + refused(ac) + refused(au);
+      html += '<tr><td>' + esc(r.name) + '</td><td>' + esc(rate) + '</td><td>' + esc(acc) + '</td><td>' + esc(auth) +
+        '</td><td>' + n + '</td></tr>';
+    }
+    html += '</table>';
+  }
+  return html || 'no listeners';
 }
 refresh();
 setInterval(refresh, 1000);
