@@ -64,6 +64,25 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
         )?;
         write_listener_tls(out, l)?;
         let (t, lim) = (&l.timeouts, &l.limits);
+        let per_ip: Vec<String> = [
+            lim.max_connections_per_ip.map(|n| format!("{n} open")),
+            lim.new_connections_per_ip.map(|n| format!("{n}/s new")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !per_ip.is_empty() {
+            writeln!(
+                out,
+                "  connections per client address: {}",
+                per_ip.join(", ")
+            )?;
+        }
+        if l.pool.is_some() {
+            if let Some(a) = &l.guards.access {
+                writeln!(out, "  protections: {}", access_summary(a))?;
+            }
+        }
         if let Some(pool) = &l.pool {
             let limit = match l.protocol {
                 Protocol::Udp => format!("{} flows", lim.max_flows),
@@ -86,6 +105,9 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
             human_size(lim.max_body_bytes),
             lim.max_connections,
         )?;
+        if let Some(g) = guards_summary(&l.guards) {
+            writeln!(out, "  protections: {g}")?;
+        }
         if l.routes.is_empty() && l.https_redirect.is_none() {
             match l.protocol {
                 Protocol::TlsPassthrough => {
@@ -102,6 +124,9 @@ fn write_summary(out: &mut String, cfg: &Config) -> std::fmt::Result {
                 matcher(r, l.protocol),
                 action(&r.action)
             )?;
+            if let Some(g) = guards_summary(&r.guards) {
+                writeln!(out, "    protections (replacing the listener's): {g}")?;
+            }
         }
     }
     for p in &cfg.pools {
@@ -317,4 +342,59 @@ pub(crate) fn duration(d: Duration) -> String {
         return "0s".to_owned();
     }
     format!("{ms}ms")
+}
+
+/// One line of what a listener's or route's guards do, or `None` when it has none. Never a
+/// secret: key and user names, not their hashes.
+fn guards_summary(g: &crate::model::Guards) -> Option<String> {
+    use crate::model::{ApiKeySource, AuthKind, JwksSource, RateKey};
+    let mut parts = Vec::new();
+    if let Some(rl) = &g.rate_limit {
+        let key = match &rl.key {
+            RateKey::ClientIp => "client_ip".to_string(),
+            RateKey::Header(h) => format!("header:{h}"),
+            RateKey::ApiKey => "api_key".to_string(),
+            RateKey::Jwt(c) => format!("jwt:{c}"),
+        };
+        parts.push(format!(
+            "rate limit {}/s burst {} by {key} (at most {} keys)",
+            rl.requests_per_second, rl.burst, rl.max_keys
+        ));
+    }
+    if let Some(a) = &g.access {
+        parts.push(access_summary(a));
+    }
+    if let Some(a) = &g.auth {
+        let detail = match &a.kind {
+            AuthKind::ApiKey { source, keys } => {
+                let from = match source {
+                    ApiKeySource::Header(h) => format!("header {h}"),
+                    ApiKeySource::Query(q) => format!("query parameter {q}"),
+                };
+                let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+                format!("api_key from {from}, keys {}", names.join(", "))
+            }
+            AuthKind::Basic { users } => {
+                let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+                format!("basic, users {}", names.join(", "))
+            }
+            AuthKind::Jwt { jwks, issuer, .. } => {
+                let from = match jwks {
+                    JwksSource::File { path, .. } => path.display().to_string(),
+                    JwksSource::Url { url, .. } => url.clone(),
+                };
+                match issuer {
+                    Some(i) => format!("jwt, keys from {from}, issuer {i}"),
+                    None => format!("jwt, keys from {from}"),
+                }
+            }
+            AuthKind::Mtls => "mtls (the client certificate)".to_string(),
+        };
+        parts.push(format!("auth {detail}"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn access_summary(a: &crate::model::Access) -> String {
+    format!("access {} allow, {} deny", a.allow.len(), a.deny.len())
 }

@@ -119,3 +119,38 @@ fn protections_that_do_not_fit_the_protocol_are_refused() {
     let all = errors(&format!("{udp}{POOL_API}"));
     assert_eq!(all.len(), 2, "{all:#?}");
 }
+
+#[test]
+fn check_summary_names_each_protection_without_secrets() {
+    let hash = "ab".repeat(32);
+    let text = crate::summary(&ok(&with(&format!(
+        "[listener.route.auth]\nkind = \"api_key\"\nheader = \"x-api-key\"\n\
+         keys = [{{ name = \"ci\", sha256 = \"{hash}\" }}]\n\
+         [listener.route.rate_limit]\nrequests_per_second = 5\nkey = \"api_key\"\n\
+         [listener.rate_limit]\nrequests_per_second = 100\nburst = 50\n\
+         [listener.limits]\nmax_connections_per_ip = 256\nnew_connections_per_ip = \"50/s\"\n\
+         [listener.access]\nallow = [\"10.0.0.0/8\", \"2001:db8::/32\"]\ndeny = [\"10.6.6.0/24\"]"
+    ))));
+    assert!(
+        text.contains("  connections per client address: 256 open, 50/s new\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  protections: rate limit 100/s burst 50 by client_ip (at most 100000 keys); \
+             access 2 allow, 1 deny\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "    protections (replacing the listener's): rate limit 5/s burst 5 by api_key \
+             (at most 100000 keys); auth api_key from header x-api-key, keys ci\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&hash),
+        "the summary shows a key's hash: {text}"
+    );
+}
