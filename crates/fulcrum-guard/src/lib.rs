@@ -10,7 +10,10 @@
 //! What it must not do: touch sockets, read the clock (every decision takes `now`), parse
 //! configuration files or know HTTP framing. Engines hand it the facts (a client address, a
 //! header's bytes) and act on the answer (`fulcrum-http/admission.rs`, the accept loops).
-//! Authentication and the WAF will live here too, behind the same kind of seam.
+//! - [`waf`]: the web application firewall's detectors (SQLi, XSS, traversal, file
+//!   inclusion, command and PHP injection, protocol anomalies), linear in their input.
+//!
+//! Authentication will live here too, behind the same kind of seam.
 //!
 //! Not tower layers (as the house style suggests for middleware): the HTTP/1.1 fast path has
 //! no tower stack, so both engines call these decisions from one admission step instead.
@@ -20,6 +23,7 @@ mod conn;
 mod hash;
 mod rate;
 mod table;
+pub mod waf;
 
 pub use access::{AccessList, Verdict};
 pub use conn::{ConnLimits, ConnRefusal, ConnSlot};
@@ -36,14 +40,17 @@ pub enum GuardKind {
     MaxConnectionsPerIp,
     /// `[listener.limits] new_connections_per_ip`.
     NewConnectionsPerIp,
+    /// `[listener.waf]` / `[listener.route.waf]`.
+    Waf,
 }
 
 impl GuardKind {
-    pub const ALL: [GuardKind; 4] = [
+    pub const ALL: [GuardKind; 5] = [
         GuardKind::RateLimit,
         GuardKind::Access,
         GuardKind::MaxConnectionsPerIp,
         GuardKind::NewConnectionsPerIp,
+        GuardKind::Waf,
     ];
 
     /// The label value.
@@ -53,6 +60,7 @@ impl GuardKind {
             GuardKind::Access => "access",
             GuardKind::MaxConnectionsPerIp => "max_connections_per_ip",
             GuardKind::NewConnectionsPerIp => "new_connections_per_ip",
+            GuardKind::Waf => "waf",
         }
     }
 }
