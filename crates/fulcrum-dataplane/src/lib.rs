@@ -37,7 +37,9 @@ mod worker;
 mod tests;
 
 pub use backend::{BackendInflight, BackendState, BackendStats, Health};
-pub use guards::{ConnGuards, GuardCounters, RateLimit, RequestGuards};
+pub use guards::{
+    ConnGuards, GuardCounters, RateLimit, RequestGuards, WafCounters, WafDecision, WafGuard,
+};
 pub use listener::{ListenerState, RouteAction, RouteRules};
 pub use metrics::{ListenerMetrics, Series, UdpMetrics};
 pub use pool::{PoolSpec, PoolState};

@@ -8,7 +8,10 @@
 //! The route's guards run here too (`fulcrum-guard`, through the snapshot's
 //! [`RequestGuards`]): the access list on the client address, then the rate limit on its
 //! key (the address, or a header's first value read through [`Fields`], never a header map
-//! built for it). A refusal is a [`ProxyError`] like the others (403, 429).
+//! built for it), then the web application firewall on the method, path, query and every
+//! header field (walked through [`Fields::each_field`]). A refusal is a [`ProxyError`] like
+//! the others (403, 429). Request bodies are not inspected here (see docs/configuration.md,
+//! `[listener.waf]`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use fulcrum_config::model::RateKey;
-use fulcrum_dataplane::RequestGuards;
+use fulcrum_dataplane::{RequestGuards, WafCounters, WafDecision, WafGuard};
 use fulcrum_guard::Decision;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -27,11 +30,22 @@ use crate::state::{ListenerState, PoolState, RouteAction};
 /// value of a field (a rate limit's `header:NAME` key).
 pub trait Fields: fulcrum_route::Headers {
     fn first_value(&self, name: &HeaderName) -> Option<&[u8]>;
+
+    /// Every field in order, name and value, until `f` returns `false` (the WAF reads them).
+    fn each_field(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> bool);
 }
 
 impl Fields for HeaderMap {
     fn first_value(&self, name: &HeaderName) -> Option<&[u8]> {
         self.get(name).map(HeaderValue::as_bytes)
+    }
+
+    fn each_field(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        for (n, v) in self {
+            if !f(n.as_str().as_bytes(), v.as_bytes()) {
+                return;
+            }
+        }
     }
 }
 
@@ -39,10 +53,20 @@ impl Fields for crate::h1::request::View<'_> {
     fn first_value(&self, name: &HeaderName) -> Option<&[u8]> {
         self.head.get_all(self.buf, name.as_str().as_bytes()).next()
     }
+
+    fn each_field(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        for field in &self.head.fields {
+            if !f(field.name.of(self.buf), field.value_of(self.buf)) {
+                return;
+            }
+        }
+    }
 }
 
 /// What a request says about itself, as either engine parsed it.
 pub struct Request<'a, H: ?Sized> {
+    /// The method as received (the WAF's protocol checks read it).
+    pub method: &'a [u8],
     /// The validated authority (`Host`, HTTP/2 `:authority` or an absolute-form target).
     pub authority: Option<&'a str>,
     /// The path as received (`/`-led for origin-form targets; `*` for `OPTIONS *`).
@@ -170,7 +194,8 @@ pub fn admit<'l, H: Fields + ?Sized>(
     // its guards there, once.
     let handed_over = conn.hands_over_tls_pools && matches!(&act, Act::Pool(p) if p.tls.is_some());
     if let Some(r) = rules.filter(|r| !r.guards.is_empty() && !handed_over) {
-        guard(&r.guards, req, worker).map_err(refused)?;
+        let names = (listener.name.as_str(), route_name(listener, route));
+        guard(&r.guards, req, worker, names).map_err(refused)?;
     }
     Ok(Admitted {
         route,
@@ -179,11 +204,17 @@ pub fn admit<'l, H: Fields + ?Sized>(
     })
 }
 
-/// The route's access list, then its rate limit; each decision counted on `worker`'s shard.
+fn route_name(listener: &ListenerState, route: usize) -> &str {
+    listener.route_names.get(route).map_or("", String::as_str)
+}
+
+/// The route's access list, then its rate limit, then its firewall; each decision counted
+/// on `worker`'s shard. `names`: the listener's and the route's, for the WAF's log line.
 fn guard<H: Fields + ?Sized>(
     g: &RequestGuards,
     req: &Request<'_, H>,
     worker: usize,
+    names: (&str, &str),
 ) -> Result<(), ProxyError> {
     if let Some(list) = &g.access {
         let verdict = list.check(req.client);
@@ -214,6 +245,63 @@ fn guard<H: Fields + ?Sized>(
                     .unwrap_or_else(|_| HeaderValue::from_static("\"default\";r=0;t=1")),
             })));
         }
+    }
+    if let Some(w) = &g.waf {
+        waf(w, g.waf_counters.as_ref(), req, worker, names)?;
+    }
+    Ok(())
+}
+
+/// The firewall on the request's head: method and path, query, every field.
+fn waf<H: Fields + ?Sized>(
+    w: &WafGuard,
+    counters: Option<&WafCounters>,
+    req: &Request<'_, H>,
+    worker: usize,
+    (listener, route): (&str, &str),
+) -> Result<(), ProxyError> {
+    let mut ins = w.waf.inspector();
+    let mut found = ins.request_line(req.method, req.path.as_bytes());
+    if found.is_none() {
+        found = req.query.and_then(|q| ins.query(q.as_bytes()));
+    }
+    if found.is_none() {
+        req.headers.each_field(&mut |n, v| {
+            found = ins.header(n, v);
+            found.is_none()
+        });
+    }
+    let Some(f) = found else {
+        if let Some(c) = counters {
+            c.record(worker, WafDecision::Allow);
+        }
+        return Ok(());
+    };
+    let decision = if w.block {
+        WafDecision::Deny
+    } else {
+        WafDecision::Detect
+    };
+    if let Some(c) = counters {
+        c.record(worker, decision);
+    }
+    tracing::warn!(
+        listener,
+        route,
+        client = %req.client,
+        class = f.class.as_str(),
+        rule = f.rule,
+        part = f.part,
+        name = %f.name,
+        matched = %f.excerpt,
+        action = if w.block { "block" } else { "detect" },
+        "waf: request matched"
+    );
+    if w.block {
+        return Err(ProxyError::WafBlocked {
+            class: f.class.as_str(),
+            part: f.part,
+        });
     }
     Ok(())
 }

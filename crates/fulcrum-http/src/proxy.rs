@@ -196,6 +196,7 @@ async fn route_and_forward(
             hands_over_tls_pools: false,
         },
         &admission::Request {
+            method: req.method().as_str().as_bytes(),
             authority: host,
             path: req.uri().path(),
             query: req.uri().query(),

@@ -79,8 +79,49 @@ fn what_is_not_built_yet_is_a_clear_error() {
         e.contains("[listener.route.auth] (authentication) is not supported yet"),
         "{e}"
     );
-    let e = error(&with("[listener.waf]\nmode = \"block\""));
-    assert!(e.starts_with("6:11: listener \"web\": waf: [listener.waf] (the web application firewall) is not supported yet"), "{e}");
+}
+
+#[test]
+fn waf_is_decoded() {
+    let c = ok(&with(
+        "[listener.waf]\nmode = \"detect\"\nparanoia = 2\nmax_body_inspect = \"8KiB\"",
+    ));
+    let w = c.listeners[0].guards.waf.clone().expect("waf");
+    assert_eq!(
+        w,
+        crate::model::Waf {
+            mode: crate::model::WafMode::Detect,
+            paranoia: 2,
+            max_body_inspect: 8192
+        }
+    );
+    let c = ok(&with("[listener.waf]"));
+    assert_eq!(
+        c.listeners[0]
+            .guards
+            .waf
+            .as_ref()
+            .map(|w| (w.mode, w.paranoia, w.max_body_inspect)),
+        Some((crate::model::WafMode::Block, 1, 65536))
+    );
+    let all = errors(&with(
+        "[listener.waf]\nmode = \"deny\"\nparanoia = 5\nmax_body_inspect = \"64XB\"",
+    ));
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert!(
+        all[0].starts_with("7:8: listener \"web\": waf.mode: unknown mode \"deny\""),
+        "{all:#?}"
+    );
+    assert!(
+        all[1].starts_with("8:12: listener \"web\": waf.paranoia:"),
+        "{all:#?}"
+    );
+    assert!(
+        all[2].starts_with("9:20: listener \"web\": waf.max_body_inspect:"),
+        "{all:#?}"
+    );
+    let e = error(&with("[listener.waf]\nblock = true"));
+    assert!(e.contains("block"), "{e}");
 }
 
 #[test]

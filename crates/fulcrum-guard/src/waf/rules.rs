@@ -237,7 +237,7 @@ pub const RULES: &[Rule] = &[
     r!(
         "932240",
         Rce,
-        2,
+        3,
         Text,
         VALS | H,
         r"\b[a-z]+(?:'[^'\s]*'|\x22[^\x22\s]*\x22)+[a-z]+\b|\b\w+(?:\\[a-z])+\w*\b"

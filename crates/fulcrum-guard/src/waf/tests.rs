@@ -118,6 +118,7 @@ fn ordinary_requests_pass() {
     for p in [1, 2] {
         for ok in [
             "q=select+a+plan",
+            "q=O%27Brien%27s+pub",
             "q=drop+off+at+union+station",
             "name=O%27Brien&city=Dublin",
             "q=rock+%26+roll",

@@ -230,6 +230,7 @@ fn admit(
             hands_over_tls_pools: true,
         },
         &crate::admission::Request {
+            method: v.method(),
             authority: host,
             path,
             query,
