@@ -10,8 +10,8 @@
 //! key (the address, or a header's first value read through [`Fields`], never a header map
 //! built for it), then the web application firewall on the method, path, query and every
 //! header field (walked through [`Fields::each_field`]). A refusal is a [`ProxyError`] like
-//! the others (403, 429). Request bodies are not inspected here (see docs/configuration.md,
-//! `[listener.waf]`).
+//! the others (403, 429). A body the WAF reads ([`Admitted::waf_body`]) is read by the
+//! engine and handed to [`inspect_body`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -78,6 +78,8 @@ pub struct Request<'a, H: ?Sized> {
     pub client: IpAddr,
     /// When the request's head was complete (the guards' clock).
     pub now: Instant,
+    /// Whether a body follows the head (a length above 0, or chunked).
+    pub body: bool,
 }
 
 /// What the connection says: the server name its TLS handshake settled, and whether the
@@ -86,8 +88,9 @@ pub struct Request<'a, H: ?Sized> {
 pub struct Connection<'a> {
     pub sni: Option<&'a str>,
     pub client_cert: bool,
-    /// The engine hands requests for pools with backend TLS to another engine (the fast
-    /// path, to hyper): their guards are left to that one.
+    /// The engine hands requests for pools with backend TLS, and requests whose body the
+    /// WAF reads, to another engine (the fast path, to hyper): their guards are left to
+    /// that one.
     pub hands_over_tls_pools: bool,
 }
 
@@ -126,6 +129,10 @@ pub struct Admitted<'l> {
     /// The target to send when it differs from the one received: the normal path the
     /// route matched, with the query as received.
     pub rewritten: Option<String>,
+    /// The route's WAF reads this request's body: the engine reads up to
+    /// `max_body_inspect` bytes of it before choosing a backend and calls [`inspect_body`]
+    /// (the fast path hands such requests to hyper).
+    pub waf_body: bool,
 }
 
 /// Route `req` on `listener`: the TLS name check (421 when the authority selects another
@@ -192,16 +199,68 @@ pub fn admit<'l, H: Fields + ?Sized>(
     };
     // A request the engine hands to another (the fast path gives TLS pools to hyper) meets
     // its guards there, once.
-    let handed_over = conn.hands_over_tls_pools && matches!(&act, Act::Pool(p) if p.tls.is_some());
+    let waf_body = matches!(&act, Act::Pool(_))
+        && req.body
+        && rules.is_some_and(|r| r.guards.waf.is_some())
+        && inspectable(req.headers.first_value(&http::header::CONTENT_TYPE));
+    let handed_over =
+        conn.hands_over_tls_pools && (waf_body || matches!(&act, Act::Pool(p) if p.tls.is_some()));
     if let Some(r) = rules.filter(|r| !r.guards.is_empty() && !handed_over) {
         let names = (listener.name.as_str(), route_name(listener, route));
-        guard(&r.guards, req, worker, names).map_err(refused)?;
+        guard(&r.guards, req, worker, names, waf_body).map_err(refused)?;
     }
     Ok(Admitted {
         route,
         act,
         rewritten,
+        waf_body,
     })
+}
+
+/// Whether the WAF reads a body of this `Content-Type` (none: read as a form, as PHP does).
+fn inspectable(content_type: Option<&[u8]>) -> bool {
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let mime = ct.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+    let lower = mime.to_ascii_lowercase();
+    lower == b"application/x-www-form-urlencoded"
+        || lower == b"application/json"
+        || lower.ends_with(b"+json")
+        || lower.starts_with(b"multipart/")
+        || lower == b"application/xml"
+        || lower == b"text/xml"
+        || lower.ends_with(b"+xml")
+}
+
+/// The route's WAF on the first bytes of the request's body (`Admitted::waf_body`): the
+/// decision counted and logged as for the head; `Err` when it blocks.
+#[allow(clippy::too_many_arguments)]
+pub fn inspect_body(
+    listener: &ListenerState,
+    route: usize,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    client: IpAddr,
+    worker: usize,
+) -> Result<(), ProxyError> {
+    let Some(g) = listener.route_rules.get(route).map(|r| &r.guards) else {
+        return Ok(());
+    };
+    let Some(w) = &g.waf else {
+        return Ok(());
+    };
+    let found = w.waf.inspector().body(content_type, body);
+    let names = (listener.name.as_str(), route_name(listener, route));
+    decide(
+        w,
+        g.waf_counters.as_ref(),
+        found,
+        client,
+        worker,
+        names,
+        false,
+    )
 }
 
 fn route_name(listener: &ListenerState, route: usize) -> &str {
@@ -215,6 +274,7 @@ fn guard<H: Fields + ?Sized>(
     req: &Request<'_, H>,
     worker: usize,
     names: (&str, &str),
+    waf_body: bool,
 ) -> Result<(), ProxyError> {
     if let Some(list) = &g.access {
         let verdict = list.check(req.client);
@@ -247,18 +307,20 @@ fn guard<H: Fields + ?Sized>(
         }
     }
     if let Some(w) = &g.waf {
-        waf(w, g.waf_counters.as_ref(), req, worker, names)?;
+        waf(w, g.waf_counters.as_ref(), req, worker, names, waf_body)?;
     }
     Ok(())
 }
 
-/// The firewall on the request's head: method and path, query, every field.
+/// The firewall on the request's head: method and path, query, every field. A request
+/// whose body is inspected next is counted once, after its body (`body_follows`).
 fn waf<H: Fields + ?Sized>(
     w: &WafGuard,
     counters: Option<&WafCounters>,
     req: &Request<'_, H>,
     worker: usize,
-    (listener, route): (&str, &str),
+    names: (&str, &str),
+    body_follows: bool,
 ) -> Result<(), ProxyError> {
     let mut ins = w.waf.inspector();
     let mut found = ins.request_line(req.method, req.path.as_bytes());
@@ -271,8 +333,21 @@ fn waf<H: Fields + ?Sized>(
             found.is_none()
         });
     }
+    decide(w, counters, found, req.client, worker, names, body_follows)
+}
+
+/// Count, log and act on what the firewall found.
+fn decide(
+    w: &WafGuard,
+    counters: Option<&WafCounters>,
+    found: Option<fulcrum_guard::waf::Finding>,
+    client: IpAddr,
+    worker: usize,
+    (listener, route): (&str, &str),
+    body_follows: bool,
+) -> Result<(), ProxyError> {
     let Some(f) = found else {
-        if let Some(c) = counters {
+        if let Some(c) = counters.filter(|_| !body_follows) {
             c.record(worker, WafDecision::Allow);
         }
         return Ok(());
@@ -288,7 +363,7 @@ fn waf<H: Fields + ?Sized>(
     tracing::warn!(
         listener,
         route,
-        client = %req.client,
+        client = %client,
         class = f.class.as_str(),
         rule = f.rule,
         part = f.part,

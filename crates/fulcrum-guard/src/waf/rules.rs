@@ -478,7 +478,7 @@ pub const RULES: &[Rule] = &[
         1,
         Sql,
         VALS | H,
-        r"\bunion\s+(?:all\s+|distinct\s+)?(?:\(\s*)*select\b|\bselect\s+(?:\*|[\w@.`\x22'(),\s]+?)\s+from\s+[\w`\x22.\[\]]+|\bselect\s+(?:\w+\s*\(|@@|char|concat|version|user|database|schema|sleep|benchmark|null|\d+\s*(?:,|$|from|--|#|;|\))|\(\s*select)|\binsert\s+into\s+[\w`\x22.\[\]]+(?:\s*\(|\s+values|\s+select)|\bupdate\s+[\w`\x22.\[\]]+\s+set\s+[\w`\x22.]+\s*=|\bdelete\s+from\s+[\w`\x22.\[\]]+|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|user|procedure|function|index|trigger|column)\b"
+        r"\bunion\s+(?:all\s+|distinct\s+)?(?:\(\s*)*select\b|\bselect\s+(?:\*|[\w@.`\x22'()]+(?:\s*,\s*[\w@.`\x22'()]+)*)\s+from\s+[\w`\x22.\[\]]+\s*(?:$|;|--|#|\)|where\b|limit\b|order\b|group\b|union\b|join\b|into\b)|\bselect\s+(?:\w+\s*\(|@@|char|concat|version|user|database|schema|sleep|benchmark|null|\d+\s*(?:,|$|from|--|#|;|\))|\(\s*select)|\binsert\s+into\s+[\w`\x22.\[\]]+(?:\s*\(|\s+values|\s+select)|\bupdate\s+[\w`\x22.\[\]]+\s+set\s+[\w`\x22.]+\s*=|\bdelete\s+from\s+[\w`\x22.\[\]]+|\b(?:drop|create|alter|truncate|rename)\s+(?:table|database|schema|view|user|procedure|function|index|trigger|column)\b"
     ),
     r!(
         "942110",
@@ -542,7 +542,7 @@ pub const RULES: &[Rule] = &[
         2,
         Sql,
         VALS | H,
-        r"['\x22`](?:\s*\w+)?\s*(?:or|and|xor|like|rlike|regexp|div|union|select|having|into|from|where|order|group|limit|not|in|is)\b|\b(?:select|from|where|union|order\s+by|group\s+by|having|limit|insert|update|delete|values|into|join)\b.*\b(?:select|from|where|union|order\s+by|group\s+by|having|limit|and|or|values|set|like|in|join)\b.*['\x22`(=@]"
+        r"['\x22`]\s*(?:or|and|xor|like|rlike|regexp|div|union|select|having|into|from|where|order|group|limit|not|in|is)\s+['\x22`\d(@-]|\b(?:select|from|where|union|order\s+by|group\s+by|having|limit|insert|update|delete|values|into|join)\b.*\b(?:select|from|where|union|order\s+by|group\s+by|having|limit|and|or|values|set|like|in|join)\b.*['\x22`(=@]"
     ),
     r!(
         "942190",
@@ -566,7 +566,7 @@ pub const RULES: &[Rule] = &[
         2,
         Sql,
         VALS | H,
-        r"(?:'\s*'|\x22\s*\x22)\s*\w|\w\s*(?:'\s*'|\x22\s*\x22)|(?:\|\||&&)\s*['\x22(\d]|\bxor\b|\brlike\b|\bsounds\s+like\b|\bregexp\s+['\x22^]|\bwhere\s+[\w.`\x22]+\s*(?:=|<|>|like|in\b)|\bfrom\s+[\w.`\x22]+\s+where\b|\bselect\s+[\w.`\x22]+\s*,|\bselect\b.*\bfrom\b"
+        r"(?:'\s*'|\x22\s*\x22)\s*\w|\w\s*(?:'\s*'|\x22\s*\x22)|(?:\|\||&&)\s*['\x22(\d]|\bxor\b|\brlike\b|\bsounds\s+like\b|\bregexp\s+['\x22^]|\bwhere\s+[\w.`\x22]+\s*(?:=|<|>|like|in\b)|\bfrom\s+[\w.`\x22]+\s+where\b|\bselect\s+[\w.`\x22]+\s*,"
     ),
     r!(
         "942220",

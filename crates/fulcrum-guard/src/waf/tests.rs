@@ -239,3 +239,60 @@ fn linear_in_input_size() {
 }
 
 mod corpus;
+
+#[test]
+fn ordinary_bodies_pass() {
+    let bodies: [(&[u8], &[u8]); 10] = [
+        (
+            b"application/json",
+            br#"{"name":"O'Brien","comment":"It's great, isn't it?"}"#,
+        ),
+        (
+            b"application/json",
+            br#"{"query":"query { user(id: 1) { name orders(first: 10) { id total } } }"}"#,
+        ),
+        (
+            b"application/json",
+            br#"{"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"coupon":"SPRING24"}"#,
+        ),
+        (
+            b"application/json",
+            br#"{"text":"Select a plan and drop off the keys at union station."}"#,
+        ),
+        (
+            b"application/json",
+            br#"{"url":"https://example.com/next","redirect":"/account"}"#,
+        ),
+        (
+            b"application/x-www-form-urlencoded",
+            b"name=Jane+O%27Brien&message=Hello%2C+I%27d+like+a+quote.",
+        ),
+        (
+            b"application/x-www-form-urlencoded",
+            b"q=select+from+our+plans&sort=asc",
+        ),
+        (
+            b"application/x-www-form-urlencoded",
+            b"title=My+post&body=**bold**+and+_italic_+and+a+%5Blink%5D(https%3A%2F%2Fexample.com)",
+        ),
+        (
+            b"application/x-www-form-urlencoded",
+            b"comment=I+love+it+%3A-)+5%2F5",
+        ),
+        (
+            b"application/json",
+            br#"{"note":"Meeting at 10am - bring the Q1 report (final).","tags":["work","q1"]}"#,
+        ),
+    ];
+    for p in [1, 2] {
+        let w = waf(p);
+        for (ct, b) in bodies {
+            assert_eq!(
+                w.inspector().body(Some(ct), b),
+                None,
+                "PL{p}: {}",
+                String::from_utf8_lossy(b)
+            );
+        }
+    }
+}

@@ -143,6 +143,88 @@ fn detect_mode_lets_requests_through_and_counts_them_and_routes_override() {
     }
 }
 
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn post(ct: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "POST /api/submit HTTP/1.1\r\nHost: shop.example\r\nContent-Type: {ct}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+#[test]
+fn bodies_are_inspected_up_to_max_body_inspect_then_forwarded_whole() {
+    for engine in ENGINES {
+        let be = Backend::start("be");
+        let lb = Lb::start(&config(
+            &format!(
+                "engine = \"{engine}\"\n[listener.waf]\nmode = \"block\"\nmax_body_inspect = \"1KiB\""
+            ),
+            ALL,
+            &be,
+            "off",
+        ));
+        let form = post(
+            "application/x-www-form-urlencoded",
+            b"a=1&q=1%27+OR+%271%27%3D%271",
+        );
+        assert_eq!(send_raw(lb.addr(), &form), Some(403), "{engine}: form");
+        let json = br#"{"user":{"name":"x","bio":"<script>alert(1)</script>"}}"#;
+        assert_eq!(
+            send_raw(lb.addr(), &post("application/json", json)),
+            Some(403),
+            "{engine}"
+        );
+        let mp = b"--xx\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.php\"\r\n\r\n<?php ?>\r\n--xx--\r\n";
+        let mp = post("multipart/form-data; boundary=xx", mp);
+        assert_eq!(send_raw(lb.addr(), &mp), Some(403), "{engine}: multipart");
+        let chunked = b"POST /api/submit HTTP/1.1\r\nHost: shop.example\r\n\
+            Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\
+            Connection: close\r\n\r\n5\r\nq=%3C\r\n14\r\nscript%3Ealert(1)%3C\r\n0\r\n\r\n";
+        assert_eq!(send_raw(lb.addr(), chunked), Some(403), "{engine}: chunked");
+        assert_eq!(be.request_count(), 0, "{engine}");
+        // A clean body larger than the bound: inspected in part, forwarded whole.
+        let mut big = String::from("{\"items\":[");
+        while big.len() < 3000 {
+            big.push_str("{\"sku\":\"A-1\",\"name\":\"O'Brien's mug\"},");
+        }
+        big.push_str("{}]}");
+        assert_eq!(
+            send_raw(lb.addr(), &post("application/json", big.as_bytes())),
+            Some(200),
+            "{engine}"
+        );
+        let rec = be.recorded();
+        assert_eq!(rec.len(), 1);
+        assert_eq!(rec[0].body_len, big.len() as u64, "{engine}");
+        assert_eq!(rec[0].body_hash, fnv1a(big.as_bytes()), "{engine}");
+        // Past the bound nothing is read (documented).
+        let late = format!(
+            "{}\"x\":\"<script>alert(1)</script>\"}}",
+            &big[..big.len() - 1].replace("{}]}", "{}],")
+        );
+        assert_eq!(
+            send_raw(lb.addr(), &post("application/json", late.as_bytes())),
+            Some(200),
+            "{engine}"
+        );
+        assert_eq!(decisions(&lb, "all", "deny"), 4.0, "{engine}");
+        assert_eq!(
+            decisions(&lb, "all", "allow"),
+            2.0,
+            "{engine}: one decision a request"
+        );
+    }
+}
+
 /// Send `raw` on a new connection; the status Fulcrum answered, if any (`None`: closed or
 /// timed out without an answer).
 fn send_raw(addr: SocketAddr, raw: &[u8]) -> Option<u16> {
