@@ -319,10 +319,19 @@ pub fn shell(input: &[u8], out: &mut Vec<u8>) {
                     i += 4;
                     continue;
                 }
-                if rest.starts_with(b"$@") || rest.starts_with(b"$*") {
+                if rest.starts_with(b"$@") || rest.starts_with(b"$*") || rest.starts_with(b"$!") {
                     i += 2;
                     continue;
                 }
+            }
+            // Empty substitutions a shell drops: ``, $(), <(), >().
+            b'`' if input.get(i + 1) == Some(&b'`') => {
+                i += 2;
+                continue;
+            }
+            b'$' | b'<' | b'>' if input.get(i + 1..i + 3) == Some(b"()") => {
+                i += 3;
+                continue;
             }
             _ => {}
         }

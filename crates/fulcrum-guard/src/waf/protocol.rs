@@ -286,7 +286,15 @@ pub fn include_param(
     name: &[u8],
     value: &[u8],
 ) -> Option<Finding> {
-    let n = name.to_ascii_lowercase();
+    let full = name.to_ascii_lowercase();
+    // `_CONF[path]`: the innermost key names it.
+    let n = match full.iter().rposition(|&b| b == b'[') {
+        Some(i) => full[i + 1..]
+            .strip_suffix(b"]")
+            .unwrap_or(&full[i + 1..])
+            .to_vec(),
+        None => full,
+    };
     let strong =
         n.starts_with(b"include") || n.starts_with(b"require") || n.starts_with(b"mosconfig");
     const WEAK: &[&[u8]] = &[

@@ -50,9 +50,16 @@ macro_rules! r {
 }
 
 /// Unix commands an injection runs (a word boundary on each side).
+/// Unix commands that are not also common words: a separator before them is enough.
+macro_rules! strong_cmds {
+    () => {
+        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip3?|gdb|c89|c99|perf|base32|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|ls|whoami|uname|ifconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|tftp|bash|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|gawk|nslookup|sudo|crontab|base64|xxd|chmod|chown|nohup|nmap|useradd|passwd|systemctl|pkill|killall|lsof|openssl|gcc|jexec|vim?|nano|sh|awk|sed|rm|mkdir|uptime|hostname|ps|id|ping|echo|printf|env|export|eval|exec)"
+    };
+}
+
 macro_rules! unix_cmds {
     () => {
-        r"(?:cat|tac|nl|head|tail|more|less|ls|dir|id|whoami|uname|hostname|ifconfig|ip|netstat|ps|kill|pkill|wget|curl|fetch|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|ftp|tftp|bash|sh|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|awk|gawk|sed|find|xargs|echo|printf|rm|mv|cp|chmod|chown|touch|mkdir|ping|nslookup|dig|host|sleep|env|export|eval|exec|sudo|su|crontab|base64|xxd|od|dd|tar|gzip|zip|unzip|passwd|useradd|last|w|who|uptime|systemctl|service|mount|nohup|timeout|time|nmap|tee|grep|egrep|fgrep|sort|uniq|wc|cut|strings|file|stat|readlink|which|whereis|locate|sh|history|alias|set|unset|source|chattr|lsof|mail|sendmail|openssl|gcc|cc|make|java|jexec|vi|vim|nano|ed|man|diff|cmp|rev|expr|seq|yes|true|false|kill|killall|shutdown|reboot|init|halt|poweroff|at|batch)"
+        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip3?|gdb|c89|c99|perf|base32|trap|top|alias|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|nl|head|tail|more|less|ls|dir|id|whoami|uname|hostname|ifconfig|ip|netstat|ps|kill|pkill|wget|curl|fetch|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|ftp|tftp|bash|sh|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|awk|gawk|sed|find|xargs|echo|printf|rm|mv|cp|chmod|chown|touch|mkdir|ping|nslookup|dig|host|sleep|env|export|eval|exec|sudo|su|crontab|base64|xxd|od|dd|tar|gzip|zip|unzip|passwd|useradd|last|w|who|uptime|systemctl|service|mount|nohup|timeout|time|nmap|tee|grep|egrep|fgrep|sort|uniq|wc|cut|strings|file|stat|readlink|which|whereis|locate|sh|history|alias|set|unset|source|chattr|lsof|mail|sendmail|openssl|gcc|cc|make|java|jexec|vi|vim|nano|ed|man|diff|cmp|rev|expr|seq|yes|true|false|kill|killall|shutdown|reboot|init|halt|poweroff|at|batch)"
     };
 }
 
@@ -125,8 +132,20 @@ pub const RULES: &[Rule] = &[
         VALS | H,
         concat!(
             r"(?:[;&|`\n]|\$\(|\|\||&&)\s*(?:[\w/.-]*/)?",
-            unix_cmds!(),
+            strong_cmds!(),
             r"(?:\s|$|[;&|<>`)])"
+        )
+    ),
+    r!(
+        "932101",
+        Rce,
+        1,
+        Shell,
+        VALS | H,
+        concat!(
+            r"(?:[;&|`\n]|\$\(|\|\||&&)\s*(?:[\w/.-]*/)?",
+            unix_cmds!(),
+            r"\s+(?:-{1,2}[\w-]|/|\$|~|\.\.?/|[<>|&;`])"
         )
     ),
     r!(
@@ -143,7 +162,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         VALS | H,
-        r"(?:[;&|`\n]|\|\||&&)\s*(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?|pwsh|net\s+(?:user|localgroup|view|share|use|start|stop)|ipconfig|systeminfo|tasklist|taskkill|reg\s+(?:add|query|delete)|wmic|certutil|bitsadmin|mshta|rundll32|regsvr32|cscript|wscript|type\s+[a-z]:|dir\s+[a-z]:|copy\s+|del\s+|ver\b|whoami|echo\s+|ping\s+|nslookup\s+|start\s+|sc\s+(?:query|create|start))"
+        r"(?:[;&|`\n]|\|\||&&)\s*(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?|pwsh|net\s+(?:user|localgroup|view|share|use|start|stop)|ipconfig|systeminfo|tasklist|taskkill|reg\s+(?:add|query|delete)|wmic|regedit|bcdboot|bcdedit|iwmi|invoke-wmimethod|schtasks|vssadmin|icacls|takeown|netsh|fsutil|diskpart|certutil|bitsadmin|mshta|rundll32|regsvr32|cscript|wscript|type\s+[a-z]:|dir\s+[a-z]:|copy\s+|del\s+|ver\b|whoami|echo\s+|ping\s+|nslookup\s+|start\s+|sc\s+(?:query|create|start))"
     ),
     r!(
         "932115",
@@ -250,6 +269,56 @@ pub const RULES: &[Rule] = &[
         VALS | H,
         concat!(r"^\s*", unix_cmds!(), r"\s")
     ),
+    r!(
+        "932131",
+        Rce,
+        1,
+        Shell,
+        VALS | H,
+        r"/[\w.-]*\[[^\]\s/]*\][\w.-]*|/\[[^\]]*\]|>\([^)]+\)|\(\s*\)\s*\{|\{\s*,[^}]*\}|\$\{[^}]*[:#%/][^}]*\}"
+    ),
+    r!(
+        "932141",
+        Rce,
+        1,
+        Text,
+        VALS | H,
+        r"\bfor\s+(?:/[a-z]\s+)?(?:[^%]{0,40}\s)?%%?[\w\[]+\s+in\s*\(.*\)\s*do\b|\bif\s+(?:/i\s+)?(?:not\s+)?(?:cmdextversion|errorlevel|exist|defined)\b|\bif\s+(?:/i\s+)?(?:not\s+)?\S+\s+(?:equ|neq|lss|leq|gtr|geq)\s+\S+\s+(?:echo|goto|set|call|cmd|exit|del|copy)\b"
+    ),
+    r!(
+        "932301",
+        Rce,
+        1,
+        Text,
+        VALS | H,
+        r"\n\s*(?:ehlo|helo)\s+[\w.-]+|\n\s*(?:mail\s+from|rcpt\s+to)\s*:|\n\s*(?:retr|dele|top)\s+\d+|\n\s*apop\s+\w+\s+[0-9a-f]{32}|\n\s*\w+\s+(?:login|select|examine|fetch|uid\s+fetch|store)\s+\S"
+    ),
+    r!(
+        "932237",
+        Rce,
+        2,
+        Shell,
+        VALS | H,
+        concat!(r"^\s*(?:[\w/.-]*/)?", strong_cmds!(), r"(?:\s|$|[;&|<>`])")
+    ),
+    r!(
+        "930121",
+        Lfi,
+        1,
+        Text,
+        P | VALS,
+        r"(?:^|/)sys/(?:class|kernel|devices|power|fs|module|firmware)\b|/proc/(?:self|\d+|version|cpuinfo|meminfo|mounts|net)\b"
+    ),
+    r!(
+        "930131",
+        Lfi,
+        1,
+        Text,
+        P,
+        r"/\.(?:cursor\w*|aider\w*|zed|plandex|junie|claude|continue|windsurf\w*|copilot\w*|vagrant|terraform|kube|npm|yarn|history|lesshst|mysql_history|psql_history|viminfo|netrc|pgpass|boto|s3cfg|dockercfg|docker|git-credentials|gnupg|bash_\w+|zsh_history|zshrc|profile|composer)(?:[/.]|$)|\.(?:sql|db|bak|backup|old|dump)\.(?:zip|gz|tar|tgz|bz2|7z|rar|xz)$"
+    ),
+    r!("931131", Rfi, 2, Text, P, r"/(?:https?|ftps?|file):/"),
+    r!("931132", Rfi, 2, Text, VALS, r"^jar:"),
     // ---- 933: PHP injection ----
     r!(
         "933100",
@@ -340,6 +409,38 @@ pub const RULES: &[Rule] = &[
         r"\b(?:array_walk|array_reduce|uksort|preg_replace_callback|register_shutdown_function|register_tick_function|set_error_handler|set_exception_handler|iterator_apply|forward_static_call|strrev|str_replace|substr|implode|explode|sprintf|vsprintf|printf|echo|print|die|exit|sleep|usleep|system|popen|exec|shell_exec|passthru|assert|eval|base64_decode)\s*\("
     ),
     r!("933190", Php, 3, Text, VALS, r"\?>"),
+    r!(
+        "933101",
+        Php,
+        1,
+        Text,
+        VALS | H,
+        r"\[\\?/?php\]|\{/?php\}|<\?xml\s*:\s*\w|\$\s*\{\s*['\x22$]|\bssh2\.\w+://"
+    ),
+    r!(
+        "933121",
+        Php,
+        1,
+        Text,
+        VALS | H,
+        r"\b(?:session|mbstring|opcache|zend|pcre|mysqli|xdebug|mail|cgi|fastcgi|user_ini|assert|phar|zlib|apc|apcu)\.\w[\w.]*\s*=|\b(?:memory_limit|post_max_size|upload_max_filesize|max_execution_time|max_input_\w+|precision|serialize_precision|unserialize_max_depth|output_buffering|output_handler|implicit_flush|include_path|expose_php|log_errors|error_log|html_errors|register_argc_argv|variables_order|request_order|enable_dl|sendmail_path|sys_temp_dir|upload_tmp_dir|default_charset|user_agent|default_socket_timeout|doc_root|user_dir|realpath_cache_\w+)\s*="
+    ),
+    r!(
+        "933152",
+        Php,
+        1,
+        Text,
+        VALS | H | P,
+        r"(?:fsockopen|pfsockopen|gzdecode|gzinflate|gzuncompress|bzdecompress|bzopen|zlib_decode|shell_exec|proc_open|pcntl_exec|base64_decode|str_rot13|convert_uudecode|file_get_contents|file_put_contents|file_exists|move_uploaded_file|create_function|call_user_func|preg_replace|assert_options|register_shutdown_function|php_uname|posix_\w+|passthru|escapeshellcmd|escapeshellarg|highlight_file|show_source|get_defined_vars|getmypid|getmyuid|stream_socket_client|stream_get_contents|curl_exec|curl_multi_exec|parse_ini_file|ini_restore|readline_\w+|mb_ereg_replace|symlink|apache_child_terminate|dl\s*\()"
+    ),
+    r!(
+        "933153",
+        Php,
+        2,
+        Text,
+        VALS | H | P,
+        r"\b[a-z][a-z0-9]*_[a-z0-9_]+\s*\(|\b(?:substr|unpack|pack|intval|floatval|strval|settype|filegroup|fileowner|fileperms|filesize|gethostbyname|getenv|array_diff|array_merge|implode|explode|sprintf|printf|strrev|strtolower|strtoupper|ucfirst|urldecode|rawurldecode|hex2bin|serialize|unserialize|var_export|compact|extract|list|each|current|next|reset|end|key|count|sizeof|in_array|is_array|is_string|is_numeric|isset|unset|empty|chr|ord|md5|sha1|crc32|rand|mt_rand|uniqid|microtime|time|date|mktime|strtotime|sleep|usleep|die|exit|eval|assert|system|exec|popen|fopen|fread|fwrite|fgets|fclose|file|copy|rename|unlink|rmdir|mkdir|chmod|chown|touch|glob|scandir|opendir|readdir|phpinfo|header|setcookie|mail)\s*\("
+    ),
     // ---- 941: cross-site scripting ----
     r!(
         "941110",
@@ -494,7 +595,7 @@ pub const RULES: &[Rule] = &[
         1,
         Sql,
         VALS | H,
-        r"['\x22`\d)]\s*(?:or|and|xor|\|\||&&|div|like|rlike|regexp|not|is|between|sounds\s+like)\s+['\x22`(]*\s*[\w@'\x22`.-]+['\x22`)]*\s*(?:=|<=?>?|>=?|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|--|#|;|$)|['\x22`]\s*(?:or|and|\|\||&&)\s*['\x22`]|['\x22`]\s*=\s*['\x22`]|\b(?:or|and)\s+(?:\d+|'[^']*'|\x22[^\x22]*\x22)\s*(?:=|<|>|!=)\s*(?:\d+|'[^']*'|\x22[^\x22]*\x22)"
+        r"['\x22`\d)]\s*(?:or|and|xor|\|\||&&|div|like|rlike|regexp|between|sounds\s+like)\s+['\x22`(]*\s*[\w@'\x22`.-]+['\x22`)]*\s*(?:=|<=?>?|>=?|!=|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b|--|#|;|$)|['\x22`]\s*(?:or|and|\|\||&&)\s*['\x22`]|['\x22`]\s*=\s*['\x22`]|\b(?:or|and)\s+(?:\d+|'[^']*'|\x22[^\x22]*\x22)\s*(?:=|<|>|!=)\s*(?:\d+|'[^']*'|\x22[^\x22]*\x22)"
     ),
     r!(
         "942130",
@@ -502,7 +603,7 @@ pub const RULES: &[Rule] = &[
         1,
         Sql,
         VALS | H,
-        r"\b(?:sleep|benchmark|pg_sleep|waitfor\s+delay|waitfor\s+time|dbms_pipe\.receive_message|randomblob|load_file|extractvalue|updatexml|xmltype|utl_inaddr|utl_http|dbms_\w+|sys_context|xp_cmdshell|xp_regread|xp_dirtree|sp_executesql|sp_password|sp_oacreate|sp_makewebtask|openrowset|opendatasource|information_schema|pg_catalog|sysobjects|syscolumns|sysdatabases|mysql\.user|msysaccessobjects|sqlite_master|all_tables|user_tables|dba_users|pg_shadow|char\s*\(\s*\d+\s*(?:,|\))|chr\s*\(\s*\d+|concat(?:_ws)?\s*\(|group_concat\s*\(|@@(?:version|datadir|hostname|basedir|tmpdir|user)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\b|session_user\b|system_user\b|user\s*\(\s*\)|schema\s*\(\s*\)|ascii\s*\(\s*substr|substring\s*\(|mid\s*\(|hex\s*\(|unhex\s*\(|ord\s*\(|cast\s*\(|convert\s*\(|iif\s*\(|if\s*\(.*,.*,|case\s+when\b|into\s+(?:out|dump)file|procedure\s+analyse|load\s+data\s+infile|\bexec(?:ute)?\s+(?:master|xp_|sp_|immediate)|\bdeclare\s+@|\bshutdown\b(?:\s+with)?|0x[0-9a-f]{6,})"
+        r"\b(?:(?:sleep|benchmark|pg_sleep|randomblob|load_file|extractvalue|updatexml|xmltype)\s*\(|waitfor\s+delay|waitfor\s+time|dbms_pipe\.receive_message|utl_inaddr|utl_http|dbms_\w+|sys_context|xp_cmdshell|xp_regread|xp_dirtree|sp_executesql|sp_password|sp_oacreate|sp_makewebtask|openrowset|opendatasource|information_schema|pg_catalog|sysobjects|syscolumns|sysdatabases|mysql\.user|msysaccessobjects|sqlite_master|all_tables|user_tables|dba_users|pg_shadow|char\s*\(\s*\d+\s*(?:,|\))|chr\s*\(\s*\d+|concat(?:_ws)?\s*\(|group_concat\s*\(|@@(?:version|datadir|hostname|basedir|tmpdir|user)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\b|session_user\b|system_user\b|user\s*\(\s*\)|schema\s*\(\s*\)|ascii\s*\(\s*substr|substring\s*\(|mid\s*\(|hex\s*\(|unhex\s*\(|ord\s*\(|cast\s*\(|convert\s*\(|iif\s*\(|if\s*\(.*,.*,|case\s+when\b|into\s+(?:out|dump)file|procedure\s+analyse|load\s+data\s+infile|\bexec(?:ute)?\s+(?:master|xp_|sp_|immediate)|\bdeclare\s+@|\bshutdown\b(?:\s+with)?|0x[0-9a-f]{6,})"
     ),
     r!(
         "942140",
@@ -526,7 +627,7 @@ pub const RULES: &[Rule] = &[
         1,
         Sql,
         VALS | H,
-        r"[\w'\x22)]\s*(?:=|<|>)\s*[\w'\x22(]+\s*(?:--|#|;)|\)\s*(?:--|#|;|or|and|union)\b|\b\d+\s*(?:=|<>|!=|<|>)\s*\d+\s*(?:--|#|;|$)|@\w+\s*:?=|\b(?:true|false)\s*(?:--|#)"
+        r"[\w'\x22)]\s*(?:=|<|>)\s*[\w'\x22(]+\s*(?:--|#|;)|\)\s*(?:--|#|;|union\b)|\b\d+\s*(?:=|<>|!=|<|>)\s*\d+\s*(?:--|#|;|$)|@\w+\s*:?=|\b(?:true|false)\s*(?:--|#)"
     ),
     r!(
         "942170",
@@ -550,7 +651,7 @@ pub const RULES: &[Rule] = &[
         2,
         Sql,
         VALS | H,
-        r"['\x22`]\s*\)|\(\s*['\x22`]|['\x22`]\s*[,;]\s*['\x22`]?\s*\w|\w+\s*\(\s*\)\s*(?:--|#|;)|@@\w+|\bnull\b\s*(?:,|\))|\b(?:ifnull|isnull|nullif|coalesce|nvl|length|len|lower|upper|trim|replace|reverse|instr|locate|position|lpad|rpad|left|right|count|sum|avg|min|max|floor|ceil|rand|now|sysdate|md5|sha1|sha2|password|encode|decode|compress|uncompress|aes_encrypt|aes_decrypt|elt|field|find_in_set|make_set|exp|pow|sqrt|greatest|least|row_count|last_insert_id|connection_id|found_rows|uuid|json_\w+)\s*\("
+        r"['\x22`]\s*\)|\(\s*['\x22`]|['\x22`]\s*[,;]\s*['\x22`]?\s*\w|\w+\s*\(\s*\)\s*(?:--|#|;)|@@\w+|\bnull\b\s*(?:,|\))|\b(?:ifnull|isnull|nullif|coalesce|nvl|length|len|lower|upper|trim|replace|reverse|instr|locate|position|lpad|rpad|left|right|count|sum|avg|min|max|floor|ceil|rand|now|sysdate|md5|sha1|sha2|password|encode|decode|compress|uncompress|aes_encrypt|aes_decrypt|elt|field|find_in_set|make_set|exp|pow|sqrt|greatest|least|row_count|last_insert_id|connection_id|found_rows|uuid|json_\w+)\("
     ),
     r!(
         "942200",
@@ -584,6 +685,30 @@ pub const RULES: &[Rule] = &[
         Sql,
         VALS | H,
         r"\b(?:select|union|insert|update|delete|drop|alter|create|exec|where|from|having|order|group)\b"
+    ),
+    r!(
+        "942101",
+        Sqli,
+        1,
+        Sql,
+        P,
+        r"['\x22`\d)]\s*(?:or|and|xor|\|\||&&)\s+['\x22`(]*\s*[\w@'\x22`.-]+['\x22`)]*\s*(?:=|<|>|!=|\blike\b)|\bunion\s*(?:all\s*|distinct\s*)?select\b|\b(?:sleep|benchmark|pg_sleep)\s*\(|\bwaitfor\s+delay\b|\bif\s*\(.*\bsleep\s*\(|\bsysdate\s*\(|['\x22`]\s*\+\s*sleep\b"
+    ),
+    r!(
+        "942102",
+        Sqli,
+        1,
+        Sql,
+        VALS | H,
+        r"\b(?:database|db_name|schema_name|user_name|suser_name|strcmp|object_id|object_name|col_name|host_name|is_srvrolemember|has_dbaccess|pg_read_file|pg_ls_dir|current_setting|query_to_xml|lo_get|lo_import|lo_export|make_set|elt|exp|json_extract|jsonb_\w+|json_\w+|to_jsonb?|xp_\w+|utl_\w+|dbms_\w+|ctxsys\.\w+|sys\.\w+)\s*\(|\b(?:tempdb|msdb|mysql\.db|northwind|pg_catalog|sysibm|sysmaster|sqlite_\w+)\b|::\s*(?:int|integer|text|varchar|char|jsonb?|bigint|numeric|regclass|bool|boolean|bytea|oid)\b|\bunion(?:all|distinct)?select|['\x22`]\s*(?:union\s+(?:all\s+)?select|select\s+[\w*@(]|insert\s+into|update\s+[\w`]+\s+set|delete\s+from|drop\s+(?:table|database)|exec(?:ute)?\s+\w|declare\s+@)|\bif\s*\([^,)]*=|\)\s*(?:like|rlike|regexp)\s*\(|\bwhen\s+[\w'\x22]+\s+then\b|\bcase\s+when\b|\bin\s*\(\s*select\b|\bas\s+['\x22`]\w+['\x22`]\s+from\b|\bset\s+@@?\w+|\bgroup_concat\b|\bhaving\s+\d"
+    ),
+    r!(
+        "942103",
+        Sqli,
+        2,
+        Sql,
+        VALS | H | P,
+        r"!=|&&|\|\||>=|>>|<<|<=>?|<>|==|->|\b(?:xor|regexp|rlike|isnull|notnull|glob)\b|\bis\s+(?:not\s+)?null\b|\blike\s+(?:null|['\x22])|(?:^|\W)in\s*\(\s*[\s\x22'\d,-]*\d|\bnot\s+between\b|\b(?:or|and)\s+[\w.@]+\s*(?:!=|==|=|<>|<|>|\blike\b)\s*['\x22(\d]|\b(?:or|and)\s*$|\(\s*select\b|\w+\s*\(\s*\w+\s*\)\s*::|['\x22`]\s*(?:regexp|rlike|like|glob)\s|--\s*(?:alter|drop|select|insert|update|delete)\b|\d(?:or|and)\d"
     ),
     // ---- 913, 920, 921: scanners and protocol ----
     r!(
