@@ -319,6 +319,10 @@ pub fn shell(input: &[u8], out: &mut Vec<u8>) {
                     i += 4;
                     continue;
                 }
+                if rest.starts_with(b"$()") {
+                    i += 3;
+                    continue;
+                }
                 if rest.starts_with(b"$@") || rest.starts_with(b"$*") || rest.starts_with(b"$!") {
                     i += 2;
                     continue;
@@ -329,7 +333,7 @@ pub fn shell(input: &[u8], out: &mut Vec<u8>) {
                 i += 2;
                 continue;
             }
-            b'$' | b'<' | b'>' if input.get(i + 1..i + 3) == Some(b"()") => {
+            b'<' | b'>' if input.get(i + 1..i + 3) == Some(b"()") => {
                 i += 3;
                 continue;
             }
