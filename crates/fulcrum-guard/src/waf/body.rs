@@ -41,18 +41,37 @@ fn ends_with_ci(s: &[u8], p: &[u8]) -> bool {
     s.len() >= p.len() && s[s.len() - p.len()..].eq_ignore_ascii_case(p)
 }
 
-/// A `; name=value` parameter of a header value, quotes removed.
+/// A `; name=value` parameter of a header value, quotes removed (a `;` inside quotes does
+/// not split).
 fn param<'a>(v: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    v.split(|&b| b == b';').skip(1).find_map(|p| {
-        let p = p.trim_ascii();
-        let eq = p.iter().position(|&b| b == b'=')?;
-        p[..eq].trim_ascii().eq_ignore_ascii_case(name).then(|| {
-            let val = p[eq + 1..].trim_ascii();
-            val.strip_prefix(b"\"")
-                .and_then(|v| v.strip_suffix(b"\""))
-                .unwrap_or(val)
-        })
-    })
+    let mut start = 0;
+    let mut quoted = false;
+    let mut first = true;
+    for i in 0..=v.len() {
+        let end = i == v.len();
+        if !end && v[i] == b'"' {
+            quoted = !quoted;
+        }
+        if end || (v[i] == b';' && !quoted) {
+            let p = v[start..i].trim_ascii();
+            start = i + 1;
+            if std::mem::take(&mut first) {
+                continue;
+            }
+            let Some(eq) = p.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if p[..eq].trim_ascii().eq_ignore_ascii_case(name) {
+                let val = p[eq + 1..].trim_ascii();
+                return Some(
+                    val.strip_prefix(b"\"")
+                        .and_then(|v| v.strip_suffix(b"\""))
+                        .unwrap_or(val),
+                );
+            }
+        }
+    }
+    None
 }
 
 /// Every string of a JSON document (keys as names), found by a linear scan of the bytes
@@ -154,6 +173,11 @@ fn multipart(ins: &mut Inspector<'_>, boundary: &[u8], body: &[u8]) -> Option<Fi
         }
         match file {
             Some(fname) => {
+                let bad = super::protocol::file_name(name, fname)
+                    .or_else(|| super::protocol::file_name(b"", name));
+                if let Some(f) = bad {
+                    return Some(f);
+                }
                 if let Some(f) = ins.value("body", PartKind::FileName, name, fname, false, false) {
                     return Some(f);
                 }

@@ -73,15 +73,19 @@ pub enum PartKind {
     Cookie = 16,
     /// A multipart file name.
     FileName = 32,
+    /// A header field other than `User-Agent`, `Referer` and `Cookie` below paranoia 3:
+    /// only the unambiguous patterns (script tags, PHP tags, shellshock) read it.
+    OtherHeader = 64,
 }
 
-const KINDS: [PartKind; 6] = [
+const KINDS: [PartKind; 7] = [
     PartKind::Path,
     PartKind::Arg,
     PartKind::ArgName,
     PartKind::Header,
     PartKind::Cookie,
     PartKind::FileName,
+    PartKind::OtherHeader,
 ];
 
 /// What matched, and where.
@@ -127,7 +131,7 @@ struct Compiled {
 
 impl Compiled {
     fn build(paranoia: u8) -> Compiled {
-        let mut sets = Vec::with_capacity(18);
+        let mut sets = Vec::with_capacity(3 * KINDS.len());
         for view in [rules::View::Text, rules::View::Sql, rules::View::Shell] {
             for kind in KINDS {
                 let idx: Vec<usize> = rules::RULES
@@ -294,6 +298,9 @@ impl Inspector<'_> {
             if let Some(f) = protocol::include_param(self.waf.paranoia, part, name, value) {
                 return Some(f);
             }
+            if let Some(f) = protocol::method_override(part, name, value) {
+                return Some(f);
+            }
         }
         None
     }
@@ -326,7 +333,16 @@ impl Inspector<'_> {
         if read {
             return self.value("header", PartKind::Header, name, value, true, false);
         }
-        None
+        if protocol::file_name_header(name) {
+            if let Some(f) = protocol::file_name(name, value) {
+                return Some(f);
+            }
+            return self.value("header", PartKind::FileName, name, value, true, false);
+        }
+        if protocol::framing_header(name) {
+            return None;
+        }
+        self.value("header", PartKind::OtherHeader, name, value, true, false)
     }
 
     /// A whole request head: its method, path, query and every header field, in that

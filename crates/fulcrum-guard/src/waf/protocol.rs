@@ -141,6 +141,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 const RESTRICTED_HEADERS: &[&[u8]] = &[
     b"proxy",
     b"lock-token",
+    b"request-range",
     b"content-range",
     b"if",
     b"translate",
@@ -167,10 +168,12 @@ pub fn header(paranoia: u8, name: &[u8], value: &[u8]) -> Option<Finding> {
             return Some(finding("920640", "header", name, value));
         }
     }
-    if name.eq_ignore_ascii_case(b"accept") && paranoia >= 2 && !value.contains(&b'/') {
+    let v = value.trim_ascii();
+    if name.eq_ignore_ascii_case(b"accept") && paranoia >= 2 && !v.is_empty() && !v.contains(&b'/')
+    {
         return Some(finding("920600", "header", name, value));
     }
-    if name.eq_ignore_ascii_case(b"range") || name.eq_ignore_ascii_case(b"request-range") {
+    if name.eq_ignore_ascii_case(b"range") {
         // More than a few ranges, or one starting at 0 of a huge span: range abuse (920200).
         let count = value.iter().filter(|&&b| b == b',').count();
         if count >= if paranoia >= 2 { 5 } else { 63 } {
@@ -200,6 +203,20 @@ fn content_type(paranoia: u8, v: &[u8]) -> Option<&'static str> {
     if !ok {
         return Some("920470");
     }
+    // Multipart kinds a form or an API sends (920420).
+    let lower = mime.to_ascii_lowercase();
+    if let Some(sub) = lower.strip_prefix(b"multipart/") {
+        const OK: &[&[u8]] = &[
+            b"form-data",
+            b"related",
+            b"mixed",
+            b"alternative",
+            b"byteranges",
+        ];
+        if !OK.contains(&sub) {
+            return Some("920420");
+        }
+    }
     let mut charsets = 0;
     for p in parts {
         let p = p.trim_ascii();
@@ -218,6 +235,7 @@ fn content_type(paranoia: u8, v: &[u8]) -> Option<&'static str> {
             let val = val
                 .strip_prefix(b"\"")
                 .and_then(|v| v.strip_suffix(b"\""))
+                .or_else(|| val.strip_prefix(b"'").and_then(|v| v.strip_suffix(b"'")))
                 .unwrap_or(val);
             const OK: &[&[u8]] = &[
                 b"utf-8",
@@ -333,4 +351,52 @@ pub fn include_param(
         name: escape(name, 64),
         excerpt: escape(&v, 80),
     })
+}
+
+/// Fields upload clients name a file in (`X-Filename` and its spellings).
+pub fn file_name_header(name: &[u8]) -> bool {
+    [
+        &b"x-filename"[..],
+        b"x_filename",
+        b"x-file-name",
+        b"x.filename",
+        b"x-upload-filename",
+    ]
+    .iter()
+    .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// A parameter that overrides the method (`_method=DELETE`, 920650).
+pub fn method_override(part: &'static str, name: &[u8], value: &[u8]) -> Option<Finding> {
+    if !name.eq_ignore_ascii_case(b"_method") {
+        return None;
+    }
+    const METHODS: &[&[u8]] = &[
+        b"get", b"post", b"put", b"delete", b"patch", b"head", b"options", b"connect", b"trace",
+    ];
+    let v = value.trim_ascii().to_ascii_lowercase();
+    METHODS
+        .contains(&v.as_slice())
+        .then(|| finding("920650", part, name, value))
+}
+
+/// A multipart file name with characters no file name needs (`'`, `"`, `=`, `;` outside an
+/// entity), after CRS 920120.
+pub fn file_name(name: &[u8], file: &[u8]) -> Option<Finding> {
+    let mut bad = false;
+    for (i, &b) in file.iter().enumerate() {
+        match b {
+            b'\'' | b'"' | b'=' => bad = true,
+            b';' => {
+                // `&auml;` and the like are fine.
+                let start = file[..i].iter().rposition(|&c| c == b'&');
+                let entity = start.is_some_and(|s| {
+                    i - s <= 8 && file[s + 1..i].iter().all(u8::is_ascii_alphanumeric)
+                });
+                bad |= !entity;
+            }
+            _ => {}
+        }
+    }
+    bad.then(|| finding("920120", "file name", name, file))
 }

@@ -33,7 +33,8 @@ const N: u8 = PartKind::ArgName as u8;
 const H: u8 = PartKind::Header as u8;
 const C: u8 = PartKind::Cookie as u8;
 const F: u8 = PartKind::FileName as u8;
-const ANY: u8 = P | A | N | H | C | F;
+const O: u8 = PartKind::OtherHeader as u8;
+const ANY: u8 = P | A | N | H | C | F | O;
 const VALS: u8 = A | N | C | F;
 
 macro_rules! r {
@@ -208,7 +209,14 @@ pub const RULES: &[Rule] = &[
         VALS | H,
         r"(?:^|[\s;|&`(=])/(?:usr/)?(?:local/)?s?bin/(?:\w+)|/etc/(?:passwd|shadow)|/dev/(?:tcp|udp)/"
     ),
-    r!("932170", Rce, 1, Text, ANY, r"\(\s*\)\s*\{.*?;\s*\}\s*;"),
+    r!(
+        "932170",
+        Rce,
+        1,
+        Text,
+        ANY | O,
+        r"\(\s*\)\s*\{.*?;\s*\}\s*;"
+    ),
     r!(
         "932180",
         Rce,
@@ -274,7 +282,7 @@ pub const RULES: &[Rule] = &[
         Rce,
         1,
         Shell,
-        VALS | H,
+        VALS | H | O,
         r"/[\w.-]*\[[^\]\s/]*\][\w.-]*|/\[[^\]]*\]|>\([^)]+\)|\(\s*\)\s*\{|\{\s*,[^}]*\}|\$\{[^}]*[:#%/][^}]*\}"
     ),
     r!(
@@ -325,7 +333,7 @@ pub const RULES: &[Rule] = &[
         Php,
         1,
         Text,
-        VALS | H | P,
+        VALS | H | P | O,
         r"<\?(?:php\b|=|\s)|\?>\s*$|\[\?php"
     ),
     r!(
@@ -447,7 +455,7 @@ pub const RULES: &[Rule] = &[
         Xss,
         1,
         Text,
-        VALS | H | P,
+        VALS | H | P | O,
         r"<\s*/?\s*script\b|<\s*/?\s*scr[^a-z]|\bscript\s*>"
     ),
     r!(
@@ -743,6 +751,14 @@ pub const RULES: &[Rule] = &[
         Text,
         VALS,
         r"[\n\r]+\s*(?:set-cookie|location|refresh|content-(?:type|length|disposition)|x-xss-protection|status)\s*:"
+    ),
+    r!(
+        "921200",
+        Protocol,
+        1,
+        Text,
+        VALS | N,
+        r"\)\s*\(\s*[|&!]?\s*(?:[\w.-]+\s*[~<>]?=|\||&|!)|\)\s*\(\s*[|&!]\s*$|^\*?\)\s*[!(|&]|\*\)\s*\(|\(\s*[|&]\s*\(\s*[\w.-]+\s*="
     ),
     r!("921180", Protocol, 3, Text, N, r"\[\s*\]\s*\["),
 ];
