@@ -54,13 +54,13 @@ macro_rules! r {
 /// Unix commands that are not also common words: a separator before them is enough.
 macro_rules! strong_cmds {
     () => {
-        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip3?|gdb|c89|c99|perf|base32|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|ls|whoami|uname|ifconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|tftp|bash|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|gawk|nslookup|sudo|crontab|base64|xxd|chmod|chown|nohup|nmap|useradd|passwd|systemctl|pkill|killall|lsof|openssl|gcc|jexec|vim?|nano|sh|awk|sed|rm|mkdir|uptime|hostname|ps|id|ping|echo|printf|env|export|eval|exec)"
+        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip[3x]?|gdb|c89|c99|perf|base32|strace|ltrace|flock|visudo|lastlog(?:in)?|adduser|deluser|usermod|iwr|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|ls|whoami|uname|ifconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|tftp|bash|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|gawk|nslookup|sudo|crontab|base64|xxd|chmod|chown|nohup|nmap|useradd|passwd|systemctl|pkill|killall|lsof|openssl|gcc|jexec|vim?|nano|sh|awk|sed|rm|mkdir|uptime|hostname|ps|id|ping|echo|printf|env|export|eval|exec)"
     };
 }
 
 macro_rules! unix_cmds {
     () => {
-        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip3?|gdb|c89|c99|perf|base32|trap|top|alias|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|nl|head|tail|more|less|ls|dir|id|whoami|uname|hostname|ifconfig|ip|netstat|ps|kill|pkill|wget|curl|fetch|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|ftp|tftp|bash|sh|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|awk|gawk|sed|find|xargs|echo|printf|rm|mv|cp|chmod|chown|touch|mkdir|ping|nslookup|dig|host|sleep|env|export|eval|exec|sudo|su|crontab|base64|xxd|od|dd|tar|gzip|zip|unzip|passwd|useradd|last|w|who|uptime|systemctl|service|mount|nohup|timeout|time|nmap|tee|grep|egrep|fgrep|sort|uniq|wc|cut|strings|file|stat|readlink|which|whereis|locate|sh|history|alias|set|unset|source|chattr|lsof|mail|sendmail|openssl|gcc|cc|make|java|jexec|vi|vim|nano|ed|man|diff|cmp|rev|expr|seq|yes|true|false|kill|killall|shutdown|reboot|init|halt|poweroff|at|batch)"
+        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip[3x]?|gdb|c89|c99|perf|base32|strace|ltrace|flock|visudo|lastlog(?:in)?|adduser|fold|comm|cut|trap|top|alias|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|nl|head|tail|more|less|ls|dir|id|whoami|uname|hostname|ifconfig|ip|netstat|ps|kill|pkill|wget|curl|fetch|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|ftp|tftp|bash|sh|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|awk|gawk|sed|find|xargs|echo|printf|rm|mv|cp|chmod|chown|touch|mkdir|ping|nslookup|dig|host|sleep|env|export|eval|exec|sudo|su|crontab|base64|xxd|od|dd|tar|gzip|zip|unzip|passwd|useradd|last|w|who|uptime|systemctl|service|mount|nohup|timeout|time|nmap|tee|grep|egrep|fgrep|sort|uniq|wc|cut|strings|file|stat|readlink|which|whereis|locate|sh|history|alias|set|unset|source|chattr|lsof|mail|sendmail|openssl|gcc|cc|make|java|jexec|vi|vim|nano|ed|man|diff|cmp|rev|expr|seq|yes|true|false|kill|killall|shutdown|reboot|init|halt|poweroff|at|batch)"
     };
 }
 
@@ -239,7 +239,7 @@ pub const RULES: &[Rule] = &[
         2,
         Shell,
         VALS | H,
-        concat!(r"\|\s*(?:[\w/.-]*/)?", unix_cmds!(), r"\b")
+        concat!(r"\|\s*(?:[\w/.-]*/)?", strong_cmds!(), r"\b")
     ),
     r!(
         "932230",
@@ -247,7 +247,7 @@ pub const RULES: &[Rule] = &[
         2,
         Shell,
         VALS | H,
-        concat!(r"(?:[;&]|\|\||&&)\s*(?:[\w/.-]*/)?", unix_cmds!(), r"\b")
+        concat!(r"(?:[;&]|\|\||&&)\s*(?:[\w/.-]*/)?", strong_cmds!(), r"\b")
     ),
     r!(
         "932235",
@@ -302,12 +302,24 @@ pub const RULES: &[Rule] = &[
         r"\n\s*(?:ehlo|helo)\s+[\w.-]+|\n\s*(?:mail\s+from|rcpt\s+to)\s*:|\n\s*(?:retr|dele|top)\s+\d+|\n\s*apop\s+\w+\s+[0-9a-f]{32}|\n\s*\w+\s+(?:login|select|examine|fetch|uid\s+fetch|store)\s+\S"
     ),
     r!(
-        "932237",
+        "932232",
         Rce,
         2,
         Shell,
         VALS | H,
-        concat!(r"^\s*(?:[\w/.-]*/)?", strong_cmds!(), r"(?:\s|$|[;&|<>`])")
+        concat!(
+            r"(?:[;&|`]|\|\||&&|\$\()\s*(?:[\w/.-]*/)?",
+            unix_cmds!(),
+            r"(?:\s+(?:-{1,2}\w|[\w.-]*[/~*$]|\.\.?/|\S*[;&|<>`])|\s*[;&|<>`)]|\s*$)"
+        )
+    ),
+    r!(
+        "932237",
+        Rce,
+        2,
+        Shell,
+        A | C | H,
+        concat!(r"^\s*(?:[\w/.-]*/)?", strong_cmds!(), r"(?:\s|$)")
     ),
     r!(
         "930121",
@@ -334,7 +346,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         VALS | H | P | O,
-        r"<\?(?:php\b|=|\s)|\?>\s*$|\[\?php"
+        r"<\?(?:php\b|=|\s)|\[\?php"
     ),
     r!(
         "933110",
@@ -488,15 +500,15 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         VALS | H | P,
-        r"<\s*/?\s*(?:iframe|frame|frameset|object|embed|applet|svg|math|img|image|video|audio|source|body|html|meta|link|style|base|form|input|button|textarea|select|isindex|marquee|details|bgsound|xml|xss|layer|ilayer|blink|keygen|template|portal|set|animate|handler|listener|vmlframe|import|a\s+href|table|td)\b[^>]*?(?:\bon\w+\s*=|\bsrc\s*=|\bhref\s*=|\bdata\s*=|\baction\s*=|\bcode\s*=|\bstyle\s*=|\bxmlns\b|\bcontent\s*=|\bbackground\s*=|\bvalues\s*=|>|$|/)"
+        r"<\s*/?\s*(?:iframe|frame|frameset|object|embed|applet|svg|math|meta|link|style|base|isindex|xml|xss|layer|ilayer|bgsound|vmlframe|import|portal|handler|listener|template|set|animate|keygen|blink)\b|<\s*(?:img|image|video|audio|source|body|html|input|button|textarea|select|details|marquee|form|table|td|a|div|span|p)\b[^>]*?\b(?:on\w+|formaction|srcdoc|xmlns|dynsrc|lowsrc)\s*="
     ),
     r!(
         "941170",
         Xss,
         1,
         Text,
-        VALS | H | P,
-        r"(?:\bdata\s*:\s*text/html|\bdata\s*:[^,]*;base64,|\bdocument\s*\.\s*(?:cookie|write|location|domain)|\bwindow\s*\.\s*(?:location|open|name)|\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode|atob)\s*(?:\(|`)|\bstring\s*\.\s*fromcharcode|\.innerhtml\s*=|\bnew\s+function\b|\bself\s*\[|\btop\s*\[|\bconstructor\s*\()"
+        VALS | H,
+        r"(?:\bdata\s*:\s*text/html|\bdata\s*:[^,]*;base64,|\bdocument\s*\.\s*(?:cookie|write|location|domain)|\bwindow\s*\.\s*(?:location|open|name)|\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode|atob|btoa)\s*(?:\(|`)|\bstring\s*\.\s*fromcharcode|\.innerhtml\s*=|\bnew\s+function\b|\bself\s*\[|\btop\s*\[|\bconstructor\s*\()"
     ),
     r!(
         "941180",
@@ -504,7 +516,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         VALS | H,
-        r"\b(?:document\.cookie|document\.write|\.parentnode|\.innerhtml|window\.location|-moz-binding|<!--|-->|<!\[cdata\[|\]\]>)"
+        r"\b(?:document\.cookie|document\.write|\.parentnode|\.innerhtml|window\.location|-moz-binding)|<!--|-->|<!\[cdata\[|\]\]>"
     ),
     r!(
         "941190",
@@ -512,7 +524,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         VALS | H,
-        r"<\s*style\b|\bstyle\s*=\s*[\x22']?[^\x22'>]*(?:expression|behavior|url\s*\(|@import|-moz-binding)|@import\b"
+        r"<\s*style\b|\bstyle\s*=\s*[\x22']?[^\x22'>]*(?:expression|behavior|url\s*\(\s*['\x22]?\s*(?:javascript|vbscript|data):|@import|-moz-binding)|@import\b"
     ),
     r!(
         "941200",
@@ -520,7 +532,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         VALS | H,
-        r"<\s*(?:v:|vmlframe|xml|xss|x:)\w*|\bxmlns\s*:\s*\w+\s*=|<\?import|<\s*!\s*entity"
+        r"<\s*(?:v:|vmlframe|xml|xss|x:)\w*|\bxmlns\s*:\s*\w+\s*=|<\?import|<\s*import|!entity\s+%?\s*\w+\s+system\b|<\s*!\s*entity"
     ),
     r!(
         "941210",
@@ -580,6 +592,31 @@ pub const RULES: &[Rule] = &[
         VALS | H,
         r"<\s*[a-z][\w-]*[\s/]+[^>]*="
     ),
+    r!("941121", Xss, 1, Text, N, r"^\s*on[a-z]{3,}\s*="),
+    r!(
+        "941161",
+        Xss,
+        1,
+        Text,
+        VALS | H,
+        r"<\s*[a-z](?:\s+[a-z]){3,}\b|\breflect\s*\.\s*\w+|\.(?:call|apply)\s*`"
+    ),
+    r!(
+        "941371",
+        Xss,
+        1,
+        Sql,
+        VALS | H,
+        r"\b(?:document|window|self|top|parent|globalthis|frames)\s*(?:\.\s*(?:cookie|location|domain|write|writeln|open|eval|alert)\b|\[\s*['\x22`](?:alert|eval|document|cookie|location|constructor|prompt|confirm)['\x22`]\s*\])"
+    ),
+    r!(
+        "941321",
+        Xss,
+        2,
+        Text,
+        VALS | H,
+        r"<\s*/?\s*(?:noscript|textarea|title|xmp|plaintext|noembed|noframes|iframe|script|style)\b"
+    ),
     // ---- 942: SQL injection ----
     r!(
         "942100",
@@ -611,7 +648,7 @@ pub const RULES: &[Rule] = &[
         1,
         Sql,
         VALS | H,
-        r"\b(?:(?:sleep|benchmark|pg_sleep|randomblob|load_file|extractvalue|updatexml|xmltype)\s*\(|waitfor\s+delay|waitfor\s+time|dbms_pipe\.receive_message|utl_inaddr|utl_http|dbms_\w+|sys_context|xp_cmdshell|xp_regread|xp_dirtree|sp_executesql|sp_password|sp_oacreate|sp_makewebtask|openrowset|opendatasource|information_schema|pg_catalog|sysobjects|syscolumns|sysdatabases|mysql\.user|msysaccessobjects|sqlite_master|all_tables|user_tables|dba_users|pg_shadow|char\s*\(\s*\d+\s*(?:,|\))|chr\s*\(\s*\d+|concat(?:_ws)?\s*\(|group_concat\s*\(|@@(?:version|datadir|hostname|basedir|tmpdir|user)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\b|session_user\b|system_user\b|user\s*\(\s*\)|schema\s*\(\s*\)|ascii\s*\(\s*substr|substring\s*\(|mid\s*\(|hex\s*\(|unhex\s*\(|ord\s*\(|cast\s*\(|convert\s*\(|iif\s*\(|if\s*\(.*,.*,|case\s+when\b|into\s+(?:out|dump)file|procedure\s+analyse|load\s+data\s+infile|\bexec(?:ute)?\s+(?:master|xp_|sp_|immediate)|\bdeclare\s+@|\bshutdown\b(?:\s+with)?|0x[0-9a-f]{6,})"
+        r"\b(?:(?:sleep|benchmark|pg_sleep|randomblob|load_file|extractvalue|updatexml|xmltype)\s*\(|waitfor\s+delay|waitfor\s+time|dbms_pipe\.receive_message|utl_inaddr|utl_http|dbms_\w+|sys_context|xp_cmdshell|xp_regread|xp_dirtree|sp_executesql|sp_password|sp_oacreate|sp_makewebtask|openrowset|opendatasource|information_schema|pg_catalog|sysobjects|syscolumns|sysdatabases|mysql\.user|msysaccessobjects|sqlite_master|all_tables|user_tables|dba_users|pg_shadow|char\s*\(\s*\d+\s*(?:,|\))|chr\s*\(\s*\d+|concat(?:_ws)?\s*\(|group_concat\s*\(|@@(?:version|datadir|hostname|basedir|tmpdir|user)|version\s*\(\s*\)|database\s*\(\s*\)|current_user\b|session_user\b|system_user\b|user\s*\(\s*\)|schema\s*\(\s*\)|ascii\s*\(\s*substr|substring\s*\(|mid\(|hex\(|unhex\s*\(|ord\(|cast\(|convert\(|iif\s*\(|if\(.*,.*,|case\s+when\b|into\s+(?:out|dump)file|procedure\s+analyse|load\s+data\s+infile|\bexec(?:ute)?\s+(?:master|xp_|sp_|immediate)|\bdeclare\s+@|\bshutdown\b(?:\s+with)?|0x[0-9a-f]{6,})"
     ),
     r!(
         "942140",
@@ -627,7 +664,7 @@ pub const RULES: &[Rule] = &[
         1,
         Sql,
         VALS | H,
-        r"['\x22`]\s*(?:\|\||&&|\+|\*|/|%|\^|<<|>>|=|<|>|!|\bdiv\b|\bmod\b|\bis\b|\blike\b|\bin\b|\bbetween\b|\bcollate\b)\s*[\w('\x22`@-]|\b(?:or|and)\s+(?:true|false|null|not|exists|select|\d+\s*(?:--|#|$|;))\b|\b(?:or|and)\s+[\w.]+\s*\(|\bnull\s+is\s+null|\bis\s+not\s+null\b.*--"
+        r"['\x22`]\s*(?:\|\||&&|\+|\*|/|%|\^|<<|>>|=|<|>|!|\bdiv\b|\bmod\b|\bis\b|\blike\b|\bin\b|\bbetween\b|\bcollate\b)\s*[\w('\x22`@-]|\b(?:or|and)\s+(?:true|false|null|not|exists|select|\d+\s*(?:--|#|$|;))\b|\bnull\s+is\s+null|\bis\s+not\s+null\b.*--"
     ),
     r!(
         "942160",
@@ -708,7 +745,7 @@ pub const RULES: &[Rule] = &[
         1,
         Sql,
         VALS | H,
-        r"\b(?:database|db_name|schema_name|user_name|suser_name|strcmp|object_id|object_name|col_name|host_name|is_srvrolemember|has_dbaccess|pg_read_file|pg_ls_dir|current_setting|query_to_xml|lo_get|lo_import|lo_export|make_set|elt|exp|json_extract|jsonb_\w+|json_\w+|to_jsonb?|xp_\w+|utl_\w+|dbms_\w+|ctxsys\.\w+|sys\.\w+)\s*\(|\b(?:tempdb|msdb|mysql\.db|northwind|pg_catalog|sysibm|sysmaster|sqlite_\w+)\b|::\s*(?:int|integer|text|varchar|char|jsonb?|bigint|numeric|regclass|bool|boolean|bytea|oid)\b|\bunion(?:all|distinct)?select|['\x22`]\s*(?:union\s+(?:all\s+)?select|select\s+[\w*@(]|insert\s+into|update\s+[\w`]+\s+set|delete\s+from|drop\s+(?:table|database)|exec(?:ute)?\s+\w|declare\s+@)|\bif\s*\([^,)]*=|\)\s*(?:like|rlike|regexp)\s*\(|\bwhen\s+[\w'\x22]+\s+then\b|\bcase\s+when\b|\bin\s*\(\s*select\b|\bas\s+['\x22`]\w+['\x22`]\s+from\b|\bset\s+@@?\w+|\bgroup_concat\b|\bhaving\s+\d"
+        r"\b(?:database|db_name|schema_name|user_name|suser_name|strcmp|object_id|object_name|col_name|host_name|is_srvrolemember|has_dbaccess|pg_read_file|pg_ls_dir|current_setting|query_to_xml|lo_get|lo_import|lo_export|make_set|elt|exp|json_extract|jsonb_\w+|json_\w+|to_jsonb?|xp_\w+|utl_\w+|dbms_\w+|ctxsys\.\w+|sys\.\w+)\s*\(|\b(?:tempdb|msdb|mysql\.db|northwind|pg_catalog|sysibm|sysmaster|sqlite_\w+)\b|::\s*(?:int|integer|text|varchar|char|jsonb?|bigint|numeric|regclass|bool|boolean|bytea|oid)\b|union(?:all|distinct)?select|['\x22`]\s*(?:union\s+(?:all\s+)?select|select\s+[\w*@(]|insert\s+into|update\s+[\w`]+\s+set|delete\s+from|drop\s+(?:table|database)|exec(?:ute)?\s+\w|declare\s+@)|\bif\s*\([^,)]*=|\)\s*(?:like|rlike|regexp)\s*\(|\bwhen\s+[\w'\x22]+\s+then\b|\bcase\s+when\b|\bin\s*\(\s*select\b|\bas\s+['\x22`]\w+['\x22`]\s+from\b|\bset\s+@@?\w+|\bgroup_concat\b|\bhaving\s+\d"
     ),
     r!(
         "942103",
@@ -718,6 +755,39 @@ pub const RULES: &[Rule] = &[
         VALS | H | P,
         r"!=|&&|\|\||>=|>>|<<|<=>?|<>|==|->|\b(?:xor|regexp|rlike|isnull|notnull|glob)\b|\bis\s+(?:not\s+)?null\b|\blike\s+(?:null|['\x22])|(?:^|\W)in\s*\(\s*[\s\x22'\d,-]*\d|\bnot\s+between\b|\b(?:or|and)\s+[\w.@]+\s*(?:!=|==|=|<>|<|>|\blike\b)\s*['\x22(\d]|\b(?:or|and)\s*$|\(\s*select\b|\w+\s*\(\s*\w+\s*\)\s*::|['\x22`]\s*(?:regexp|rlike|like|glob)\s|--\s*(?:alter|drop|select|insert|update|delete)\b|\d(?:or|and)\d"
     ),
+    r!(
+        "942281",
+        Sqli,
+        1,
+        Sql,
+        VALS | H,
+        r"\bselect\s+(?:pg_sleep|sleep|benchmark|version|user|database|load_file|current_user|@@\w+)\b|\w['\x22`]\s*(?:or|and|xor)\s*['\x22`]\w"
+    ),
+    r!(
+        "942411",
+        Sqli,
+        2,
+        Sql,
+        VALS | H,
+        r"\b(?:abs|acos|ascii|asin|atan2?|avg|bin|bit_and|bit_count|bit_length|bit_or|bit_xor|cast|ceil|ceiling|char|char_length|character_length|charset|chr|coalesce|collation|compress|concat|concat_ws|connection_id|conv|convert|cos|cot|count|crc32|curdate|current_date|current_time|current_timestamp|current_user|curtime|database|date|date_add|date_format|date_sub|datediff|day|dayname|dayofmonth|dayofweek|dayofyear|decode|degrees|des_decrypt|des_encrypt|elt|encode|encrypt|exp|export_set|extract|field|find_in_set|floor|format|found_rows|from_base64|from_days|from_unixtime|get_lock|greatest|group_concat|hex|hour|if|ifnull|in|inet_aton|inet_ntoa|insert|instr|interval|is_free_lock|is_used_lock|isnull|last_insert_id|lcase|least|left|length|ln|load_file|local|localtime|localtimestamp|locate|log|log10|log2|lower|lpad|ltrim|make_set|makedate|maketime|master_pos_wait|max|md5|microsecond|mid|min|minute|mod|month|monthname|name_const|now|nullif|oct|octet_length|old_password|ord|password|period_add|period_diff|pi|position|pow|power|quarter|quote|radians|rand|release_lock|repeat|replace|reverse|right|round|row_count|rpad|rtrim|schema|sec_to_time|second|session_user|sha1?|sha2|sign|sin|sleep|soundex|space|sqrt|std|stddev|strcmp|str_to_date|subdate|substr|substring|substring_index|subtime|sum|sysdate|system_user|tan|time|time_format|time_to_sec|timediff|timestamp|timestampadd|timestampdiff|to_base64|to_days|trim|truncate|ucase|uncompress|uncompressed_length|unhex|unix_timestamp|upper|user|utc_date|utc_time|utc_timestamp|uuid|uuid_short|values|variance|version|week|weekday|weekofyear|year|yearweek)\s*[\\/?\]=.]*\s*\(\s*(?:[^\w\s]|\w+\s*[^\w\s:]|\w+\s*$|$)"
+    ),
+    r!(
+        "942362",
+        Sqli,
+        2,
+        Sql,
+        VALS | H,
+        r"(?:\)|['\x22`]|\d|!)\s*as\s*['\x22`]?\s*\w*\s*['\x22`]?\s*from\b|['\x22`]\s*(?:alter|union|select|insert|update|delete|drop|create|exec|truncate|rename|desc|load|merge|shutdown|grant|revoke|handler)\s+\w"
+    ),
+    r!(
+        "942380",
+        Sqli,
+        2,
+        Sql,
+        VALS | H,
+        r"\border\s+by\b|\bgroup\s+by\b|\bexecute\s+\w|\bhaving\s+\w|\b(?:n?varchar|nchar|varbinary|msdasql|sqloledb|openquery|dbo\.\w+)\b|['\x22`]\s*(?:[|&^+*/-]|\bor\b|\band\b|\bnot\b|\blike\b)\s*\S*(?:\s+\S+)?\s*--|(?:\\|\b)0x[0-9a-f]{4,}"
+    ),
+    r!("942440", Sqli, 2, Text, VALS | H, r"/\*.*?\*/|/\*!"),
     // ---- 913, 920, 921: scanners and protocol ----
     r!(
         "913100",
