@@ -218,6 +218,9 @@ pub fn fold(input: &[u8], out: &mut Vec<u8>) {
             if !space {
                 out.push(c);
                 space = true;
+            } else if c == b'\n' && out.is_empty() {
+                // A leading line break stays: header injection starts with one.
+                out.push(c);
             } else if c == b'\n' {
                 if let Some(last) = out.last_mut() {
                     *last = b'\n';
@@ -228,7 +231,7 @@ pub fn fold(input: &[u8], out: &mut Vec<u8>) {
         space = false;
         out.push(b.to_ascii_lowercase());
     }
-    if matches!(out.last(), Some(b' ' | b'\n')) {
+    if out.len() > 1 && matches!(out.last(), Some(b' ' | b'\n')) {
         out.pop();
     }
 }

@@ -128,6 +128,9 @@ pub fn path(_paranoia: u8, raw: &[u8]) -> Option<Finding> {
     if raw.contains(&0) || contains_ci(raw, b"%00") {
         return Some(finding("920270", "path", b"", raw));
     }
+    if raw.contains(&b'#') {
+        return Some(finding("920610", "path", b"", raw));
+    }
     None
 }
 
@@ -272,6 +275,35 @@ pub fn value(
     let nul = raw.contains(&0) || (percent && contains_ci(raw, b"%00"));
     if nul {
         return Some(finding("920270", part, name, raw));
+    }
+    if percent && !matches!(kind, PartKind::Path) {
+        // Full-width forms through %u (IIS), and \uXXXX escapes in a query or a form: ways
+        // past filters, not ways to write text (920260, 920540).
+        let fullwidth = raw.windows(4).any(|w| {
+            w[0] == b'%' && (w[1] | 0x20) == b'u' && (w[2] | 0x20) == b'f' && (w[3] | 0x20) == b'f'
+        });
+        let escaped = raw.windows(2).any(|w| w == b"\\u") || contains_ci(raw, b"%5cu");
+        if fullwidth || escaped {
+            return Some(finding(
+                if fullwidth { "920260" } else { "920540" },
+                part,
+                name,
+                raw,
+            ));
+        }
+        // What percent-decodes to bytes that are not UTF-8 (920250).
+        let mut buf = Vec::new();
+        super::decode::percent(raw, true, &mut buf);
+        if std::str::from_utf8(&buf).is_err() {
+            return Some(finding("920250", part, name, raw));
+        }
+        if paranoia >= 2
+            && buf
+                .windows(3)
+                .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+        {
+            return Some(finding("920230", part, name, raw));
+        }
     }
     if paranoia >= 2 && percent {
         let mut i = 0;

@@ -819,8 +819,8 @@ pub const RULES: &[Rule] = &[
         Protocol,
         1,
         Text,
-        VALS,
-        r"[\n\r]+\s*(?:set-cookie|location|refresh|content-(?:type|length|disposition)|x-xss-protection|status)\s*:"
+        VALS | N,
+        r"[\n\r]+\s*(?:set-cookie|cookie|location|refresh|content-(?:type|length|disposition)|x-xss-protection|status|(?:x-)?forwarded(?:-(?:for|host|server))?|host|via|remote-ip|remote-addr|originating-ip|x-real-ip)\s*:"
     ),
     r!(
         "921200",
@@ -830,5 +830,8 @@ pub const RULES: &[Rule] = &[
         VALS | N,
         r"\)\s*\(\s*[|&!]?\s*(?:[\w.-]+\s*[~<>]?=|\||&|!)|\)\s*\(\s*[|&!]\s*$|^\*?\)\s*[!(|&]|\*\)\s*\(|\(\s*[|&]\s*\(\s*[\w.-]+\s*="
     ),
+    r!("921151", Protocol, 2, Text, A, r"[\n\r]\s*[\w.-]+="),
+    r!("921190", Protocol, 1, Text, P, r"[\n\r]"),
+    r!("921240", Protocol, 1, Text, VALS | N, r"\bunix:[^|]*\|"),
     r!("921180", Protocol, 3, Text, N, r"\[\s*\]\s*\["),
 ];

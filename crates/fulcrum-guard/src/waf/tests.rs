@@ -46,7 +46,7 @@ fn xss() {
         "q=&lt;svg onload=alert(1)&gt;",
         "u=javascript:alert(document.cookie)",
         "q=%253Cscript%253E",
-        r"q=\u003ciframe src=x\u003e",
+        r"q=\x3ciframe src=x\x3e",
     ] {
         attack(1, a, Class::Xss);
     }

@@ -287,7 +287,7 @@ fn benign_corpus() -> Vec<Vec<u8>> {
         "/login?redirect=https%3A%2F%2Fexample.com%2Fnext", "/auth/callback?code=4%2F0AX4XfWg&state=xyz",
         "/api/v1/users/42", "/api/v1/orders?page=2&per_page=50&sort=-created_at",
         "/api/v1/items?filter%5Bcolor%5D=blue&filter%5Bsize%5D=xl", "/api/v1/search?q=caf%C3%A9+cr%C3%A8me",
-        "/blog/2024/05/why-we-moved-to-rust", "/docs/getting-started#install", "/feed.xml", "/sitemap.xml",
+        "/blog/2024/05/why-we-moved-to-rust", "/docs/getting-started?section=install", "/feed.xml", "/sitemap.xml",
         "/robots.txt", "/favicon.ico", "/api/v1/geo?lat=52.52&lon=13.405", "/u/jane.doe",
         "/share?url=https%3A%2F%2Fnews.example.org%2Farticle%3Fid%3D9&title=Big+news",
         "/calendar?from=2024-01-01T00%3A00%3A00Z&to=2024-01-31", "/api/v1/tags?names=a,b,c",
