@@ -283,7 +283,7 @@ pub const RULES: &[Rule] = &[
         1,
         Shell,
         VALS | H | O,
-        r"/[\w.-]*\[[^\]\s/]*\][\w.-]*|/\[[^\]]*\]|>\([^)]+\)|\(\s*\)\s*\{|\{\s*,[^}]*\}|\$\{[^}]*[:#%/][^}]*\}"
+        r"\$\[[^\]]*\]|\balias\s+[\w.-]+=|(?:^|\s)~[+-]\d*(?:\s|$|/)|!-\d+|/[\w.-]*\[[^\]\s/]*\][\w.-]*|/\[[^\]]*\]|>\([^)]+\)|\(\s*\)\s*\{|\{\s*,[^}]*\}|\$\{[^}]*[:#%/][^}]*\}"
     ),
     r!(
         "932141",
@@ -327,7 +327,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         P | VALS,
-        r"(?:^|/)sys/(?:class|kernel|devices|power|fs|module|firmware)\b|/proc/(?:self|\d+|version|cpuinfo|meminfo|mounts|net)\b"
+        r"(?:^|/)sys/(?:class|kernel|devices|power|fs|module|firmware)\b|/proc/\w+"
     ),
     r!(
         "930131",
@@ -335,7 +335,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         P,
-        r"/\.(?:cursor\w*|aider\w*|zed|plandex|junie|claude|continue|windsurf\w*|copilot\w*|vagrant|terraform|kube|npm|yarn|history|lesshst|mysql_history|psql_history|viminfo|netrc|pgpass|boto|s3cfg|dockercfg|docker|git-credentials|gnupg|bash_\w+|zsh_history|zshrc|profile|composer)(?:[/.]|$)|\.(?:sql|db|bak|backup|old|dump)\.(?:zip|gz|tar|tgz|bz2|7z|rar|xz)$"
+        r"/\.(?:cursor\w*|aider\w*|zed|plandex|junie|claude|continue|windsurf\w*|copilot\w*|vagrant|terraform|kube|npm|yarn|history|lesshst|mysql_history|psql_history|viminfo|netrc|pgpass|boto|s3cfg|dockercfg|docker|git-credentials|gnupg|bash_\w+|zsh_history|zshrc|profile|composer|roo|n8n|ollama|mcp|codeium|tabnine|sourcegraph)(?:[/.]|$)|\.(?:sql|db|bak|backup|old|dump)\.(?:zip|gz|tar|tgz|bz2|7z|rar|xz)$"
     ),
     r!("931131", Rfi, 2, Text, P, r"/(?:https?|ftps?|file):/"),
     r!("931132", Rfi, 2, Text, VALS, r"^jar:"),
@@ -354,7 +354,7 @@ pub const RULES: &[Rule] = &[
         1,
         Text,
         F,
-        r"\.(?:php\d?|phtml|phar|pht|phps|inc)(?:\.|$)"
+        r"\.\s*(?:php\d*|phpt|phtml|phar|pht|phps|inc)(?:\.|$)|(?:^|/)sess_\w{16,}$|\.(?:bak|backup|old|orig|save|swp|tmp|config|conf|ini|htaccess|htpasswd|env)$"
     ),
     r!(
         "933120",
@@ -565,7 +565,7 @@ pub const RULES: &[Rule] = &[
         2,
         Text,
         VALS | H,
-        r"<\s*(?:a|abbr|address|area|article|aside|b|bdo|big|blockquote|body|br|caption|center|cite|code|col|dd|del|dfn|div|dl|dt|em|fieldset|font|h[1-6]|head|hr|i|ins|kbd|label|legend|li|map|menu|noscript|ol|optgroup|option|p|pre|q|s|samp|small|span|strike|strong|sub|sup|tbody|tfoot|th|thead|title|tr|tt|u|ul|var)\b[^>]*\b(?:on\w+|style|src|href)\s*="
+        r"<\s*(?:a|abbr|address|area|article|aside|b|bdo|big|blockquote|body|br|caption|center|cite|code|col|dd|del|dfn|div|dl|dt|em|fieldset|font|h[1-6]|head|hr|i|ins|kbd|label|legend|li|map|menu|noscript|ol|optgroup|option|p|pre|q|s|samp|small|span|strike|strong|sub|sup|tbody|tfoot|th|thead|title|tr|tt|u|ul|var)\b[^>]*\b(?:on\w+|style)\s*="
     ),
     r!(
         "941330",
@@ -753,7 +753,7 @@ pub const RULES: &[Rule] = &[
         2,
         Sql,
         VALS | H | P,
-        r"!=|&&|\|\||>=|>>|<<|<=>?|<>|==|->|\b(?:xor|regexp|rlike|isnull|notnull|glob)\b|\bis\s+(?:not\s+)?null\b|\blike\s+(?:null|['\x22])|(?:^|\W)in\s*\(\s*[\s\x22'\d,-]*\d|\bnot\s+between\b|\b(?:or|and)\s+[\w.@]+\s*(?:!=|==|=|<>|<|>|\blike\b)\s*['\x22(\d]|\b(?:or|and)\s*$|\(\s*select\b|\w+\s*\(\s*\w+\s*\)\s*::|['\x22`]\s*(?:regexp|rlike|like|glob)\s|--\s*(?:alter|drop|select|insert|update|delete)\b|\d(?:or|and)\d"
+        r"!=|&&|\|\||>=|>>|<<|<=>?|<>|==\s*[\w'\x22(]|->|\b(?:xor|regexp|rlike|isnull|notnull|glob)\b|\bis\s+(?:not\s+)?null\b|\blike\s+(?:null|['\x22])|(?:^|\W)in\s*\(\s*[\s\x22'\d,-]*\d|\bnot\s+between\b|\b(?:or|and)\s+[\w.@]+\s*(?:!=|==\s*[\w'\x22(]|=|<>|<|>|\blike\b)\s*['\x22(\d]|\b(?:or|and)\s*$|\(\s*select\b|\w+\s*\(\s*\w+\s*\)\s*::|['\x22`]\s*(?:regexp|rlike|like|glob)\s|--\s*(?:alter|drop|select|insert|update|delete)\b|\d(?:or|and)\d"
     ),
     r!(
         "942281",
