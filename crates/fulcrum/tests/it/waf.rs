@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use fulcrum_testkit::{wait_until, Backend, Client};
 
-use crate::support::{admin_call, Lb, TempDir};
+use crate::support::{admin_call, replace_file, Lb, TempDir};
 
 const ENGINES: [&str; 2] = ["auto", "hyper"];
 
@@ -223,6 +223,31 @@ fn bodies_are_inspected_up_to_max_body_inspect_then_forwarded_whole() {
             "{engine}: one decision a request"
         );
     }
+}
+
+#[test]
+fn a_reload_changes_the_mode_and_a_bad_waf_keeps_the_old_config() {
+    let be = Backend::start("be");
+    let dir = TempDir::new("waf-reload");
+    let with = |waf: &str| config(&format!("[listener.waf]\n{waf}"), ALL, &be, "off");
+    let path = dir.write("fulcrum.toml", &with("mode = \"detect\""));
+    let lb = Lb::start_file(&path);
+    let attack = "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+    assert_eq!(get(&lb, attack, &[]).status, 200, "detect");
+    replace_file(&path, &with("mode = \"block\"\nparanoia = 2"));
+    lb.reload().unwrap();
+    assert_eq!(get(&lb, attack, &[]).status, 403, "block after the reload");
+    replace_file(&path, &with("mode = \"block\"\nparanoia = 7"));
+    let e = lb.reload().unwrap_err();
+    assert!(e.contains("waf.paranoia"), "{e}");
+    assert_eq!(
+        get(&lb, attack, &[]).status,
+        403,
+        "the old config still serves"
+    );
+    replace_file(&path, &with("mode = \"off\""));
+    lb.reload().unwrap();
+    assert_eq!(get(&lb, attack, &[]).status, 200, "off");
 }
 
 /// Send `raw` on a new connection; the status Fulcrum answered, if any (`None`: closed or
