@@ -54,7 +54,7 @@ macro_rules! r {
 /// Unix commands that are not also common words: a separator before them is enough.
 macro_rules! strong_cmds {
     () => {
-        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip[3x]?|gdb|c89|c99|perf|base32|strace|ltrace|flock|visudo|lastlog(?:in)?|adduser|deluser|usermod|iwr|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|ls|whoami|uname|ifconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|tftp|bash|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|gawk|nslookup|sudo|crontab|base64|xxd|chmod|chown|nohup|nmap|useradd|passwd|systemctl|pkill|killall|lsof|openssl|gcc|jexec|vim?|nano|sh|awk|sed|rm|mkdir|uptime|hostname|ps|id|ping|echo|printf|env|export|eval|exec)"
+        r"(?:ansible(?:-[a-z]+)?|chef(?:-[a-z]+)?|cscli|pip[3x]?|gdb|c89|c99|perf|base32|strace|ltrace|flock|visudo|adduser|deluser|usermod|iwr|kubectl|docker|npm|npx|apt-get|yum|dnf|apk|cat|tac|ls|whoami|uname|ifconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|socat|telnet|ssh|scp|tftp|bash|zsh|ksh|csh|dash|tcsh|python[0-9.]*|perl|ruby|php|lua|node|gawk|nslookup|sudo|crontab|base64|xxd|chmod|chown|nohup|nmap|useradd|passwd|systemctl|pkill|killall|lsof|openssl|gcc|jexec|vim?|nano|sh|awk|sed|rm|mkdir|uptime|hostname|ps|id|echo|printf|env|export|eval|exec)"
     };
 }
 
@@ -573,7 +573,7 @@ pub const RULES: &[Rule] = &[
         2,
         Text,
         VALS | H,
-        r"[\x22'][^\x22']*?\b(?:on\w+|formaction|style|src|href)\s*=|\b(?:location|name|cookie|innerhtml)\s*=\s*[\x22'`]"
+        r"[\x22'][^\x22']*?\b(?:on\w+|formaction|style)\s*=|\b(?:location|name|cookie|innerhtml)\s*=\s*[\x22'`]"
     ),
     r!(
         "941340",
@@ -769,7 +769,15 @@ pub const RULES: &[Rule] = &[
         2,
         Sql,
         VALS | H,
-        r"\b(?:abs|acos|ascii|asin|atan2?|avg|bin|bit_and|bit_count|bit_length|bit_or|bit_xor|cast|ceil|ceiling|char|char_length|character_length|charset|chr|coalesce|collation|compress|concat|concat_ws|connection_id|conv|convert|cos|cot|count|crc32|curdate|current_date|current_time|current_timestamp|current_user|curtime|database|date|date_add|date_format|date_sub|datediff|day|dayname|dayofmonth|dayofweek|dayofyear|decode|degrees|des_decrypt|des_encrypt|elt|encode|encrypt|exp|export_set|extract|field|find_in_set|floor|format|found_rows|from_base64|from_days|from_unixtime|get_lock|greatest|group_concat|hex|hour|if|ifnull|in|inet_aton|inet_ntoa|insert|instr|interval|is_free_lock|is_used_lock|isnull|last_insert_id|lcase|least|left|length|ln|load_file|local|localtime|localtimestamp|locate|log|log10|log2|lower|lpad|ltrim|make_set|makedate|maketime|master_pos_wait|max|md5|microsecond|mid|min|minute|mod|month|monthname|name_const|now|nullif|oct|octet_length|old_password|ord|password|period_add|period_diff|pi|position|pow|power|quarter|quote|radians|rand|release_lock|repeat|replace|reverse|right|round|row_count|rpad|rtrim|schema|sec_to_time|second|session_user|sha1?|sha2|sign|sin|sleep|soundex|space|sqrt|std|stddev|strcmp|str_to_date|subdate|substr|substring|substring_index|subtime|sum|sysdate|system_user|tan|time|time_format|time_to_sec|timediff|timestamp|timestampadd|timestampdiff|to_base64|to_days|trim|truncate|ucase|uncompress|uncompressed_length|unhex|unix_timestamp|upper|user|utc_date|utc_time|utc_timestamp|uuid|uuid_short|values|variance|version|week|weekday|weekofyear|year|yearweek)\s*[\\/?\]=.]*\s*\(\s*(?:[^\w\s]|\w+\s*[^\w\s:]|\w+\s*$|$)"
+        r"\b(?:abs|acos|ascii|asin|atan2?|avg|bin|bit_and|bit_count|bit_length|bit_or|bit_xor|cast|ceil|ceiling|char|char_length|character_length|charset|chr|coalesce|collation|compress|concat|concat_ws|connection_id|conv|convert|cos|cot|count|crc32|curdate|current_date|current_time|current_timestamp|current_user|curtime|database|date|date_add|date_format|date_sub|datediff|day|dayname|dayofmonth|dayofweek|dayofyear|decode|degrees|des_decrypt|des_encrypt|elt|encode|encrypt|exp|export_set|extract|field|find_in_set|floor|format|found_rows|from_base64|from_days|from_unixtime|get_lock|greatest|group_concat|hex|hour|if|ifnull|in|inet_aton|inet_ntoa|insert|instr|interval|is_free_lock|is_used_lock|isnull|last_insert_id|lcase|least|left|length|ln|load_file|local|localtime|localtimestamp|locate|log|log10|log2|lower|lpad|ltrim|make_set|makedate|maketime|master_pos_wait|max|md5|microsecond|mid|min|minute|mod|month|monthname|name_const|now|nullif|oct|octet_length|old_password|ord|password|period_add|period_diff|pi|position|pow|power|quarter|quote|radians|rand|release_lock|repeat|replace|reverse|right|round|row_count|rpad|rtrim|schema|sec_to_time|second|session_user|sha1?|sha2|sign|sin|sleep|soundex|space|sqrt|std|stddev|strcmp|str_to_date|subdate|substr|substring|substring_index|subtime|sum|sysdate|system_user|tan|time|time_format|time_to_sec|timediff|timestamp|timestampadd|timestampdiff|to_base64|to_days|trim|truncate|ucase|uncompress|uncompressed_length|unhex|unix_timestamp|upper|user|utc_date|utc_time|utc_timestamp|uuid|uuid_short|values|variance|version|week|weekday|weekofyear|year|yearweek)[\\/?\]=.]*\(\s*(?:[^\w\s]|\w+\s*[^\w\s:]|\w+\s*$|$)"
+    ),
+    r!(
+        "942412",
+        Sqli,
+        2,
+        Sql,
+        VALS | H,
+        r"\b(?:floor|ceil|ceiling|compress|uncompress|uncompressed_length|ln|log10|log2|sqrt|concat|concat_ws|substr|substring|substring_index|ifnull|nullif|coalesce|lpad|rpad|ltrim|rtrim|ucase|lcase|unhex|hex|md5|sha1|sha2|crc32|rand|datediff|date_add|date_sub|date_format|str_to_date|from_base64|to_base64|group_concat|char_length|octet_length|bit_length|strcmp|soundex|elt|make_set|export_set|find_in_set|inet_aton|inet_ntoa|benchmark|sleep|pg_sleep|load_file|extractvalue|updatexml|name_const|get_lock|release_lock|master_pos_wait|sys_eval|sys_exec|utl_inaddr|dbms_\w+)\s+\(\s*(?:[^\w\s]|\w+\s*[^\w\s:]|\w+\s*$|$)"
     ),
     r!(
         "942362",
@@ -777,7 +785,7 @@ pub const RULES: &[Rule] = &[
         2,
         Sql,
         VALS | H,
-        r"(?:\)|['\x22`]|\d|!)\s*as\s*['\x22`]?\s*\w*\s*['\x22`]?\s*from\b|['\x22`]\s*(?:alter|union|select|insert|update|delete|drop|create|exec|truncate|rename|desc|load|merge|shutdown|grant|revoke|handler)\s+\w"
+        r"(?:\)|['\x22`]|\d|!)\s*as\s*['\x22`]?\s*\w*\s*['\x22`]?\s*from\b|['\x22`]\s*(?:alter|select|insert|update|delete|drop|create|exec|truncate|rename|desc|load|merge|shutdown|grant|revoke|handler)\s+\w"
     ),
     r!(
         "942380",
@@ -785,7 +793,7 @@ pub const RULES: &[Rule] = &[
         2,
         Sql,
         VALS | H,
-        r"\border\s+by\b|\bgroup\s+by\b|\bexecute\s+\w|\bhaving\s+\w|\b(?:n?varchar|nchar|varbinary|msdasql|sqloledb|openquery|dbo\.\w+)\b|['\x22`]\s*(?:[|&^+*/-]|\bor\b|\band\b|\bnot\b|\blike\b)\s*\S*(?:\s+\S+)?\s*--|(?:\\|\b)0x[0-9a-f]{4,}"
+        r"\border\s+by\b|\bgroup\s+by\b|\bexecute\s+\w|\bhaving\s+[\w(]+\s*(?:=|<|>|\blike\b|\()|\b(?:n?varchar|nchar|varbinary|msdasql|sqloledb|openquery|dbo\.\w+)\b|['\x22`]\s*(?:[|&^+*/-]|\bor\b|\band\b|\bnot\b|\blike\b)\s*\S*(?:\s+\S+)?\s*--|(?:\\|\b)0x[0-9a-f]{4,}"
     ),
     r!("942440", Sqli, 2, Text, VALS | H, r"/\*.*?\*/|/\*!"),
     // ---- 913, 920, 921: scanners and protocol ----

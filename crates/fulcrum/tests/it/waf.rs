@@ -442,8 +442,8 @@ fn ordinary_traffic_passes_at_paranoia_1_and_2() {
 
 /// The CRS regression corpus (`../shared/corpora/waf/crs-regression-dev.json` from the
 /// repository root), replayed at paranoia 1 and 2. Skipped when it is absent. Ignored for
-/// now: the detectors do not meet both of the targets yet (last run: detection 83.3%
-/// at PL1 and 90.3% at PL1-2, false positives 9.5% and 15.9%, the targets being 90% and 1%);
+/// now: the detectors do not meet the targets yet (last run: detection 83.3% at PL1
+/// and 89.7% at PL1-2, false positives 9.5% and 13.4%, the targets being 90% and 1%);
 /// run it with
 /// `cargo nextest run -p fulcrum -E 'test(/crs_regression/)' --run-ignored all --no-capture`.
 #[test]

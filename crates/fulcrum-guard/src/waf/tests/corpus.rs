@@ -90,7 +90,7 @@ fn crs_corpus_in_process() {
             if let Some(v) = &verbose {
                 let show = (v == "miss" && attack && found.is_none())
                     || (v == "fp" && !attack && found.is_some());
-                if show && pl == 2 && (level == 1 || v == "fp") {
+                if show && pl == 2 && level == 1 {
                     eprintln!(
                         "{} {} {:?} {:?} {:?}",
                         c["id"],
