@@ -466,7 +466,8 @@ fn crs_regression_corpus_detection_and_false_positives() {
             .collect()
     };
     let mut totals = Vec::new();
-    for pl in [1u64, 2] {
+    // 3 and 4 are printed too; the targets are for 1 and 2.
+    for pl in [1u64, 2, 3, 4] {
         let be = Backend::start("be");
         let lb = waf_lb(&be, pl as u8);
         let mut table: BTreeMap<String, [usize; 4]> = BTreeMap::new();
@@ -536,7 +537,7 @@ fn crs_regression_corpus_detection_and_false_positives() {
         );
         totals.push((pl, all));
     }
-    for (pl, all) in totals {
+    for (pl, all) in totals.into_iter().filter(|(pl, _)| *pl <= 2) {
         let (det, fp) = (pct(all[0], all[1]), pct(all[2], all[3]));
         assert!(
             det >= 90.0 && fp <= 1.0,
