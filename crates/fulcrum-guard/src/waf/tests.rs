@@ -296,3 +296,13 @@ fn ordinary_bodies_pass() {
         }
     }
 }
+
+/// Every level's patterns compile (they are built on first use, on the control plane).
+#[test]
+fn every_paranoia_level_compiles() {
+    for p in 1..=4 {
+        let w = Waf::new(p, 1024);
+        assert_eq!(w.paranoia(), p);
+        assert_eq!(w.inspector().query(b"a=b"), None);
+    }
+}
