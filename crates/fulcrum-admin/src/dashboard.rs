@@ -71,15 +71,16 @@ function guardsHtml(data) {
     html += '<h3>listener ' + esc(l.name) + ' <small>(' + esc(l.protocol) + (conn.length ? '; ' + esc(conn.join(', ')) +
       ', ' + c.addresses_tracked + ' addresses tracked' : '') + ')</small></h3>';
     if (!l.routes.length) continue;
-    html += '<table><tr><th>route</th><th>rate limit</th><th>access</th><th>auth</th><th>refused</th></tr>';
+    html += '<table><tr><th>route</th><th>rate limit</th><th>access</th><th>auth</th><th>waf</th><th>refused</th></tr>';
     for (const r of l.routes) {
-      const g = r.guards, rl = g.rate_limit, ac = g.access, au = g.auth;
+      const g = r.guards, rl = g.rate_limit, ac = g.access, au = g.auth, wf = g.waf;
       const rate = rl ? rl.requests_per_second + '/s burst ' + rl.burst + ' by ' + rl.key + ' (' + rl.keys + ' keys)' : '–';
       const acc = ac ? ac.allow.count + ' allow, ' + ac.deny.count + ' deny' : '–';
       const auth = au ? au.kind : '–';
-      const n = refused(rl) + refused(ac) + refused(au);
+      const waf = wf ? wf.mode + ' (paranoia ' + wf.paranoia + ')' : '–';
+      const n = refused(rl) + refused(ac) + refused(au) + refused(wf);
       html += '<tr><td>' + esc(r.name) + '</td><td>' + esc(rate) + '</td><td>' + esc(acc) + '</td><td>' + esc(auth) +
-        '</td><td>' + n + '</td></tr>';
+        '</td><td>' + esc(waf) + '</td><td>' + n + '</td></tr>';
     }
     html += '</table>';
   }

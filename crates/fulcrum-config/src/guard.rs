@@ -1,14 +1,17 @@
 //! The protections of a listener or a route (SPEC "Protections"): `[listener.rate_limit]`,
-//! `[listener.access]`, `[listener.auth]` (`auth.rs`) and their route forms, which replace
-//! the listener's for that route; `waf` is a known key that is refused until it is built. The connection
+//! `[listener.access]`, `[listener.auth]` (`auth.rs`), `[listener.waf]` and their route
+//! forms, which replace the listener's for that route. The connection
 //! limits (`max_connections_per_ip`, `new_connections_per_ip`) are in `[listener.limits]`
 //! (`listener.rs`, read by [`per_second`] here).
 
 use crate::decode::{self, Ctx, Table, Value, Where};
-use crate::model::{Access, Guards, Protocol, RateKey, RateLimit};
+use crate::model::{Access, Guards, Protocol, RateKey, RateLimit, Waf, WafMode};
 
 const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second", "burst", "key", "scope", "max_keys"];
 const ACCESS_KEYS: &[&str] = &["allow", "deny"];
+const WAF_KEYS: &[&str] = &["mode", "paranoia", "max_body_inspect"];
+/// Upper bound of `max_body_inspect`.
+const MAX_BODY_INSPECT: u64 = 16 << 20;
 
 /// Upper bound of `requests_per_second` and of `new_connections_per_ip`.
 pub(crate) const MAX_RATE: i64 = 1_000_000_000;
@@ -40,10 +43,6 @@ pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place, on: On)
         Place::Listener(_) => "listener",
         Place::Route { .. } => "listener.route",
     };
-    if let Some(span) = t.key_span("waf") {
-        let msg = format!("[{section}.waf] (the web application firewall) is not supported yet");
-        ctx.error(&span, &t.at("waf"), msg);
-    }
     let protocol = match place {
         Place::Listener(p) => p,
         Place::Route { .. } => None,
@@ -70,6 +69,15 @@ pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place, on: On)
             ctx.error(&span, &t.at("rate_limit"), msg);
         }
     }
+    if let (Some(span), Some(p)) = (t.key_span("waf"), protocol) {
+        if !p.is_http() {
+            let msg = format!(
+                "[listener.waf] inspects HTTP requests; a {} listener has none",
+                crate::listener::protocol_name(p)
+            );
+            ctx.error(&span, &t.at("waf"), msg);
+        }
+    }
     if let (Some(span), Some(Protocol::Udp)) = (t.key_span("access"), protocol) {
         ctx.error(
             &span,
@@ -84,6 +92,8 @@ pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place, on: On)
     let access = t.or(ctx, "access", None, |ctx, v, at| {
         access(ctx, v, at).map(Some)
     });
+    // Decoded before any early return below, so that its errors are reported too.
+    let waf = t.or(ctx, "waf", None, |ctx, v, at| waf(ctx, v, at).map(Some));
     let (rate_limit, auth) = (rate_limit?, auth?);
     if let (Some(rl), Some(v)) = (&rate_limit, t.get("rate_limit")) {
         let needs = match &rl.key {
@@ -114,6 +124,40 @@ pub(crate) fn guards(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, place: Place, on: On)
         rate_limit,
         access: access?,
         auth,
+        waf: waf?,
+    })
+}
+
+/// `[listener.waf]`: `mode` (block | detect | off, default block), `paranoia` (1..4,
+/// default 1), `max_body_inspect` (a size, default 64KiB, at most 16MiB).
+fn waf(ctx: &mut Ctx<'_>, v: &Value<'_>, at: Where) -> Option<Waf> {
+    let t = Table::open(ctx, v, at, WAF_KEYS)?;
+    let mode = t.or(ctx, "mode", WafMode::Block, |ctx, v, at| {
+        let s = decode::string(ctx, v, at.clone())?;
+        match s.as_str() {
+            "block" => Some(WafMode::Block),
+            "detect" => Some(WafMode::Detect),
+            "off" => Some(WafMode::Off),
+            other => {
+                let msg = format!("unknown mode {other:?} (expected one of: block, detect, off)");
+                ctx.error(&v.span(), &at, msg);
+                None
+            }
+        }
+    });
+    let paranoia = t.or(ctx, "paranoia", 1, |ctx, v, at| {
+        decode::integer(ctx, v, at, 1, 4)
+    });
+    let max_body = t.or(
+        ctx,
+        "max_body_inspect",
+        Waf::DEFAULT_MAX_BODY_INSPECT as u64,
+        |ctx, v, at| decode::size(ctx, v, at, 0, MAX_BODY_INSPECT),
+    );
+    Some(Waf {
+        mode: mode?,
+        paranoia: u8::try_from(paranoia?).ok()?,
+        max_body_inspect: usize::try_from(max_body?).ok()?,
     })
 }
 

@@ -131,6 +131,8 @@ pub struct Guards {
     pub rate_limit: Option<RateLimit>,
     pub access: Option<Access>,
     pub auth: Option<Auth>,
+    /// `[listener.waf]` / `[listener.route.waf]`.
+    pub waf: Option<Waf>,
 }
 
 /// `[listener.auth]`: who may send requests (401 with `WWW-Authenticate` when credentials
@@ -229,6 +231,32 @@ pub struct AuthRequire {
     pub claims: Vec<(String, Vec<String>)>,
     pub subjects: Vec<String>,
     pub sans: Vec<String>,
+}
+
+/// `[listener.waf]`: the web application firewall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waf {
+    /// `mode` (default `block`): `block` answers 403 to a request that matches; `detect`
+    /// lets it through and logs and counts the decision; `off` inspects nothing.
+    pub mode: WafMode,
+    /// `paranoia` (1..=4, default 1): as the OWASP Core Rule Set's paranoia levels, each
+    /// adds stricter checks (and more false positives).
+    pub paranoia: u8,
+    /// `max_body_inspect` (default 64KiB, at most 16MiB): bytes of a request body read and
+    /// inspected before it is forwarded; the rest is forwarded uninspected.
+    pub max_body_inspect: usize,
+}
+
+impl Waf {
+    pub const DEFAULT_MAX_BODY_INSPECT: usize = 64 * 1024;
+}
+
+/// `mode` of `[listener.waf]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WafMode {
+    Block,
+    Detect,
+    Off,
 }
 
 /// `[listener.rate_limit]`: GCRA per key; a request over the limit gets 429.

@@ -392,6 +392,18 @@ fn guards_summary(g: &crate::model::Guards) -> Option<String> {
         };
         parts.push(format!("auth {detail}"));
     }
+    if let Some(w) = &g.waf {
+        let mode = match w.mode {
+            crate::model::WafMode::Block => "block",
+            crate::model::WafMode::Detect => "detect",
+            crate::model::WafMode::Off => "off",
+        };
+        parts.push(format!(
+            "waf {mode} at paranoia {}, bodies inspected up to {}",
+            w.paranoia,
+            human_size(w.max_body_inspect as u64)
+        ));
+    }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 use fulcrum_config::model::{self, Cidr};
 use fulcrum_dataplane::{
     Auth, ConnGuards, GuardCounters, JwksRemote, ListenerState, RateLimit, RequestGuards,
+    WafCounters, WafGuard,
 };
 use fulcrum_guard::auth::{self, Authenticator, Method, Require};
 use fulcrum_guard::{AccessList, ConnLimits, GuardKind, RateLimiter};
@@ -150,6 +151,22 @@ fn refuse_all() -> Authenticator {
     )
 }
 
+/// `cfg` as a firewall, or `previous` itself when it is set the same way (`off`: none).
+fn waf(cfg: &model::Waf, previous: Option<&Arc<WafGuard>>) -> Option<Arc<WafGuard>> {
+    let block = match cfg.mode {
+        model::WafMode::Off => return None,
+        model::WafMode::Block => true,
+        model::WafMode::Detect => false,
+    };
+    if let Some(p) =
+        previous.filter(|p| p.block == block && p.waf.same(cfg.paranoia, cfg.max_body_inspect))
+    {
+        return Some(p.clone());
+    }
+    let waf = fulcrum_guard::waf::Waf::new(cfg.paranoia, cfg.max_body_inspect);
+    Some(Arc::new(WafGuard { waf, block }))
+}
+
 /// The listener's own request guards.
 pub(crate) fn listener_guards(
     l: &model::Listener,
@@ -173,6 +190,11 @@ pub(crate) fn listener_guards(
         access_counters: None,
         rate_counters: None,
         auth_counters: None,
+        waf: g
+            .waf
+            .as_ref()
+            .and_then(|w| waf(w, previous.and_then(|p| p.guards.waf.as_ref()))),
+        waf_counters: None,
     }
     .with_counters(metrics, &l.name, "")
 }
@@ -210,6 +232,11 @@ pub(crate) fn route_guards(
         access_counters: None,
         rate_counters: None,
         auth_counters: None,
+        waf: match &g.waf {
+            Some(cfg) => waf(cfg, prev_route.and_then(|p| p.guards.waf.as_ref())),
+            None => own.waf.clone(),
+        },
+        waf_counters: None,
     }
     .with_counters(metrics, &l.name, &r.name)
 }
@@ -231,6 +258,9 @@ impl WithCounters for RequestGuards {
             }
             if self.auth.is_some() {
                 self.auth_counters = Some(GuardCounters::new(m, listener, route, GuardKind::Auth));
+            }
+            if self.waf.is_some() {
+                self.waf_counters = Some(WafCounters::new(m, listener, route));
             }
         }
         self

@@ -1,7 +1,8 @@
 //! `GET /api/v1/guards`: every listener's and route's protections as configured and as they
 //! stand — the connection limits and how many addresses they track, each rate limit with the
 //! keys its table holds and has evicted, access lists, authentication (key and user names,
-//! where the JWT keys come from; never a hash, a secret or a key), each route's guards with
+//! where the JWT keys come from; never a hash, a secret or a key), the firewall's mode and
+//! paranoia level, each route's guards with
 //! where each kind comes from (its own, or the listener's), and the decisions counted so far.
 //!
 //! Read from the configuration in force and the live snapshots; it changes nothing.
@@ -168,6 +169,28 @@ fn guards(
             );
         }
         out.insert("auth".into(), v);
+    }
+    let waf = own.waf.as_ref().or(listener.and_then(|l| l.waf.as_ref()));
+    let from = pick(own.waf.is_some(), listener.is_some_and(|l| l.waf.is_some()));
+    if let (Some(w), Some(from)) = (waf, from) {
+        let counts = live.and_then(|g| g.waf_counters.as_ref()).map(|c| {
+            let (allowed, refused, detected) = c.totals();
+            json!({ "allowed": allowed, "refused": refused, "detected": detected })
+        });
+        out.insert(
+            "waf".into(),
+            json!({
+                "from": from,
+                "mode": match w.mode {
+                    model::WafMode::Block => "block",
+                    model::WafMode::Detect => "detect",
+                    model::WafMode::Off => "off",
+                },
+                "paranoia": w.paranoia,
+                "max_body_inspect": w.max_body_inspect,
+                "decisions": counts,
+            }),
+        );
     }
     Value::Object(out)
 }

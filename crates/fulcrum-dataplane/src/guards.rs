@@ -1,12 +1,13 @@
 //! The guards a snapshot carries (`fulcrum-guard`'s tables with what the engines need beside
 //! them: the rate limit's key and header values, the metric handles), per route and per
-//! listener. The tables are shared (`Arc`): a route without protections of its own holds the
+//! listener, and the web application firewall with its mode. The tables are shared (`Arc`): a route without protections of its own holds the
 //! listener's, so a listener's limit counts the requests of all those routes together.
 
 use std::sync::Arc;
 
 use fulcrum_config::model::{self, ApiKeySource, RateKey};
 use fulcrum_guard::auth::Authenticator;
+use fulcrum_guard::waf::Waf;
 use fulcrum_guard::{AccessList, ConnLimits, GuardKind, RateLimiter};
 use fulcrum_telemetry::{Counter, FulcrumMetrics};
 use http::{HeaderName, HeaderValue};
@@ -45,6 +46,64 @@ impl GuardCounters {
             false => self.deny.inc(worker),
         }
     }
+}
+
+/// `fulcrum_guard_decisions_total{guard="waf"}`: allow, deny (blocked) and detect (matched
+/// in `detect` mode, let through).
+#[derive(Clone)]
+pub struct WafCounters {
+    allow: Counter,
+    deny: Counter,
+    detect: Counter,
+}
+
+impl std::fmt::Debug for WafCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WafCounters")
+    }
+}
+
+impl WafCounters {
+    pub fn new(m: &FulcrumMetrics, listener: &str, route: &str) -> Self {
+        let g = GuardKind::Waf.as_str();
+        WafCounters {
+            allow: m.guard_decisions_total.with(&[listener, route, g, "allow"]),
+            deny: m.guard_decisions_total.with(&[listener, route, g, "deny"]),
+            detect: m
+                .guard_decisions_total
+                .with(&[listener, route, g, "detect"]),
+        }
+    }
+
+    /// Allowed, refused and detected (let through) so far, over every worker.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        (self.allow.get(), self.deny.get(), self.detect.get())
+    }
+
+    #[inline]
+    pub fn record(&self, worker: usize, decision: WafDecision) {
+        match decision {
+            WafDecision::Allow => self.allow.inc(worker),
+            WafDecision::Deny => self.deny.inc(worker),
+            WafDecision::Detect => self.detect.inc(worker),
+        }
+    }
+}
+
+/// What the firewall decided about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WafDecision {
+    Allow,
+    Deny,
+    Detect,
+}
+
+/// The firewall as a request meets it: the detectors and whether a match blocks.
+#[derive(Debug)]
+pub struct WafGuard {
+    pub waf: Waf,
+    /// `mode = "block"` (else `detect`; `off` builds no guard).
+    pub block: bool,
 }
 
 /// A rate limit as a request meets it.
@@ -114,11 +173,17 @@ pub struct RequestGuards {
     pub access_counters: Option<GuardCounters>,
     pub rate_counters: Option<GuardCounters>,
     pub auth_counters: Option<GuardCounters>,
+    /// `None` when the WAF is absent or `off`.
+    pub waf: Option<Arc<WafGuard>>,
+    pub waf_counters: Option<WafCounters>,
 }
 
 impl RequestGuards {
     pub fn is_empty(&self) -> bool {
-        self.access.is_none() && self.rate_limit.is_none() && self.auth.is_none()
+        self.access.is_none()
+            && self.rate_limit.is_none()
+            && self.auth.is_none()
+            && self.waf.is_none()
     }
 }
 

@@ -37,7 +37,10 @@ mod worker;
 mod tests;
 
 pub use backend::{BackendInflight, BackendState, BackendStats, DrainExpired, Health};
-pub use guards::{Auth, ConnGuards, GuardCounters, JwksRemote, RateLimit, RequestGuards};
+pub use guards::{
+    Auth, ConnGuards, GuardCounters, JwksRemote, RateLimit, RequestGuards, WafCounters,
+    WafDecision, WafGuard,
+};
 pub use listener::{ListenerState, RouteAction, RouteRules};
 pub use metrics::{ListenerMetrics, Series, UdpMetrics};
 pub use pool::{PoolSpec, PoolState};

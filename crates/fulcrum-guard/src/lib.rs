@@ -12,8 +12,8 @@
 //! header's bytes) and act on the answer (`fulcrum-http/admission.rs`, the accept loops).
 //! - [`auth::Authenticator`]: API keys, Basic users, JWTs and client certificates, then the
 //!   route's `require` (401 / 403).
-//!
-//! The WAF will live here too, behind the same kind of seam.
+//! - [`waf`]: the web application firewall's detectors (SQLi, XSS, traversal, file
+//!   inclusion, command and PHP injection, protocol anomalies), linear in their input.
 //!
 //! Not tower layers (as the house style suggests for middleware): the HTTP/1.1 fast path has
 //! no tower stack, so both engines call these decisions from one admission step instead.
@@ -24,6 +24,7 @@ mod conn;
 mod hash;
 mod rate;
 mod table;
+pub mod waf;
 
 pub use access::{AccessList, Verdict};
 pub use conn::{ConnLimits, ConnRefusal, ConnSlot};
@@ -42,15 +43,18 @@ pub enum GuardKind {
     NewConnectionsPerIp,
     /// `[listener.auth]` / `[listener.route.auth]`.
     Auth,
+    /// `[listener.waf]` / `[listener.route.waf]`.
+    Waf,
 }
 
 impl GuardKind {
-    pub const ALL: [GuardKind; 5] = [
+    pub const ALL: [GuardKind; 6] = [
         GuardKind::RateLimit,
         GuardKind::Access,
         GuardKind::MaxConnectionsPerIp,
         GuardKind::NewConnectionsPerIp,
         GuardKind::Auth,
+        GuardKind::Waf,
     ];
 
     /// The label value.
@@ -61,6 +65,7 @@ impl GuardKind {
             GuardKind::MaxConnectionsPerIp => "max_connections_per_ip",
             GuardKind::NewConnectionsPerIp => "new_connections_per_ip",
             GuardKind::Auth => "auth",
+            GuardKind::Waf => "waf",
         }
     }
 }

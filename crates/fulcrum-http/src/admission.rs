@@ -9,10 +9,13 @@
 //! [`RequestGuards`]): the access list on the client address, then authentication (the
 //! `Authorization` field, the API key's header or query parameter, the connection's client
 //! certificate), then the rate limit on its key (the address, a header's first value read
-//! through [`Fields`], never a header map built for it, or the authenticated identity). A
-//! refusal is a [`ProxyError`] like the others (401, 403, 429); an authentication failure is
-//! also logged (a `warn` line with the listener, route, client, kind and reason, never the
-//! credential). A Basic password hash is checked here, inline: see `fulcrum_guard::auth`.
+//! through [`Fields`], never a header map built for it, or the authenticated identity), then
+//! the web application firewall on the method, path, query and every header field (walked
+//! through [`Fields::each_field`]). A refusal is a [`ProxyError`] like the others (401, 403,
+//! 429); an authentication failure is also logged (a `warn` line with the listener, route,
+//! client, kind and reason, never the credential). A Basic password hash is checked here,
+//! inline: see `fulcrum_guard::auth`. A body the WAF reads ([`Admitted::waf_body`]) is read
+//! by the engine and handed to [`inspect_body`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use fulcrum_config::model::{ApiKeySource, RateKey};
-use fulcrum_dataplane::RequestGuards;
+use fulcrum_dataplane::{RequestGuards, WafCounters, WafDecision, WafGuard};
 use fulcrum_guard::auth::{Cert, Failure, Identity, Presented};
 use fulcrum_guard::Decision;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -32,11 +35,22 @@ use crate::state::{ListenerState, PoolState, RouteAction};
 /// value of a field (a rate limit's `header:NAME` key).
 pub trait Fields: fulcrum_route::Headers {
     fn first_value(&self, name: &HeaderName) -> Option<&[u8]>;
+
+    /// Every field in order, name and value, until `f` returns `false` (the WAF reads them).
+    fn each_field(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> bool);
 }
 
 impl Fields for HeaderMap {
     fn first_value(&self, name: &HeaderName) -> Option<&[u8]> {
         self.get(name).map(HeaderValue::as_bytes)
+    }
+
+    fn each_field(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        for (n, v) in self {
+            if !f(n.as_str().as_bytes(), v.as_bytes()) {
+                return;
+            }
+        }
     }
 }
 
@@ -44,10 +58,20 @@ impl Fields for crate::h1::request::View<'_> {
     fn first_value(&self, name: &HeaderName) -> Option<&[u8]> {
         self.head.get_all(self.buf, name.as_str().as_bytes()).next()
     }
+
+    fn each_field(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        for field in &self.head.fields {
+            if !f(field.name.of(self.buf), field.value_of(self.buf)) {
+                return;
+            }
+        }
+    }
 }
 
 /// What a request says about itself, as either engine parsed it.
 pub struct Request<'a, H: ?Sized> {
+    /// The method as received (the WAF's protocol checks read it).
+    pub method: &'a [u8],
     /// The validated authority (`Host`, HTTP/2 `:authority` or an absolute-form target).
     pub authority: Option<&'a str>,
     /// The path as received (`/`-led for origin-form targets; `*` for `OPTIONS *`).
@@ -59,6 +83,8 @@ pub struct Request<'a, H: ?Sized> {
     pub client: IpAddr,
     /// When the request's head was complete (the guards' clock).
     pub now: Instant,
+    /// Whether a body follows the head (a length above 0, or chunked).
+    pub body: bool,
 }
 
 /// What the connection says: the server name its TLS handshake settled, and whether the
@@ -69,8 +95,9 @@ pub struct Connection<'a> {
     pub client_cert: bool,
     /// The verified client certificate's subject and SANs (auth `kind = "mtls"`).
     pub cert: Option<Cert<'a>>,
-    /// The engine hands requests for pools with backend TLS to another engine (the fast
-    /// path, to hyper): their guards are left to that one.
+    /// The engine hands requests for pools with backend TLS, and requests whose body the
+    /// WAF reads, to another engine (the fast path, to hyper): their guards are left to
+    /// that one.
     pub hands_over_tls_pools: bool,
 }
 
@@ -112,6 +139,10 @@ pub struct Admitted<'l> {
     /// `forward_identity`: the field to send the authenticated identity in (any copy from the
     /// client removed), and its value (`None` when it cannot be a field value).
     pub forward: Option<(&'l HeaderName, Option<HeaderValue>)>,
+    /// The route's WAF reads this request's body: the engine reads up to
+    /// `max_body_inspect` bytes of it before choosing a backend and calls [`inspect_body`]
+    /// (the fast path hands such requests to hyper).
+    pub waf_body: bool,
 }
 
 /// Route `req` on `listener`: the TLS name check (421 when the authority selects another
@@ -178,14 +209,20 @@ pub fn admit<'l, H: Fields + ?Sized>(
     };
     // A request the engine hands to another (the fast path gives TLS pools to hyper) meets
     // its guards there, once.
-    let handed_over = conn.hands_over_tls_pools && matches!(&act, Act::Pool(p) if p.tls.is_some());
+    let waf_body = matches!(&act, Act::Pool(_))
+        && req.body
+        && rules.is_some_and(|r| r.guards.waf.is_some())
+        && inspectable(req.headers.first_value(&http::header::CONTENT_TYPE));
+    let handed_over =
+        conn.hands_over_tls_pools && (waf_body || matches!(&act, Act::Pool(p) if p.tls.is_some()));
     let mut forward = None;
     if let Some(r) = rules.filter(|r| !r.guards.is_empty() && !handed_over) {
-        let id = guard(&r.guards, req, conn, worker).map_err(|e| {
+        let names = (listener.name.as_str(), route_name(listener, route));
+        let id = guard(&r.guards, req, conn, worker, names, waf_body).map_err(|e| {
             if let Some((kind, reason)) = e.auth_failure() {
                 tracing::warn!(
                     listener = %listener.name,
-                    route = listener.route_names.get(route).map_or("", |n| n.as_str()),
+                    route = names.1,
                     client = %req.client,
                     kind,
                     reason,
@@ -209,16 +246,70 @@ pub fn admit<'l, H: Fields + ?Sized>(
         act,
         rewritten,
         forward,
+        waf_body,
     })
 }
 
-/// The route's access list, then its authentication, then its rate limit; each decision
-/// counted on `worker`'s shard. The identity, when the route authenticates.
+/// Whether the WAF reads a body of this `Content-Type` (none: read as a form, as PHP does).
+fn inspectable(content_type: Option<&[u8]>) -> bool {
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let mime = ct.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+    let lower = mime.to_ascii_lowercase();
+    lower == b"application/x-www-form-urlencoded"
+        || lower == b"application/json"
+        || lower.ends_with(b"+json")
+        || lower.starts_with(b"multipart/")
+        || lower == b"application/xml"
+        || lower == b"text/xml"
+        || lower.ends_with(b"+xml")
+}
+
+/// The route's WAF on the first bytes of the request's body (`Admitted::waf_body`): the
+/// decision counted and logged as for the head; `Err` when it blocks.
+#[allow(clippy::too_many_arguments)]
+pub fn inspect_body(
+    listener: &ListenerState,
+    route: usize,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    client: IpAddr,
+    worker: usize,
+) -> Result<(), ProxyError> {
+    let Some(g) = listener.route_rules.get(route).map(|r| &r.guards) else {
+        return Ok(());
+    };
+    let Some(w) = &g.waf else {
+        return Ok(());
+    };
+    let found = w.waf.inspector().body(content_type, body);
+    let names = (listener.name.as_str(), route_name(listener, route));
+    decide(
+        w,
+        g.waf_counters.as_ref(),
+        found,
+        client,
+        worker,
+        names,
+        false,
+    )
+}
+
+fn route_name(listener: &ListenerState, route: usize) -> &str {
+    listener.route_names.get(route).map_or("", String::as_str)
+}
+
+/// The route's access list, then its authentication, then its rate limit, then its
+/// firewall; each decision counted on `worker`'s shard. The identity, when the route
+/// authenticates. `names`: the listener's and the route's, for the WAF's log line.
 fn guard<H: Fields + ?Sized>(
     g: &RequestGuards,
     req: &Request<'_, H>,
     conn: Connection<'_>,
     worker: usize,
+    names: (&str, &str),
+    waf_body: bool,
 ) -> Result<Option<Identity>, ProxyError> {
     if let Some(list) = &g.access {
         let verdict = list.check(req.client);
@@ -302,6 +393,9 @@ fn guard<H: Fields + ?Sized>(
             })));
         }
     }
+    if let Some(w) = &g.waf {
+        waf(w, g.waf_counters.as_ref(), req, worker, names, waf_body)?;
+    }
     Ok(identity)
 }
 
@@ -336,6 +430,75 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The firewall on the request's head: method and path, query, every field. A request
+/// whose body is inspected next is counted once, after its body (`body_follows`).
+fn waf<H: Fields + ?Sized>(
+    w: &WafGuard,
+    counters: Option<&WafCounters>,
+    req: &Request<'_, H>,
+    worker: usize,
+    names: (&str, &str),
+    body_follows: bool,
+) -> Result<(), ProxyError> {
+    let mut ins = w.waf.inspector();
+    let mut found = ins.request_line(req.method, req.path.as_bytes());
+    if found.is_none() {
+        found = req.query.and_then(|q| ins.query(q.as_bytes()));
+    }
+    if found.is_none() {
+        req.headers.each_field(&mut |n, v| {
+            found = ins.header(n, v);
+            found.is_none()
+        });
+    }
+    decide(w, counters, found, req.client, worker, names, body_follows)
+}
+
+/// Count, log and act on what the firewall found.
+fn decide(
+    w: &WafGuard,
+    counters: Option<&WafCounters>,
+    found: Option<fulcrum_guard::waf::Finding>,
+    client: IpAddr,
+    worker: usize,
+    (listener, route): (&str, &str),
+    body_follows: bool,
+) -> Result<(), ProxyError> {
+    let Some(f) = found else {
+        if let Some(c) = counters.filter(|_| !body_follows) {
+            c.record(worker, WafDecision::Allow);
+        }
+        return Ok(());
+    };
+    let decision = if w.block {
+        WafDecision::Deny
+    } else {
+        WafDecision::Detect
+    };
+    if let Some(c) = counters {
+        c.record(worker, decision);
+    }
+    tracing::warn!(
+        listener,
+        route,
+        client = %client,
+        class = f.class.as_str(),
+        rule = f.rule,
+        part = f.part,
+        name = %f.name,
+        matched = %f.excerpt,
+        action = if w.block { "block" } else { "detect" },
+        "waf: request matched"
+    );
+    if w.block {
+        return Err(ProxyError::WafBlocked {
+            class: f.class.as_str(),
+            part: f.part,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

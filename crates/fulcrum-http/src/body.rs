@@ -34,6 +34,10 @@ pub enum BodyError {
 /// The client's request body on its way to the backend, cut off past `limit` bytes (this is
 /// what enforces `max_body_bytes` for chunked bodies, whose size is not announced).
 pub struct RequestBody {
+    /// What was read before the backend was chosen (the WAF's look at the body), sent
+    /// first; then its trailers, if the body ended with them while being read.
+    prefix: Option<Bytes>,
+    trailers: Option<http::HeaderMap>,
     /// `None`: an empty body (a retry of a bodiless request).
     inner: Option<Incoming>,
     limit: u64,
@@ -43,7 +47,19 @@ pub struct RequestBody {
 
 impl RequestBody {
     pub fn new(inner: Incoming, limit: u64, fate: Rc<Cell<BodyFate>>) -> Self {
+        Self::with_prefix(inner, Prefix::default(), limit, fate)
+    }
+
+    /// `inner` after `prefix` (what was read of it first).
+    pub fn with_prefix(
+        inner: Incoming,
+        prefix: Prefix,
+        limit: u64,
+        fate: Rc<Cell<BodyFate>>,
+    ) -> Self {
         RequestBody {
+            prefix: prefix.data.filter(|d| !d.is_empty()),
+            trailers: prefix.trailers,
             inner: Some(inner),
             limit,
             seen: 0,
@@ -54,6 +70,8 @@ impl RequestBody {
     /// An empty body.
     pub fn empty(fate: Rc<Cell<BodyFate>>) -> Self {
         RequestBody {
+            prefix: None,
+            trailers: None,
             inner: None,
             limit: 0,
             seen: 0,
@@ -71,6 +89,17 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(d) = this.prefix.take() {
+            this.seen += d.len() as u64;
+            if this.seen > this.limit {
+                this.fate.set(BodyFate::TooLarge);
+                return Poll::Ready(Some(Err(BodyError::TooLarge(this.limit))));
+            }
+            return Poll::Ready(Some(Ok(Frame::data(d))));
+        }
+        if let Some(t) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(t))));
+        }
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
@@ -94,14 +123,62 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Body::is_end_stream)
+        self.prefix.is_none()
+            && self.trailers.is_none()
+            && self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
+        let hint = self
+            .inner
             .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
+        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        let mut h = SizeHint::new();
+        h.set_lower(hint.lower() + extra);
+        if let Some(u) = hint.upper() {
+            h.set_upper(u + extra);
+        }
+        h
     }
+}
+
+/// The first bytes of a request body, read before its backend was chosen.
+#[derive(Default)]
+pub struct Prefix {
+    pub data: Option<Bytes>,
+    pub trailers: Option<http::HeaderMap>,
+}
+
+/// Read `body` until `max` bytes, its end or `deadline`.
+pub async fn read_prefix(
+    body: &mut Incoming,
+    max: usize,
+    deadline: tokio::time::Instant,
+) -> Result<Prefix, crate::error::ProxyError> {
+    use http_body_util::BodyExt;
+    let mut buf = bytes::BytesMut::new();
+    let mut trailers = None;
+    while buf.len() < max && !body.is_end_stream() {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .map_err(|_| crate::error::ProxyError::BadRequestBody)?;
+        match frame {
+            None => break,
+            Some(Err(_)) => return Err(crate::error::ProxyError::BadRequestBody),
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) => buf.extend_from_slice(&d),
+                Err(f) => {
+                    trailers = f.into_trailers().ok();
+                    break;
+                }
+            },
+        }
+    }
+    Ok(Prefix {
+        data: Some(buf.freeze()),
+        trailers,
+    })
 }
 
 /// Work to do when a response body is finished (or abandoned): return the backend connection

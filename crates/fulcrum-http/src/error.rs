@@ -56,6 +56,14 @@ pub enum ProxyError {
     /// An access list refused the client (`[listener.access]`); says why.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The web application firewall refused the request (`[listener.waf]`, `mode =
+    /// "block"`): the attack class and the part of the request it was found in (never the
+    /// input itself).
+    #[error("the web application firewall refused this request ({class} in the {part})")]
+    WafBlocked {
+        class: &'static str,
+        part: &'static str,
+    },
     /// A rate limit refused the request (`[listener.rate_limit]`).
     #[error("too many requests: the rate limit was reached; retry after {} s", .0.retry_after)]
     RateLimited(Box<Throttled>),
@@ -113,7 +121,9 @@ impl ProxyError {
             ProxyError::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
             ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             ProxyError::ConnectionClosing => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Forbidden(_) | ProxyError::AuthForbidden { .. } => StatusCode::FORBIDDEN,
+            ProxyError::Forbidden(_)
+            | ProxyError::AuthForbidden { .. }
+            | ProxyError::WafBlocked { .. } => StatusCode::FORBIDDEN,
             ProxyError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::ConnectNotImplemented => StatusCode::NOT_IMPLEMENTED,
@@ -132,6 +142,7 @@ impl ProxyError {
             | ProxyError::Forbidden(_)
             | ProxyError::Unauthorized(_)
             | ProxyError::AuthForbidden { .. }
+            | ProxyError::WafBlocked { .. }
             | ProxyError::RateLimited(_)
             | ProxyError::ConnectNotImplemented => ErrorSource::Downstream,
             ProxyError::ConnectRefused(_)
@@ -153,6 +164,7 @@ impl ProxyError {
             ProxyError::Unauthorized(_) | ProxyError::AuthForbidden { .. } => {
                 Some(fulcrum_guard::GuardKind::Auth)
             }
+            ProxyError::WafBlocked { .. } => Some(fulcrum_guard::GuardKind::Waf),
             _ => None,
         }
     }

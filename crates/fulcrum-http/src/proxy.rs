@@ -207,12 +207,14 @@ async fn route_and_forward(
             hands_over_tls_pools: false,
         },
         &admission::Request {
+            method: req.method().as_str().as_bytes(),
             authority: host,
             path: req.uri().path(),
             query: req.uri().query(),
             headers: req.headers(),
             client,
             now: fin.start,
+            body: !http_body::Body::is_end_stream(req.body()),
         },
         cx.worker.id,
     )
@@ -221,6 +223,8 @@ async fn route_and_forward(
         r.error
     })?;
     fin.route = Some(admitted.route);
+    let route = admitted.route;
+    let waf_body = admitted.waf_body;
     let rules = listener.route_rules.get(admitted.route);
     // The backend is sent the path the route matched (with the query as received).
     let rewritten = admitted
@@ -248,6 +252,33 @@ async fn route_and_forward(
         Instant::now(),
         listener.timeouts.request,
     ));
+    // The authority forwarded as `X-Forwarded-Host` (and `Host`, when the request had none).
+    let host = match (req.headers().get(header::HOST), host) {
+        (_, None) => None,
+        (Some(h), Some(_)) => Some(h.clone()),
+        (None, Some(a)) => HeaderValue::from_str(a).ok(),
+    };
+    // The framing as the client sent it (reading the WAF's prefix may end the body).
+    let chunked = !http_body::Body::is_end_stream(req.body())
+        && http_body::Body::size_hint(req.body()).exact().is_none();
+    // The WAF reads the first `max_body_inspect` bytes before a backend is chosen.
+    let prefix = match rules
+        .and_then(|r| r.guards.waf.as_ref())
+        .filter(|_| waf_body)
+    {
+        Some(w) => {
+            let max = w.waf.max_body_inspect();
+            let p = crate::body::read_prefix(req.body_mut(), max, deadline).await?;
+            let ct = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes);
+            let data = p.data.as_deref().unwrap_or(&[]);
+            admission::inspect_body(listener, route, ct, data, client, cx.worker.id)?;
+            Some(p)
+        }
+        None => None,
+    };
     // An HTTP/2 stream waits for one of its connection's backend slots first.
     if let Some(h2) = cx.h2.get() {
         fin.slot = Some(h2.backend_slot(deadline).await?);
@@ -260,16 +291,8 @@ async fn route_and_forward(
     fin.backend = Some(BackendInflight::new(&backend));
 
     let upgrade = is_upgrade(&req, rules);
-    // The authority forwarded as `X-Forwarded-Host` (and `Host`, when the request had none).
-    let host = match (req.headers().get(header::HOST), host) {
-        (_, None) => None,
-        (Some(h), Some(_)) => Some(h.clone()),
-        (None, Some(a)) => HeaderValue::from_str(a).ok(),
-    };
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    let chunked = !http_body::Body::is_end_stream(&body)
-        && http_body::Body::size_hint(&body).exact().is_none();
     outgoing::rewrite(
         &mut parts,
         outgoing::Outgoing {
@@ -298,6 +321,7 @@ async fn route_and_forward(
         key,
         parts,
         body,
+        prefix,
         limit,
         deadline,
         &mut fin.backend,

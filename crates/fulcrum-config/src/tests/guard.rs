@@ -62,8 +62,49 @@ fn what_is_not_built_yet_is_a_clear_error() {
         ),
         "{e}"
     );
-    let e = error(&with("[listener.waf]\nmode = \"block\""));
-    assert!(e.starts_with("6:11: listener \"web\": waf: [listener.waf] (the web application firewall) is not supported yet"), "{e}");
+}
+
+#[test]
+fn waf_is_decoded() {
+    let c = ok(&with(
+        "[listener.waf]\nmode = \"detect\"\nparanoia = 2\nmax_body_inspect = \"8KiB\"",
+    ));
+    let w = c.listeners[0].guards.waf.clone().expect("waf");
+    assert_eq!(
+        w,
+        crate::model::Waf {
+            mode: crate::model::WafMode::Detect,
+            paranoia: 2,
+            max_body_inspect: 8192
+        }
+    );
+    let c = ok(&with("[listener.waf]"));
+    assert_eq!(
+        c.listeners[0]
+            .guards
+            .waf
+            .as_ref()
+            .map(|w| (w.mode, w.paranoia, w.max_body_inspect)),
+        Some((crate::model::WafMode::Block, 1, 65536))
+    );
+    let all = errors(&with(
+        "[listener.waf]\nmode = \"deny\"\nparanoia = 5\nmax_body_inspect = \"64XB\"",
+    ));
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert!(
+        all[0].starts_with("7:8: listener \"web\": waf.mode: unknown mode \"deny\""),
+        "{all:#?}"
+    );
+    assert!(
+        all[1].starts_with("8:12: listener \"web\": waf.paranoia:"),
+        "{all:#?}"
+    );
+    assert!(
+        all[2].starts_with("9:20: listener \"web\": waf.max_body_inspect:"),
+        "{all:#?}"
+    );
+    let e = error(&with("[listener.waf]\nblock = true"));
+    assert!(e.contains("block"), "{e}");
 }
 
 #[test]
@@ -129,7 +170,8 @@ fn check_summary_names_each_protection_without_secrets() {
          [listener.route.rate_limit]\nrequests_per_second = 5\nkey = \"api_key\"\n\
          [listener.rate_limit]\nrequests_per_second = 100\nburst = 50\n\
          [listener.limits]\nmax_connections_per_ip = 256\nnew_connections_per_ip = \"50/s\"\n\
-         [listener.access]\nallow = [\"10.0.0.0/8\", \"2001:db8::/32\"]\ndeny = [\"10.6.6.0/24\"]"
+         [listener.access]\nallow = [\"10.0.0.0/8\", \"2001:db8::/32\"]\ndeny = [\"10.6.6.0/24\"]\n\
+         [listener.waf]\nparanoia = 2"
     ))));
     assert!(
         text.contains("  connections per client address: 256 open, 50/s new\n"),
@@ -138,7 +180,7 @@ fn check_summary_names_each_protection_without_secrets() {
     assert!(
         text.contains(
             "  protections: rate limit 100/s burst 50 by client_ip (at most 100000 keys); \
-             access 2 allow, 1 deny\n"
+             access 2 allow, 1 deny; waf block at paranoia 2, bodies inspected up to 64KiB\n"
         ),
         "{text}"
     );

@@ -231,6 +231,7 @@ fn admit(
             hands_over_tls_pools: true,
         },
         &crate::admission::Request {
+            method: v.method(),
             authority: host,
             path,
             query,
@@ -239,6 +240,7 @@ fn admit(
             // hyper), so the client is the peer (a PROXY header's source already).
             client: conn.peer.ip(),
             now: start,
+            body: v.head.chunked || v.head.content_length.is_some_and(|n| n > 0),
         },
         conn.worker.id,
     );
@@ -250,6 +252,7 @@ fn admit(
         }
     };
     facts.route = Some(admitted.route);
+    let waf_body = admitted.waf_body;
     let pool = match admitted.act {
         Act::Respond { status, body } => {
             return Decision::Local {
@@ -267,7 +270,8 @@ fn admit(
         }
         Act::Pool(pool) => pool,
     };
-    if pool.tls.is_some() {
+    // hyper reads bodies the WAF inspects (the fast path streams them as they come).
+    if pool.tls.is_some() || waf_body {
         return Decision::HandOver;
     }
     facts.pool = Some(pool.clone());

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use super::ConnCtx;
 use crate::backend::{BackendInflight, BackendState};
-use crate::body::{BodyFate, RequestBody};
+use crate::body::{BodyFate, Prefix, RequestBody};
 use crate::error::ProxyError;
 use crate::state::PoolState;
 use crate::upstream::Sender;
@@ -35,6 +35,7 @@ pub(super) async fn send(
     key: u64,
     parts: Parts,
     body: Incoming,
+    prefix: Option<Prefix>,
     limit: u64,
     deadline: tokio::time::Instant,
     inflight: &mut Option<BackendInflight>,
@@ -48,21 +49,23 @@ pub(super) async fn send(
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     );
     let can_retry = idempotent && pool.retry.attempts > 0 && pool.backends.len() > 1;
-    let spare = (can_retry && http_body::Body::is_end_stream(&body)).then(|| {
-        let mut b = Request::builder()
-            .method(parts.method.clone())
-            .uri(parts.uri.clone())
-            .version(parts.version);
-        if let Some(h) = b.headers_mut() {
-            *h = parts.headers.clone();
-        }
-        b
-    });
+    let spare =
+        (can_retry && prefix.is_none() && http_body::Body::is_end_stream(&body)).then(|| {
+            let mut b = Request::builder()
+                .method(parts.method.clone())
+                .uri(parts.uri.clone())
+                .version(parts.version);
+            if let Some(h) = b.headers_mut() {
+                *h = parts.headers.clone();
+            }
+            b
+        });
     // The retry budget's window counts the requests of pools that can retry at all.
     if pool.retry.attempts > 0 && pool.backends.len() > 1 {
         pool.count_request();
     }
-    let mut req = Request::from_parts(parts, RequestBody::new(body, limit, fate.clone()));
+    let body = RequestBody::with_prefix(body, prefix.unwrap_or_default(), limit, fate.clone());
+    let mut req = Request::from_parts(parts, body);
     let body_error = || match fate.get() {
         BodyFate::TooLarge => Some(ProxyError::BodyTooLarge),
         BodyFate::ClientError => Some(ProxyError::BadRequestBody),

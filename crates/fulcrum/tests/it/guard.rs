@@ -533,7 +533,8 @@ fn the_guards_view_shows_what_protects_each_route_with_counts_and_no_secrets() {
         "\"127.0.0.1:0\"",
         "[listener.limits]\nmax_connections_per_ip = 64\nnew_connections_per_ip = \"500/s\"\n\
          [listener.rate_limit]\nrequests_per_second = 1000\nburst = 1000\n\
-         [listener.access]\nallow = [\"127.0.0.0/8\", \"::1/128\"]\ndeny = [\"127.0.0.99/32\"]",
+         [listener.access]\nallow = [\"127.0.0.0/8\", \"::1/128\"]\ndeny = [\"127.0.0.99/32\"]\n\
+         [listener.waf]\nmode = \"detect\"\nparanoia = 2",
         &routes,
         &be,
         "off",
@@ -588,6 +589,13 @@ fn the_guards_view_shows_what_protects_each_route_with_counts_and_no_secrets() {
     assert_eq!(all["rate_limit"]["from"], "listener");
     assert_eq!(all["access"]["from"], "listener");
     assert!(all.get("auth").is_none(), "{all}");
+    assert_eq!(all["waf"]["from"], "listener");
+    assert_eq!(all["waf"]["mode"], "detect");
+    assert_eq!(all["waf"]["paranoia"], 2);
+    assert!(
+        all["waf"]["decisions"]["allowed"].as_u64() >= Some(1),
+        "{all}"
+    );
     assert!(
         all["access"]["decisions"]["refused"].as_u64() >= Some(1),
         "{all}"

@@ -46,3 +46,4 @@ mod tls_reload;
 mod udp;
 mod udp_health;
 mod upgrades;
+mod waf;
