@@ -395,7 +395,7 @@ fn check_backend_head(data: &[u8], head: &HeadSpans) {
             peer: b"198.51.100.7",
             proto: b"http",
             port: None,
-            identity: [(None, None), (None, None)],
+            identity: [(None, None), (None, None), (None, None)],
             request_id: b"fuzz-id",
             body,
         },
