@@ -7,6 +7,7 @@
 //! bytes Fulcrum cannot interpret, go on. Whatever is still open at the deadline is cut.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -15,16 +16,26 @@ use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 /// What a switch and its connections share: the deadline once given, and the waiters for it.
+/// `stopping` lets the question connections ask after every request ("has stopping begun?")
+/// be one atomic load; the deadline itself is read under the lock only once it has.
 #[derive(Debug, Default)]
 struct Shared {
+    stopping: AtomicBool,
     deadline: Mutex<Option<Instant>>,
     begun: Notify,
 }
 
 impl Shared {
-    fn deadline(&self) -> MutexGuard<'_, Option<Instant>> {
+    fn locked(&self) -> MutexGuard<'_, Option<Instant>> {
         // A panic while holding it cannot leave a half-written `Option<Instant>`.
         self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        if !self.stopping.load(Ordering::Acquire) {
+            return None;
+        }
+        *self.locked()
     }
 }
 
@@ -46,18 +57,19 @@ impl StopSwitch {
     /// stays).
     pub fn stop(&self, deadline: Instant) {
         {
-            let mut d = self.0.deadline();
+            let mut d = self.0.locked();
             match *d {
                 Some(old) if old <= deadline => return,
                 _ => *d = Some(deadline),
             }
+            self.0.stopping.store(true, Ordering::Release);
         }
         self.0.begun.notify_waiters();
     }
 
     /// The deadline given, if any.
     pub fn deadline(&self) -> Option<Instant> {
-        *self.0.deadline()
+        self.0.deadline()
     }
 }
 
@@ -69,7 +81,7 @@ impl Stop {
 
     /// The grace deadline, once stopping began.
     pub fn deadline(&self) -> Option<Instant> {
-        *self.0.deadline()
+        self.0.deadline()
     }
 
     /// Resolves when stopping begins, with the deadline (at once if it has begun). A small
@@ -110,7 +122,7 @@ impl std::future::Future for Begun<'_> {
         loop {
             // Registered before the deadline is read: a stop between the two still wakes us.
             this.notified.as_mut().enable();
-            if let Some(d) = *this.shared.deadline() {
+            if let Some(d) = this.shared.deadline() {
                 return Poll::Ready(d);
             }
             if this.notified.as_mut().poll(cx).is_pending() {

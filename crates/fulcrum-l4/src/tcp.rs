@@ -182,35 +182,17 @@ pub fn serve<'a>(
         // Awaited here, not through a wrapper future: its state would be one more layer of
         // every idle connection's.
         done.zero_copy = can_splice();
-        let r = if done.zero_copy {
+        let r = match done.zero_copy {
             #[cfg(target_os = "linux")]
-            {
+            true => {
                 crate::zero_copy::relay(client, &initial, &upstream, idle, cut.as_mut(), refuse)
                     .await
             }
-            #[cfg(not(target_os = "linux"))]
-            {
-                Box::pin(copied(
-                    client,
-                    &initial,
-                    &mut upstream,
-                    idle,
-                    cut.as_mut(),
-                    refuse,
-                ))
-                .await
-            }
-        } else {
             // Boxed: the fallback's state does not enlarge every spliced connection's.
-            Box::pin(copied(
-                client,
-                &initial,
-                &mut upstream,
-                idle,
-                cut.as_mut(),
-                refuse,
-            ))
-            .await
+            _ => {
+                let copying = copied(client, &initial, &mut upstream, idle, cut.as_mut(), refuse);
+                Box::pin(copying).await
+            }
         };
         done.up = r.up;
         done.down = r.down;
